@@ -1,0 +1,80 @@
+/**
+ * SHA-256 on AIX and Linux hosts, and parsers of what the tools print. Pure: no I/O, no Node built-ins.
+ *
+ * Stock AIX has no `sha256sum` and its `csum` knows only MD5 and SHA1; `openssl dgst -sha256` is there whenever
+ * OpenSSH is (it depends on the OpenSSL fileset). Linux hosts use coreutils' `sha256sum`.
+ */
+import { assertName, command, group, parsePipeStatus, pipeWithStatus, ShellValueError } from './shell';
+
+export type HostOs = 'aix' | 'linux';
+
+export function assertOs(os: string): HostOs {
+  if (os !== 'aix' && os !== 'linux') throw new ShellValueError(`host OS must be "aix" or "linux", got ${JSON.stringify(os)}`);
+  return os;
+}
+
+/** A command that prints the SHA-256 of its standard input. */
+export function sha256Stdin(os: HostOs): string {
+  return assertOs(os) === 'aix' ? 'openssl dgst -sha256' : 'sha256sum';
+}
+
+/** A command that prints the SHA-256 of a file. Parse with `parseSha256`. */
+export function sha256File(os: HostOs, file: string): string {
+  assertName(file, 'file');
+  return assertOs(os) === 'aix' ? command(['openssl', 'dgst', '-sha256', file]) : command(['sha256sum', file]);
+}
+
+/**
+ * The SHA-256 of a file followed by `padding` NUL bytes (what `dd conv=sync` puts on tape), computed on the host
+ * without a temporary file. `padding` is below one block, so `dd bs=1` is cheap. The output ends with a
+ * `pipeWithStatus` line for the reading side: parse with `parseSha256WithStatus`.
+ */
+export function sha256FilePadded(os: HostOs, file: string, padding: number): string {
+  assertName(file, 'file');
+  if (!Number.isSafeInteger(padding) || padding < 0 || padding > 16 * 1024 * 1024) {
+    throw new ShellValueError(`padding must be an integer in 0..16777216, got ${String(padding)}`);
+  }
+  const left =
+    padding === 0
+      ? command(['cat', file])
+      : `${command(['cat', file])} && ${group(`dd if=/dev/zero bs=1 count=${padding} 2>/dev/null`)}`;
+  return pipeWithStatus(left, sha256Stdin(os));
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Parses the digest from `openssl dgst -sha256` (`SHA256(f)= hex`, `SHA2-256(f)= hex`, `(stdin)= hex`,
+ * `SHA2-256(stdin)= hex`) or `sha256sum` (`hex  file`, `hex *file`, `hex  -`). Ignores other lines (such as a
+ * `pipeWithStatus` line). Throws when no digest is found.
+ */
+export function parseSha256(output: string): string {
+  for (const raw of output.split('\n')) {
+    const line = raw.trim();
+    if (line === '') continue;
+    const ossl = /^(?:[A-Za-z0-9-]*)\(.*\)\s*=\s*([0-9a-fA-F]{64})$/.exec(line);
+    if (ossl?.[1]) return ossl[1].toLowerCase();
+    const sum = /^\\?([0-9a-fA-F]{64})(?: [ *].*)?$/.exec(line);
+    if (sum?.[1]) return sum[1].toLowerCase();
+  }
+  throw new ShellValueError(`no SHA-256 digest in output: ${JSON.stringify(output.slice(0, 200))}`);
+}
+
+export function isSha256(hex: string): boolean {
+  return HEX64.test(hex);
+}
+
+/**
+ * Parses the output of a `pipeWithStatus(reader, sha256Stdin(os))` command: the digest and the reader's exit status.
+ * `ok` is false when the reader failed (its data was incomplete, so the digest means nothing).
+ */
+export function parseSha256WithStatus(output: string): { ok: boolean; status: number | null; sha256: string | null } {
+  const { status, rest } = parsePipeStatus(output);
+  let sha256: string | null = null;
+  try {
+    sha256 = parseSha256(rest);
+  } catch {
+    sha256 = null;
+  }
+  return { ok: status === 0 && sha256 !== null, status, sha256 };
+}

@@ -1,0 +1,156 @@
+/**
+ * Source-host command builders (boot image, install image, mksysb) and file queries on either host, with parsers
+ * of their output. Pure: no I/O, no Node built-ins. AIX userland only (see "AIX userland" in AIX-TAPE.md).
+ */
+import { assertBlockSize, TAPE_BLOCK_SIZE } from './layout';
+import { assertAbsolutePath, assertName, command, quote, ShellValueError } from './shell';
+
+export { sha256File, sha256FilePadded, sha256Stdin, parseSha256, parseSha256WithStatus } from './digest';
+
+/** `bosboot -ad /dev/rmtN -b FILE`: a tape boot image written to FILE (the tape itself is not touched). */
+export function bosboot(bootDevice: string, file: string): string {
+  assertName(bootDevice, 'boot device');
+  const dev = bootDevice.startsWith('/dev/') ? bootDevice.slice(5) : bootDevice;
+  if (!/^rmt\d{1,3}$/.test(dev)) throw new ShellValueError(`boot device must be rmtN or /dev/rmtN, got ${JSON.stringify(bootDevice)}`);
+  assertAbsolutePath(file, 'boot image file');
+  return command(['bosboot', '-ad', `/dev/${dev}`, '-b', file]);
+}
+
+/** `mkinsttape FILE`: the BOS install image. */
+export function mkinsttape(file: string): string {
+  assertAbsolutePath(file, 'install image file');
+  return command(['mkinsttape', file]);
+}
+
+/** mksysb flags accepted from the workflow input. `-i` (generate image.data) is always added. */
+export const MKSYSB_FLAGS = ['-e', '-i', '-m', '-p', '-X'] as const;
+export type MksysbFlag = (typeof MKSYSB_FLAGS)[number];
+
+/** Validates and normalises mksysb flags: allow-list, no duplicates, `-i` added, in canonical order. */
+export function mksysbFlags(flags: readonly string[]): MksysbFlag[] {
+  for (const f of flags) {
+    if (!(MKSYSB_FLAGS as readonly string[]).includes(f)) {
+      throw new ShellValueError(`mksysb flag ${JSON.stringify(f)} is not allowed (allowed: ${MKSYSB_FLAGS.join(' ')})`);
+    }
+  }
+  const set = new Set<string>([...flags, '-i']);
+  return MKSYSB_FLAGS.filter((f) => set.has(f));
+}
+
+/** `mksysb [-e] -i [-m] [-p] [-X] FILE`. */
+export function mksysb(flags: readonly string[], file: string): string {
+  assertAbsolutePath(file, 'mksysb image file');
+  return command(['mksysb', ...mksysbFlags(flags), file]);
+}
+
+/** `/tapeblksz` on the source: read by `mkinsttape`, which puts it in record 2 to tell the installer record 4's block size. */
+export const TAPEBLKSZ = '/tapeblksz';
+
+/** `echo 'BS NONE' > /tapeblksz` (as IBM's mksysb.sh does). Only needed when record 4's block size is not 512. */
+export function writeTapeBlksz(blockSize: number): string {
+  assertBlockSize(blockSize, 'record 4 block size');
+  return `echo ${quote(`${blockSize} NONE`)} > ${TAPEBLKSZ}`;
+}
+
+export function removeTapeBlksz(): string {
+  return command(['rm', '-f', TAPEBLKSZ]);
+}
+
+/** True when record 4's block size needs `/tapeblksz` written around `mkinsttape`. */
+export function needsTapeBlksz(record4BlockSize: number): boolean {
+  return assertBlockSize(record4BlockSize, 'record 4 block size') !== TAPE_BLOCK_SIZE;
+}
+
+/** `wc -c < FILE`: the size in bytes. Parse with `parseSize`. */
+export function fileSize(file: string): string {
+  assertAbsolutePath(file, 'file');
+  return `wc -c < ${quote(file)}`;
+}
+
+/** Prints the size, or the line `absent` when the file does not exist. Parse with `parseSizeOrAbsent`. */
+export function fileSizeOrAbsent(file: string): string {
+  assertAbsolutePath(file, 'file');
+  const f = quote(file);
+  return `if [ -f ${f} ]; then wc -c < ${f}; else echo absent; fi`;
+}
+
+export function parseSize(stdout: string): number {
+  const t = stdout.trim();
+  if (!/^\d+$/.test(t)) throw new ShellValueError(`not a byte count: ${JSON.stringify(t.slice(0, 100))}`);
+  const n = Number(t);
+  if (!Number.isSafeInteger(n)) throw new ShellValueError(`byte count too large: ${t}`);
+  return n;
+}
+
+export function parseSizeOrAbsent(stdout: string): number | null {
+  return stdout.trim() === 'absent' ? null : parseSize(stdout);
+}
+
+/** `df -k DIR`. Parse with `parseDf`. */
+export function freeSpace(dir: string): string {
+  assertAbsolutePath(dir, 'folder');
+  return command(['df', '-k', dir]);
+}
+
+export interface DfResult {
+  filesystem: string;
+  totalKiB: number;
+  freeKiB: number;
+  mountedOn: string;
+}
+
+/**
+ * Parses `df -k` output of AIX (`Filesystem 1024-blocks Free %Used Iused %Iused Mounted on`) and of Linux
+ * (`Filesystem 1K-blocks Used Available Use% Mounted on`, a long device name may wrap onto its own line).
+ */
+export function parseDf(stdout: string): DfResult {
+  const lines = stdout.split('\n').filter((l) => l.trim() !== '');
+  const header = lines[0] ?? '';
+  const tokens = lines.slice(1).join(' ').trim().split(/\s+/);
+  let freeIdx: number;
+  let mountIdx: number;
+  if (/\bFree\b/.test(header)) {
+    freeIdx = 2;
+    mountIdx = 6;
+  } else if (/\bAvail/.test(header)) {
+    freeIdx = 3;
+    mountIdx = 5;
+  } else {
+    throw new ShellValueError(`unrecognised df header: ${JSON.stringify(header)}`);
+  }
+  const num = (i: number, what: string): number => {
+    const v = tokens[i];
+    if (v === undefined || !/^\d+$/.test(v)) throw new ShellValueError(`df output has no ${what}: ${JSON.stringify(stdout.slice(0, 300))}`);
+    return Number(v);
+  };
+  return {
+    filesystem: tokens[0] ?? '',
+    totalKiB: num(1, 'size'),
+    freeKiB: num(freeIdx, 'free space'),
+    mountedOn: tokens.slice(mountIdx).join(' '),
+  };
+}
+
+/** `mkdir -p DIR`. */
+export function mkdirP(dir: string): string {
+  return command(['mkdir', '-p', assertAbsolutePath(dir, 'folder')]);
+}
+
+/**
+ * Removes one backup's staging folder, which must lie strictly inside the work folder (asserted: absolute,
+ * normalised, at least one segment below `workRoot`).
+ */
+export function removeStaging(workRoot: string, dir: string): string {
+  const root = assertAbsolutePath(workRoot, 'work folder');
+  const d = assertAbsolutePath(dir, 'staging folder');
+  const prefix = root === '/' ? '/' : `${root}/`;
+  if (root === '/' || !d.startsWith(prefix) || d.length <= prefix.length) {
+    throw new ShellValueError(`staging folder ${JSON.stringify(dir)} is not inside the work folder ${JSON.stringify(workRoot)}`);
+  }
+  return command(['rm', '-rf', d]);
+}
+
+/** `rm -f FILE` for one staged file. */
+export function removeFile(file: string): string {
+  return command(['rm', '-f', assertAbsolutePath(file, 'file')]);
+}

@@ -1,0 +1,118 @@
+/**
+ * The four records of a bootable mksysb tape, as data (see "The four records" in AIX-TAPE.md).
+ * Pure: no I/O, no Node built-ins.
+ */
+import { assertAbsolutePath, assertInt, assertSegment, joinPath, ShellValueError } from './shell';
+
+export type RecordNumber = 1 | 2 | 3 | 4;
+export const RECORD_NUMBERS: readonly RecordNumber[] = [1, 2, 3, 4];
+
+/** The block size of records 1 to 3, and the default of record 4. */
+export const TAPE_BLOCK_SIZE = 512;
+
+/** Largest block size accepted for record 4 (AIX tape drivers accept up to 16 MiB; most drives far less). */
+export const MAX_BLOCK_SIZE = 16 * 1024 * 1024;
+
+export interface TapeRecordSpec {
+  number: RecordNumber;
+  name: 'boot image' | 'install image' | 'dummy TOC' | 'mksysb image';
+  /** Staged file name in the backup's work folder on both hosts; null for record 3 (written from `echo`). */
+  stagedFile: string | null;
+  /** Fixed block size for records 1..3; null for record 4 (configurable, default 512). */
+  fixedBlockSize: number | null;
+  /** `dd conv=sync`: pad the last block with NULs (records 1 and 3). */
+  sync: boolean;
+  /** Made on the source host (records 1, 2, 4) and moved to the tape host. */
+  fromSource: boolean;
+}
+
+export const RECORDS: readonly TapeRecordSpec[] = [
+  { number: 1, name: 'boot image', stagedFile: '1_bosboot.img', fixedBlockSize: 512, sync: true, fromSource: true },
+  { number: 2, name: 'install image', stagedFile: '2_mkinsttape.img', fixedBlockSize: 512, sync: false, fromSource: true },
+  { number: 3, name: 'dummy TOC', stagedFile: null, fixedBlockSize: 512, sync: true, fromSource: false },
+  { number: 4, name: 'mksysb image', stagedFile: '4_mksysb.img', fixedBlockSize: null, sync: false, fromSource: true },
+];
+
+export function record(k: number): TapeRecordSpec {
+  const r = RECORDS.find((x) => x.number === k);
+  if (!r) throw new ShellValueError(`tape record must be 1..4, got ${String(k)}`);
+  return r;
+}
+
+/** The records made on the source and moved to the tape host: 1, 2 and 4. */
+export const STAGED_RECORDS: readonly TapeRecordSpec[] = RECORDS.filter((r) => r.stagedFile !== null);
+
+/** The text of record 3, as `echo "Dummy tape TOC"` prints it (before padding). */
+export const DUMMY_TOC_TEXT = 'Dummy tape TOC\n';
+
+/** Record 3 exactly as it lands on tape: the text padded with NULs to 512 bytes. */
+export function dummyTocBytes(): Uint8Array {
+  const out = new Uint8Array(TAPE_BLOCK_SIZE);
+  for (let i = 0; i < DUMMY_TOC_TEXT.length; i++) out[i] = DUMMY_TOC_TEXT.charCodeAt(i);
+  return out;
+}
+
+/** Validates a block size: a positive multiple of 512, at most MAX_BLOCK_SIZE. */
+export function assertBlockSize(bs: number, what = 'block size'): number {
+  assertInt(bs, what, TAPE_BLOCK_SIZE, MAX_BLOCK_SIZE);
+  if (bs % TAPE_BLOCK_SIZE !== 0) throw new ShellValueError(`${what} must be a multiple of 512, got ${bs}`);
+  return bs;
+}
+
+/** The block size record k is written with. `record4BlockSize` defaults to 512. */
+export function blockSizeFor(k: RecordNumber, record4BlockSize: number = TAPE_BLOCK_SIZE): number {
+  const r = record(k);
+  return r.fixedBlockSize ?? assertBlockSize(record4BlockSize, 'record 4 block size');
+}
+
+/** `size` rounded up to a whole number of blocks (what `dd conv=sync` writes). 0 stays 0. */
+export function paddedLength(size: number, blockSize: number): number {
+  assertInt(size, 'size', 0);
+  assertInt(blockSize, 'block size', 1);
+  return Math.ceil(size / blockSize) * blockSize;
+}
+
+export type TapeBytes = { ok: true; bytes: number; padding: number } | { ok: false; error: string };
+
+/**
+ * What lands on tape for record k written from a staged file of `stagedSize` bytes (record 3: pass any size, the TOC
+ * is always 512 bytes). Records 1 and 3 are padded to the block; records 2 and 4 are written without `conv=sync`, so
+ * on a fixed-block drive their size must already be a whole number of blocks: otherwise the error says why.
+ */
+export function tapeBytes(k: RecordNumber, stagedSize: number, blockSize: number): TapeBytes {
+  const r = record(k);
+  assertInt(stagedSize, 'staged size', 0);
+  assertBlockSize(blockSize);
+  if (r.fixedBlockSize !== null && blockSize !== r.fixedBlockSize) {
+    return { ok: false, error: `record ${k} (${r.name}) must be written with block size ${r.fixedBlockSize}, not ${blockSize}` };
+  }
+  if (k === 3) return { ok: true, bytes: TAPE_BLOCK_SIZE, padding: TAPE_BLOCK_SIZE - DUMMY_TOC_TEXT.length };
+  if (stagedSize === 0) return { ok: false, error: `record ${k} (${r.name}) staged file is empty` };
+  if (r.sync) {
+    const bytes = paddedLength(stagedSize, blockSize);
+    return { ok: true, bytes, padding: bytes - stagedSize };
+  }
+  if (stagedSize % blockSize !== 0) {
+    return {
+      ok: false,
+      error:
+        `record ${k} (${r.name}) is ${stagedSize} bytes, not a multiple of the block size ${blockSize}: ` +
+        `a fixed-block drive would refuse its last write`,
+    };
+  }
+  return { ok: true, bytes: stagedSize, padding: 0 };
+}
+
+/** The backup's staging folder: `<workRoot>/<backupId>`; backupId must be a single path segment. */
+export function stagingDir(workRoot: string, backupId: string): string {
+  assertAbsolutePath(workRoot, 'work folder');
+  assertSegment(backupId, 'backup ID');
+  return joinPath(workRoot, backupId);
+}
+
+/** Path of record k's staged file in a staging folder. */
+export function stagedPath(dir: string, k: RecordNumber): string {
+  const r = record(k);
+  if (!r.stagedFile) throw new ShellValueError(`record ${k} (${r.name}) has no staged file`);
+  return joinPath(dir, r.stagedFile);
+}
