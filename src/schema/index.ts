@@ -1,0 +1,41 @@
+/**
+ * One validation schema for the workflow input and the host inventory.
+ *
+ * Safe for the Temporal workflow sandbox: this folder imports nothing but zod, except load-inventory.ts (fs),
+ * which is not exported here and which workflow code must never import.
+ */
+export {
+  backupInputSchema,
+  BACKUP_DEFAULTS,
+  MKSYSB_FLAGS,
+  normaliseMksysbFlags,
+  parseBackupInput,
+  VERIFY_LEVELS,
+  type BackupInput,
+  type MksysbFlag,
+  type ParseBackupContext,
+  type ResolvedBackup,
+  type VerifyLevel,
+} from './backup-input';
+export {
+  HOST_OSES,
+  hostHasRole,
+  inventorySchema,
+  parseInventory,
+  ROLES,
+  rolesOf,
+  type HostOs,
+  type Inventory,
+  type InventoryFile,
+  type InventoryHost,
+  type KeySource,
+  type Role,
+} from './inventory';
+export { checkInputAgainstInventory, type CheckedBackup } from './check';
+export {
+  InputValidationError,
+  InventoryValidationError,
+  ValidationError,
+  type ValidationIssue,
+} from './format';
+export { deviceOs, HOST_KEY_TYPES } from './rules';

@@ -1,0 +1,188 @@
+/**
+ * The host inventory: every host the backups may reach, how to log in (key file or agent, never a secret itself),
+ * its pinned host key, OS, role, staging folder and, for tape hosts, its tape devices. Read by the worker from the
+ * file named in temporal.config.ts; written by the lab too.
+ *
+ * Pure code (the loader with fs is load-inventory.ts): imports nothing but zod.
+ */
+import { z } from 'zod';
+import { fallbackReason } from './backup-input';
+import { convertIssues, InventoryValidationError } from './format';
+import {
+  addressReason,
+  deviceKindReason,
+  deviceReason,
+  envNameReason,
+  hostKeyReason,
+  hostNameReason,
+  localPathReason,
+  list,
+  namedRecord,
+  normaliseHostKey,
+  number,
+  object,
+  oneOf,
+  positiveInteger,
+  text,
+  userReason,
+  workFolderReason,
+} from './rules';
+
+export const ROLES = ['source', 'tape'] as const;
+export type Role = (typeof ROLES)[number];
+export const HOST_OSES = ['aix', 'linux'] as const;
+export type HostOs = (typeof HOST_OSES)[number];
+
+const ROLE_RULE = 'must be "source", "tape", or ["source", "tape"] for a host that is both';
+
+const roleSchema = z
+  .unknown()
+  .superRefine((v, ctx) => {
+    if (v === undefined) ctx.addIssue({ code: 'custom', message: `is required: ${ROLE_RULE}` });
+    else if (typeof v === 'string') {
+      if (!(ROLES as readonly string[]).includes(v)) ctx.addIssue({ code: 'custom', message: ROLE_RULE });
+    } else if (Array.isArray(v)) {
+      const ok = v.length > 0 && v.every((r) => (ROLES as readonly unknown[]).includes(r)) && new Set(v).size === v.length;
+      if (!ok) ctx.addIssue({ code: 'custom', message: ROLE_RULE });
+    } else ctx.addIssue({ code: 'custom', message: ROLE_RULE });
+  })
+  .transform((v) => v as Role | Role[]);
+
+const keySchema = object(
+  {
+    path: text(localPathReason, { type: 'must be the path of a private key file on the worker, as text' }).optional(),
+    passphraseEnv: text(envNameReason, { type: 'must be the name of an environment variable, as text' }).optional(),
+    agent: text(localPathReason, { type: 'must be the path of an ssh-agent socket on the worker, as text' }).optional(),
+  },
+  {
+    required: 'is required: how the worker logs in, {"path": "/abs/id_ed25519"} or {"agent": "/run/ssh-agent.sock"}',
+    type: 'must be an object such as {"path": "/abs/id_ed25519"} or {"agent": "/run/ssh-agent.sock"}',
+  },
+)
+  .superRefine((k, ctx) => {
+    if (k.path === undefined && k.agent === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must give either "path" (a private key file) or "agent" (an ssh-agent socket)' });
+    } else if (k.path !== undefined && k.agent !== undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must give either "path" or "agent", not both' });
+    } else if (k.agent !== undefined && k.passphraseEnv !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['passphraseEnv'], message: 'goes with "path" only: an agent holds its keys unlocked' });
+    }
+  })
+  .transform((k): KeySource => (k.agent !== undefined ? { agent: k.agent } : { path: k.path!, ...(k.passphraseEnv ? { passphraseEnv: k.passphraseEnv } : {}) }));
+
+/** How the worker authenticates: a key file (its passphrase, if any, in an environment variable) or an agent. */
+export type KeySource = { path: string; passphraseEnv?: string } | { agent: string };
+
+const deviceSchema = object(
+  { capacityBytes: positiveInteger('bytes').optional() },
+  { type: 'must be an object such as {"capacityBytes": 4294967296}' },
+);
+
+const hostSchema = object(
+  {
+    address: text(addressReason, {
+      required: 'is required: the host name or IP address to connect to',
+      type: 'must be a host name or IP address as text',
+    }),
+    port: number(1, 65535).default(22),
+    user: text(userReason, { required: 'is required: the login name (e.g. "root")', type: 'must be a login name as text (e.g. "root")' }),
+    os: oneOf(HOST_OSES, "the host's operating system"),
+    role: roleSchema,
+    workFolder: text(workFolderReason, {
+      required: 'is required: the staging folder on this host (e.g. "/home/mksysb")',
+      type: 'must be a folder path as text (e.g. "/home/mksysb")',
+    }),
+    key: keySchema,
+    hostKey: text(hostKeyReason, {
+      required: 'is required: the host\'s public key "TYPE BASE64" from /etc/ssh/ssh_host_ed25519_key.pub, so that the worker knows it talks to the right host',
+      type: 'must be the public host key as text, "TYPE BASE64"',
+    }).transform(normaliseHostKey),
+    devices: namedRecord(deviceReason, 'device name', deviceSchema, {
+      type: 'must be an object such as {"rmt0": {"capacityBytes": 4294967296}}',
+    }).optional(),
+  },
+  { type: 'must be an object describing the host ("address", "user", "os", "role", ...)' },
+).superRefine((h, ctx) => {
+  const roles = rolesOf(h.role);
+  if (roles.includes('source') && h.os !== 'aix') {
+    ctx.addIssue({ code: 'custom', path: ['os'], message: 'a source host must run AIX: mksysb exists only there' });
+  }
+  if (roles.includes('tape')) {
+    if (h.devices === undefined || Object.keys(h.devices).length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['devices'],
+        message: `a tape host must list its tape devices, e.g. {"${h.os === 'linux' ? 'nst0' : 'rmt0'}": {}}`,
+      });
+    }
+  } else if (h.devices !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['devices'], message: 'only a host with role "tape" has tape devices' });
+  }
+  for (const name of Object.keys(h.devices ?? {})) {
+    const why = deviceKindReason(name, 'this host', h.os);
+    if (why) ctx.addIssue({ code: 'custom', path: ['devices', name], message: `is not a device name for this host: ${why}` });
+  }
+});
+
+const GROUP_TEXT = 'must be a list of source host names such as ["aix01", "aix02"]';
+
+/** The zod schema of the inventory file (strict: unknown fields are refused by name). */
+export const inventorySchema = object(
+  {
+    hosts: namedRecord(hostNameReason, 'host name', hostSchema, {
+      required: 'is required: an object of hosts by name, such as {"aix01": {...}}',
+      type: 'must be an object of hosts by name, such as {"aix01": {...}}',
+    }),
+    groups: namedRecord(
+      hostNameReason,
+      'group name',
+      list(text(hostNameReason, { type: 'must be a host name as text' }), { type: GROUP_TEXT }),
+      { type: 'must be an object of groups by name, such as {"nightly": ["aix01"]}' },
+    ).default({}),
+  },
+  {
+    required: 'no inventory was given',
+    type: 'must be an object such as {"hosts": {...}, "groups": {...}}',
+  },
+).superRefine((inv, ctx) => {
+  const names = Object.keys(inv.hosts);
+  if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'must list at least one host' });
+  for (const [group, members] of Object.entries(inv.groups)) {
+    if (members.length === 0) ctx.addIssue({ code: 'custom', path: ['groups', group], message: 'must list at least one host' });
+    const seen = new Set<string>();
+    members.forEach((m, i) => {
+      const path = ['groups', group, i];
+      const host = Object.hasOwn(inv.hosts, m) ? inv.hosts[m] : undefined;
+      if (seen.has(m)) ctx.addIssue({ code: 'custom', path, message: 'is listed twice in this group' });
+      else if (!host) ctx.addIssue({ code: 'custom', path, message: 'is not a host in this inventory' });
+      else if (!rolesOf(host.role).includes('source')) ctx.addIssue({ code: 'custom', path, message: 'is not a host with role "source"' });
+      seen.add(m);
+    });
+  }
+});
+
+/** The inventory as written in the file (what the lab writes). */
+export type InventoryFile = z.input<typeof inventorySchema>;
+/** The inventory after validation: port defaulted, host keys without comments, key sources normalised. */
+export type Inventory = z.output<typeof inventorySchema>;
+export type InventoryHost = Inventory['hosts'][string];
+
+/** A host's roles as a list. */
+export function rolesOf(role: Role | readonly Role[]): Role[] {
+  return typeof role === 'string' ? [role] : [...role];
+}
+
+export function hostHasRole(host: InventoryHost, role: Role): boolean {
+  return rolesOf(host.role).includes(role);
+}
+
+/**
+ * Validate a parsed inventory (the JSON value). Throws `InventoryValidationError` naming every bad field.
+ * `origin` (e.g. the file path) goes into the message.
+ */
+export function parseInventory(raw: unknown, origin?: string): Inventory {
+  const res = inventorySchema.safeParse(raw, { error: fallbackReason });
+  if (res.success) return res.data;
+  const { issues, lines } = convertIssues(raw, res.error.issues);
+  throw new InventoryValidationError(issues, { lines, prefix: origin ? `invalid inventory ${origin}` : 'invalid inventory' });
+}
