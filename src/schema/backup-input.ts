@@ -82,11 +82,9 @@ export const backupInputSchema = object(
       .transform(normaliseMksysbFlags)
       .default(BACKUP_DEFAULTS.mksysbFlags),
     bootDevice: text(bootDeviceReason, { type: 'must be text such as "/dev/rmt0"' }).default(BACKUP_DEFAULTS.bootDevice),
-    record4BlockSize: number(512, 1048576)
-      .superRefine((v, ctx) => {
-        if (v % 512 !== 0) ctx.addIssue({ code: 'custom', message: 'must be a multiple of 512 (e.g. 512, 65536, 262144)' });
-      })
-      .default(BACKUP_DEFAULTS.record4BlockSize),
+    record4BlockSize: number(512, 1048576, {
+      extra: (v) => (v % 512 === 0 ? undefined : 'must be a multiple of 512 (e.g. 512, 65536, 262144)'),
+    }).default(BACKUP_DEFAULTS.record4BlockSize),
     verify: oneOf(VERIFY_LEVELS).default(BACKUP_DEFAULTS.verify),
     overwrite: boolean().default(BACKUP_DEFAULTS.overwrite),
     expectedLabel: text(backupIdReason, { type: 'must be the backup ID of an earlier backup, as text' }).optional(),

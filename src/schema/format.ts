@@ -181,7 +181,7 @@ function distance(a: string, b: string): number {
 /** Reason for an unknown field `key` of an object whose fields are `allowed`. */
 export function unknownFieldReason(key: string, allowed: readonly string[]): string {
   if (SECRET_KEYS.has(key.toLowerCase())) {
-    return 'unknown field; secrets do not belong here: keep them on the worker (e.g. name an environment variable in key.passphraseEnv)';
+    return 'unknown field; secrets must not be written here: the worker keeps credentials (the inventory names a key file or agent, and an environment variable for a passphrase)';
   }
   const near = key.length <= 40 ? allowed.find((a) => distance(key, a) <= 2) : undefined;
   if (near) return `unknown field; did you mean "${near}"?`;

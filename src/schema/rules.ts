@@ -202,13 +202,19 @@ export interface FieldText {
   type: string;
 }
 
-function typeError(text: FieldText, hintQuotes = false) {
+/**
+ * The reason for a missing field or a wrong JSON type. `unquoted` tells whether a string value would have been
+ * right without its quotes ("3" for 3, "true" for true): then the reason says so.
+ */
+function typeError(text: FieldText, unquoted?: (s: string) => boolean) {
   return (iss: { input?: unknown }): string => {
     if (iss.input === undefined) return text.required ?? 'is required';
-    if (hintQuotes && typeof iss.input === 'string') return `${text.type}, written without quotes`;
+    if (unquoted && typeof iss.input === 'string' && unquoted(iss.input)) return `${text.type}, written without quotes`;
     return text.type;
   };
 }
+
+const looksNumeric = (s: string): boolean => s.trim() !== '' && Number.isFinite(Number(s));
 
 /** A string checked by `reason`. */
 export function text(reason: (v: string) => Reason, t: FieldText) {
@@ -218,24 +224,32 @@ export function text(reason: (v: string) => Reason, t: FieldText) {
   });
 }
 
-/** A number from `min` to `max`; whole unless `fraction`. */
-export function number(min: number, max: number, opts: { fraction?: boolean; required?: string } = {}) {
+/**
+ * A number from `min` to `max`; whole unless `fraction`. `extra` is a further rule, checked only when the
+ * number is in range (so one value gets one reason).
+ */
+export function number(
+  min: number,
+  max: number,
+  opts: { fraction?: boolean; required?: string; extra?: (v: number) => Reason } = {},
+) {
   const rule = opts.fraction ? `must be a number from ${min} to ${max}` : `must be a whole number from ${min} to ${max}`;
-  return z.number({ error: typeError({ type: rule, required: opts.required }, true) }).superRefine((v, ctx) => {
-    if ((!opts.fraction && !Number.isInteger(v)) || v < min || v > max) ctx.addIssue({ code: 'custom', message: rule });
+  return z.number({ error: typeError({ type: rule, required: opts.required }, looksNumeric) }).superRefine((v, ctx) => {
+    const r = (!opts.fraction && !Number.isInteger(v)) || v < min || v > max ? rule : opts.extra?.(v);
+    if (r !== undefined) ctx.addIssue({ code: 'custom', message: r });
   });
 }
 
 /** A whole number of at least 1 (byte counts). */
 export function positiveInteger(what: string) {
   const rule = `must be a whole number of ${what} greater than 0`;
-  return z.number({ error: typeError({ type: rule }, true) }).superRefine((v, ctx) => {
+  return z.number({ error: typeError({ type: rule }, looksNumeric) }).superRefine((v, ctx) => {
     if (!Number.isSafeInteger(v) || v < 1) ctx.addIssue({ code: 'custom', message: rule });
   });
 }
 
 export function boolean() {
-  return z.boolean({ error: typeError({ type: 'must be true or false' }, true) });
+  return z.boolean({ error: typeError({ type: 'must be true or false' }, (s) => s === 'true' || s === 'false') });
 }
 
 /** One of `values`, with our own reason listing them. */
