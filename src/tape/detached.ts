@@ -53,7 +53,11 @@ function files(dir: string, name: string): Files {
 
 /** Shell text: is the process in NAME.pid alive? */
 function alive(f: Files): string {
-  return `[ -f ${f.pid} ] && kill -0 "$(cat ${f.pid})" 2>/dev/null`;
+  // A zombie (killed, not yet reaped by init) answers kill -0: `ps -o args=` shows it as <defunct> on AIX and Linux.
+  return (
+    `{ [ -f ${f.pid} ] && kill -0 "$(cat ${f.pid})" 2>/dev/null && ` +
+    `! ps -p "$(cat ${f.pid})" -o args= 2>/dev/null | grep '<defunct>' >/dev/null; }`
+  );
 }
 
 /** Shell text printing the current state (the same for poll and the "already there" branches of start). */
@@ -80,7 +84,8 @@ export function start(dir: string, name: string, cmd: string): string {
   const f = files(dir, name);
   if (cmd.trim() === '') throw new ShellValueError('detached command is empty');
   if (cmd.includes('\0')) throw new ShellValueError('detached command contains NUL');
-  const wrapper = `${cmd}\nrc=$?\necho "$rc" > ${f.rcTmp} && mv -f ${f.rcTmp} ${f.rc}\n`;
+  // CMD runs in a subshell so that an `exit` in it cannot skip the status file.
+  const wrapper = `(\n${cmd}\n)\nrc=$?\necho "$rc" > ${f.rcTmp} && mv -f ${f.rcTmp} ${f.rc}\n`;
   const launch =
     `rm -f ${f.stopped} ${f.rc} ${f.rcTmp}; ` +
     `nohup /bin/sh -c ${quote(wrapper)} > ${f.out} 2>&1 < /dev/null & ` +
