@@ -38,13 +38,13 @@ const ROLE_RULE = 'must be "source", "tape", or ["source", "tape"] for a host th
 const roleSchema = z
   .unknown()
   .superRefine((v, ctx) => {
-    if (v === undefined) ctx.addIssue({ code: 'custom', message: `is required: ${ROLE_RULE}` });
+    if (v === undefined) ctx.addIssue({ code: 'custom', continue: false, message: 'is required: "source", "tape", or ["source", "tape"] for a host that is both' });
     else if (typeof v === 'string') {
-      if (!(ROLES as readonly string[]).includes(v)) ctx.addIssue({ code: 'custom', message: ROLE_RULE });
+      if (!(ROLES as readonly string[]).includes(v)) ctx.addIssue({ code: 'custom', continue: false, message: ROLE_RULE });
     } else if (Array.isArray(v)) {
       const ok = v.length > 0 && v.every((r) => (ROLES as readonly unknown[]).includes(r)) && new Set(v).size === v.length;
-      if (!ok) ctx.addIssue({ code: 'custom', message: ROLE_RULE });
-    } else ctx.addIssue({ code: 'custom', message: ROLE_RULE });
+      if (!ok) ctx.addIssue({ code: 'custom', continue: false, message: ROLE_RULE });
+    } else ctx.addIssue({ code: 'custom', continue: false, message: ROLE_RULE });
   })
   .transform((v) => v as Role | Role[]);
 
@@ -61,11 +61,11 @@ const keySchema = object(
 )
   .superRefine((k, ctx) => {
     if (k.path === undefined && k.agent === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'must give either "path" (a private key file) or "agent" (an ssh-agent socket)' });
+      ctx.addIssue({ code: 'custom', continue: false, message: 'must give either "path" (a private key file) or "agent" (an ssh-agent socket)' });
     } else if (k.path !== undefined && k.agent !== undefined) {
-      ctx.addIssue({ code: 'custom', message: 'must give either "path" or "agent", not both' });
+      ctx.addIssue({ code: 'custom', continue: false, message: 'must give either "path" or "agent", not both' });
     } else if (k.agent !== undefined && k.passphraseEnv !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['passphraseEnv'], message: 'goes with "path" only: an agent holds its keys unlocked' });
+      ctx.addIssue({ code: 'custom', continue: false, path: ['passphraseEnv'], message: 'goes with "path" only: an agent holds its keys unlocked' });
     }
   })
   .transform((k): KeySource => (k.agent !== undefined ? { agent: k.agent } : { path: k.path!, ...(k.passphraseEnv ? { passphraseEnv: k.passphraseEnv } : {}) }));
@@ -105,22 +105,22 @@ const hostSchema = object(
 ).superRefine((h, ctx) => {
   const roles = rolesOf(h.role);
   if (roles.includes('source') && h.os !== 'aix') {
-    ctx.addIssue({ code: 'custom', path: ['os'], message: 'a source host must run AIX: mksysb exists only there' });
+    ctx.addIssue({ code: 'custom', continue: false, path: ['os'], message: 'a source host must run AIX: mksysb exists only there' });
   }
   if (roles.includes('tape')) {
     if (h.devices === undefined || Object.keys(h.devices).length === 0) {
       ctx.addIssue({
-        code: 'custom',
+        code: 'custom', continue: false,
         path: ['devices'],
         message: `a tape host must list its tape devices, e.g. {"${h.os === 'linux' ? 'nst0' : 'rmt0'}": {}}`,
       });
     }
   } else if (h.devices !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['devices'], message: 'only a host with role "tape" has tape devices' });
+    ctx.addIssue({ code: 'custom', continue: false, path: ['devices'], message: 'only a host with role "tape" has tape devices' });
   }
   for (const name of Object.keys(h.devices ?? {})) {
     const why = deviceKindReason(name, 'this host', h.os);
-    if (why) ctx.addIssue({ code: 'custom', path: ['devices', name], message: `is not a device name for this host: ${why}` });
+    if (why) ctx.addIssue({ code: 'custom', continue: false, path: ['devices', name], message: `is not a device name for this host: ${why}` });
   }
 });
 
@@ -146,16 +146,16 @@ export const inventorySchema = object(
   },
 ).superRefine((inv, ctx) => {
   const names = Object.keys(inv.hosts);
-  if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'must list at least one host' });
+  if (names.length === 0) ctx.addIssue({ code: 'custom', continue: false, path: ['hosts'], message: 'must list at least one host' });
   for (const [group, members] of Object.entries(inv.groups)) {
-    if (members.length === 0) ctx.addIssue({ code: 'custom', path: ['groups', group], message: 'must list at least one host' });
+    if (members.length === 0) ctx.addIssue({ code: 'custom', continue: false, path: ['groups', group], message: 'must list at least one host' });
     const seen = new Set<string>();
     members.forEach((m, i) => {
       const path = ['groups', group, i];
       const host = Object.hasOwn(inv.hosts, m) ? inv.hosts[m] : undefined;
-      if (seen.has(m)) ctx.addIssue({ code: 'custom', path, message: 'is listed twice in this group' });
-      else if (!host) ctx.addIssue({ code: 'custom', path, message: 'is not a host in this inventory' });
-      else if (!rolesOf(host.role).includes('source')) ctx.addIssue({ code: 'custom', path, message: 'is not a host with role "source"' });
+      if (seen.has(m)) ctx.addIssue({ code: 'custom', continue: false, path, message: 'is listed twice in this group' });
+      else if (!host) ctx.addIssue({ code: 'custom', continue: false, path, message: 'is not a host in this inventory' });
+      else if (!rolesOf(host.role).includes('source')) ctx.addIssue({ code: 'custom', continue: false, path, message: 'is not a host with role "source"' });
       seen.add(m);
     });
   }

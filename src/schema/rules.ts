@@ -169,20 +169,21 @@ export function hostKeyReason(v: string): Reason {
   if (bad !== undefined) return `${how}; it contains ${describeChar(bad)}`;
   const parts = v.split(' ');
   const [type, data] = parts;
-  if (type === undefined || data === undefined || parts.length > 3 || !Object.hasOwn(HOST_KEY_TYPES, type)) {
+  if (type === undefined || data === undefined || !Object.hasOwn(HOST_KEY_TYPES, type)) {
     if (data !== undefined && Object.hasOwn(HOST_KEY_TYPES, data)) {
       return `${how}; this looks like a known_hosts line: leave out the host name in front`;
     }
     return how;
   }
   const spec = HOST_KEY_TYPES[type]!;
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(data) || data.length % 4 !== 0) return `the key data after "${type} " is not valid base64`;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(data)) return `the key data after "${type} " is not valid base64`;
   if (data.length < spec.prefix.length + 8) return `the key data is too short for an ${type} key; it was cut when copied`;
   if (!data.startsWith(spec.prefix)) return `the key data is not an ${type} key; copy the whole line of the host's .pub file`;
   if (spec.length !== undefined && data.length !== spec.length) {
     return `the key data has ${data.length} characters but an ${type} key has ${spec.length}; it was cut or joined when copied`;
   }
   if (spec.length === undefined && data.length < 200) return `the key data is too short for an ${type} key; it was cut when copied`;
+  if (data.length % 4 !== 0) return `the key data is not valid base64 (its length is not a multiple of 4); it was cut when copied`;
   return undefined;
 }
 
@@ -220,7 +221,7 @@ const looksNumeric = (s: string): boolean => s.trim() !== '' && Number.isFinite(
 export function text(reason: (v: string) => Reason, t: FieldText) {
   return z.string({ error: typeError(t) }).superRefine((v, ctx) => {
     const r = reason(v);
-    if (r !== undefined) ctx.addIssue({ code: 'custom', message: r });
+    if (r !== undefined) ctx.addIssue({ code: 'custom', continue: false, message: r });
   });
 }
 
@@ -236,7 +237,7 @@ export function number(
   const rule = opts.fraction ? `must be a number from ${min} to ${max}` : `must be a whole number from ${min} to ${max}`;
   return z.number({ error: typeError({ type: rule, required: opts.required }, looksNumeric) }).superRefine((v, ctx) => {
     const r = (!opts.fraction && !Number.isInteger(v)) || v < min || v > max ? rule : opts.extra?.(v);
-    if (r !== undefined) ctx.addIssue({ code: 'custom', message: r });
+    if (r !== undefined) ctx.addIssue({ code: 'custom', continue: false, message: r });
   });
 }
 
@@ -244,7 +245,7 @@ export function number(
 export function positiveInteger(what: string) {
   const rule = `must be a whole number of ${what} greater than 0`;
   return z.number({ error: typeError({ type: rule }, looksNumeric) }).superRefine((v, ctx) => {
-    if (!Number.isSafeInteger(v) || v < 1) ctx.addIssue({ code: 'custom', message: rule });
+    if (!Number.isSafeInteger(v) || v < 1) ctx.addIssue({ code: 'custom', continue: false, message: rule });
   });
 }
 
@@ -280,12 +281,12 @@ export function list<T extends z.ZodType>(item: T, t: FieldText) {
 export function namedRecord<V extends z.ZodType>(keyReason: (k: string) => Reason, what: string, value: V, t: FieldText) {
   const key = z.string().superRefine((k, ctx) => {
     const r = keyReason(k);
-    if (r !== undefined) ctx.addIssue({ code: 'custom', message: `is not a valid ${what}: ${r}` });
+    if (r !== undefined) ctx.addIssue({ code: 'custom', continue: false, message: `is not a valid ${what}: ${r}` });
   });
   return z.preprocess(
     (v, ctx) => {
       if (v !== null && typeof v === 'object' && Object.hasOwn(v, '__proto__')) {
-        ctx.addIssue({ code: 'custom', path: ['__proto__'], message: `is not a valid ${what}`, input: v });
+        ctx.addIssue({ code: 'custom', continue: false, path: ['__proto__'], message: `is not a valid ${what}`, input: v });
       }
       return v;
     },
