@@ -5,7 +5,7 @@
  * Pure code: runs in the Temporal workflow sandbox, so it imports nothing but zod.
  */
 import { z } from 'zod';
-import { convertIssues, InputValidationError, showValue } from './format';
+import { convertIssues, fallbackReason, InputValidationError, showValue } from './format';
 import {
   backupIdReason,
   bootDeviceReason,
@@ -33,7 +33,7 @@ export type VerifyLevel = (typeof VERIFY_LEVELS)[number];
 
 /** Defaults applied to every optional field (backupId defaults to the workflow ID). */
 export const BACKUP_DEFAULTS = {
-  mksysbFlags: ['-i', '-p'] as MksysbFlag[],
+  mksysbFlags: Object.freeze(['-i', '-p']) as readonly MksysbFlag[],
   bootDevice: '/dev/rmt0',
   record4BlockSize: 512,
   verify: 'full' as VerifyLevel,
@@ -80,7 +80,7 @@ export const backupInputSchema = object(
     )
       .max(10, { error: 'must list at most 10 flags' })
       .transform(normaliseMksysbFlags)
-      .default(BACKUP_DEFAULTS.mksysbFlags),
+      .default(() => [...BACKUP_DEFAULTS.mksysbFlags]),
     bootDevice: text(bootDeviceReason, { type: 'must be text such as "/dev/rmt0"' }).default(BACKUP_DEFAULTS.bootDevice),
     record4BlockSize: number(512, 1048576, {
       extra: (v) => (v % 512 === 0 ? undefined : 'must be a multiple of 512 (e.g. 512, 65536, 262144)'),
@@ -95,12 +95,12 @@ export const backupInputSchema = object(
         tape: text(workFolderReason, { type: 'must be a folder path as text (e.g. "/home/mksysb")' }).optional(),
       },
       { type: 'must be an object such as {"source": "/home/mksysb", "tape": "/backup/stage"}' },
-    ).default({}),
+    ).default(() => ({})),
     operatorWaitHours: number(0, 720, { fraction: true }).default(BACKUP_DEFAULTS.operatorWaitHours),
     retry: object(
       { maxAttempts: number(1, 20).default(BACKUP_DEFAULTS.maxAttempts) },
       { type: 'must be an object such as {"maxAttempts": 3}' },
-    ).default({ maxAttempts: BACKUP_DEFAULTS.maxAttempts }),
+    ).default(() => ({ maxAttempts: BACKUP_DEFAULTS.maxAttempts })),
   },
   {
     required: 'no input was given; expected an object such as {"source": "aix01", "tape": {"host": "tapesrv", "device": "rmt0"}}',
@@ -179,10 +179,4 @@ export function parseBackupInput(raw: unknown, context: ParseBackupContext = {})
   };
   if (d.expectedLabel !== undefined) out.expectedLabel = d.expectedLabel;
   return out;
-}
-
-/** Reason for any issue a rule above did not word itself (should not happen; kept readable all the same). */
-export function fallbackReason(iss: { code?: string; input?: unknown }): string {
-  if (iss.input === undefined) return 'is required';
-  return 'is not valid here';
 }

@@ -160,6 +160,8 @@ export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return cur;
 }
 
+const FIELDS_ARE = '; the fields are ';
+
 /** Keys that must never be in an inventory or an input: credentials belong on the worker, not in files people copy. */
 const SECRET_KEYS = new Set(['passphrase', 'password', 'privatekey', 'secret', 'token']);
 
@@ -179,13 +181,13 @@ function distance(a: string, b: string): number {
 }
 
 /** Reason for an unknown field `key` of an object whose fields are `allowed`. */
-export function unknownFieldReason(key: string, allowed: readonly string[]): string {
+export function unknownFieldReason(key: string, allowed: readonly string[], suggest = true): string {
   if (SECRET_KEYS.has(key.toLowerCase())) {
     return 'unknown field; secrets must not be written here: the worker keeps credentials (the inventory names a key file or agent, and an environment variable for a passphrase)';
   }
-  const near = key.length <= 40 ? allowed.find((a) => distance(key, a) <= 2) : undefined;
+  const near = suggest && key.length <= 40 ? allowed.find((a) => distance(key, a) <= 2) : undefined;
   if (near) return `unknown field; did you mean "${near}"?`;
-  return `unknown field; the fields are ${allowed.join(', ')}`;
+  return `unknown field${FIELDS_ARE}${allowed.join(', ')}`;
 }
 
 /**
@@ -200,7 +202,8 @@ export function convertIssues(root: unknown, zodIssues: readonly z.core.$ZodIssu
       const allowed = allowedKeysFromMessage(iss.message);
       for (const key of iss.keys) {
         const path = formatPath([...iss.path, key]);
-        const message = unknownFieldReason(key, allowed);
+        // "Did you mean" costs an edit distance per field: spent only on the problems a message shows.
+        const message = unknownFieldReason(key, allowed, issues.length < MAX_LISTED_ISSUES);
         issues.push({ path, message });
         lines.push(issueLine({ path, message }));
       }
@@ -225,13 +228,24 @@ export function convertIssues(root: unknown, zodIssues: readonly z.core.$ZodIssu
 }
 
 /**
- * Objects carry their field list in the unrecognized_keys message (`fields:a,b,c`), because zod passes the
- * object's error function only the issue; the formatter turns it into the real reason per key.
+ * The unrecognized_keys message of an object with fields `allowed`, for whoever uses a schema directly:
+ * `unknown field "sourec"; the fields are source, tape, ...`. The formatter reads the field list back from
+ * its end (zod hands an object's error function only the issue) and words one reason per unknown field.
  */
-export function allowedKeysMessage(keys: readonly string[]): string {
-  return `fields:${keys.join(',')}`;
+export function unknownFieldsMessage(keys: readonly string[], allowed: readonly string[]): string {
+  const names = keys.map((k) => showString(k, MAX_PATH_KEY_CHARS)).join(', ');
+  return `unknown field${keys.length === 1 ? '' : 's'} ${names}${FIELDS_ARE}${allowed.join(', ')}`;
 }
 
 function allowedKeysFromMessage(message: string): string[] {
-  return message.startsWith('fields:') ? message.slice('fields:'.length).split(',').filter(Boolean) : [];
+  const at = message.lastIndexOf(FIELDS_ARE);
+  return at < 0 ? [] : message.slice(at + FIELDS_ARE.length).split(', ').filter(Boolean);
+}
+
+/**
+ * Per-parse zod error map for any issue a rule did not word itself. Every rule in this folder words its own
+ * reasons, so this should never show; it keeps zod's default English out of operators' sight all the same.
+ */
+export function fallbackReason(iss: { input?: unknown }): string {
+  return iss.input === undefined ? 'is required' : 'is not valid here';
 }

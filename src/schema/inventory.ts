@@ -6,8 +6,7 @@
  * Pure code (the loader with fs is load-inventory.ts): imports nothing but zod.
  */
 import { z } from 'zod';
-import { fallbackReason } from './backup-input';
-import { convertIssues, InventoryValidationError } from './format';
+import { convertIssues, fallbackReason, InventoryValidationError } from './format';
 import {
   addressReason,
   deviceKindReason,
@@ -138,7 +137,7 @@ export const inventorySchema = object(
       'group name',
       list(text(hostNameReason, { type: 'must be a host name as text' }), { type: GROUP_TEXT }),
       { type: 'must be an object of groups by name, such as {"nightly": ["aix01"]}' },
-    ).default({}),
+    ).default(() => ({})),
   },
   {
     required: 'no inventory was given',

@@ -6,7 +6,7 @@
  * Pure code: runs in the Temporal workflow sandbox, so it imports nothing but zod.
  */
 import { z } from 'zod';
-import { allowedKeysMessage, describeChar, firstBadChar } from './format';
+import { describeChar, firstBadChar, unknownFieldsMessage } from './format';
 
 type Reason = string | undefined;
 
@@ -262,9 +262,9 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T,
 
 /** A strict object: unknown fields are refused and named; `type` is the reason when it is not an object. */
 export function object<S extends z.core.$ZodLooseShape>(shape: S, t: FieldText) {
-  const fields = allowedKeysMessage(Object.keys(shape));
+  const fields = Object.keys(shape);
   return z.strictObject(shape, {
-    error: (iss) => (iss.code === 'unrecognized_keys' ? fields : typeError(t)(iss)),
+    error: (iss) => (iss.code === 'unrecognized_keys' ? unknownFieldsMessage(iss.keys, fields) : typeError(t)(iss)),
   });
 }
 

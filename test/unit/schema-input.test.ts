@@ -5,6 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  backupInputSchema,
   BACKUP_DEFAULTS,
   InputValidationError,
   parseBackupInput,
@@ -734,5 +735,33 @@ describe('parseBackupInput applies the defaults', () => {
   it('gives the same result for its own output (idempotent)', () => {
     const once = parseBackupInput(w({ mksysbFlags: ['-e'] }), { workflowId: WORKFLOW_ID });
     assert.deepEqual(parseBackupInput(once), once);
+  });
+});
+
+describe('backupInputSchema used directly', () => {
+  it('words its own issues, unknown fields included', () => {
+    const res = backupInputSchema.safeParse({ source: 'aix01', tape: { host: 'tapesrv', device: 'st0' }, sourec: 1, x: 2 });
+    assert.equal(res.success, false);
+    assert.deepEqual(
+      res.error?.issues.map((i) => [i.path.join('.'), i.message]),
+      [
+        [
+          'tape.device',
+          'st0 rewinds on close, so the four records cannot be written one after another; use the no-rewind device nst0',
+        ],
+        [
+          '',
+          'unknown fields "sourec", "x"; the fields are source, tape, backupId, mksysbFlags, bootDevice, ' +
+            'record4BlockSize, verify, overwrite, expectedLabel, keepStaging, workFolder, operatorWaitHours, retry',
+        ],
+      ],
+    );
+  });
+
+  it('applies defaults but leaves backupId to parseBackupInput', () => {
+    const data = backupInputSchema.parse(base);
+    assert.equal(data.backupId, undefined);
+    assert.deepEqual(data.mksysbFlags, ['-i', '-p']);
+    assert.equal(data.record4BlockSize, 512);
   });
 });
