@@ -158,6 +158,42 @@ const BAD: BadCase[] = [
       'source "\\uff41ix01": may contain only letters, digits, ".", "_" and "-"; it contains the non-ASCII character U+FF41',
   },
   {
+    name: 'source with a zero-width space',
+    input: w({ source: 'aix01\u200b' }),
+    message:
+      'source "aix01\\u200b": may contain only letters, digits, ".", "_" and "-"; it contains the non-ASCII character U+200B',
+  },
+  {
+    name: 'source with a right-to-left override',
+    input: w({ source: 'aix\u202e10' }),
+    message:
+      'source "aix\\u202e10": may contain only letters, digits, ".", "_" and "-"; it contains the non-ASCII character U+202E',
+  },
+  {
+    name: 'source with an emoji',
+    input: w({ source: 'aix01\u{1F600}' }),
+    message:
+      'source "aix01\\ud83d\\ude00": may contain only letters, digits, ".", "_" and "-"; it contains the non-ASCII character U+1F600',
+  },
+  {
+    name: 'source with a no-break space',
+    input: w({ source: 'aix01\u00a0' }),
+    message:
+      'source "aix01\\u00a0": may contain only letters, digits, ".", "_" and "-"; it contains the non-ASCII character U+00A0',
+  },
+  {
+    name: 'source with a carriage return',
+    input: w({ source: 'aix01\r' }),
+    message:
+      'source "aix01\\r": may contain only letters, digits, ".", "_" and "-"; it contains a carriage return',
+  },
+  {
+    name: 'source with DEL',
+    input: w({ source: 'aix01\u007f' }),
+    message:
+      'source "aix01\\u007f": may contain only letters, digits, ".", "_" and "-"; it contains the control character U+007F',
+  },
+  {
     name: 'source of 10 kB',
     input: w({ source: 'a'.repeat(10240) }),
     message:
