@@ -1,0 +1,389 @@
+/**
+ * dd: AIX dd (strict operands) or GNU dd on a Linux host. Regular files go to the system dd; tape devices
+ * (/dev/rmtN[.k] on AIX, /dev/[n]stN on Linux) go to the AWSTAPE emulator.
+ */
+import * as fs from 'node:fs';
+import { spawnSync, spawn } from 'node:child_process';
+import { Drive, TapeError, lock, parseDevice, type TapeErrno } from '../tape';
+import { config, err, errnoText, Exit, findFault, faults, log, noTape, readSome, tapePaths, writeAll, DropCounter } from './common';
+
+const AIX_KEYS = ['if', 'of', 'ibs', 'obs', 'bs', 'cbs', 'skip', 'seek', 'count', 'conv', 'files', 'fskip'];
+const AIX_CONV = ['ascii', 'ebcdic', 'ibm', 'block', 'unblock', 'lcase', 'ucase', 'swab', 'noerror', 'notrunc', 'sync', 'iblock', 'oblock'];
+
+export function parseNumber(s: string, gnu: boolean): number | undefined {
+  const mult: Record<string, number> = gnu
+    ? { '': 1, c: 1, w: 2, b: 512, kB: 1000, K: 1024, k: 1024, KiB: 1024, MB: 1e6, M: 1 << 20, MiB: 1 << 20, GB: 1e9, G: 1 << 30, GiB: 1 << 30 }
+    : { '': 1, w: 2, b: 512, k: 1024 };
+  let total = 1;
+  for (const part of s.split('x')) {
+    const m = /^(\d+)([A-Za-z]*)$/.exec(part);
+    if (!m || mult[m[2]!] === undefined) return undefined;
+    total *= Number(m[1]) * mult[m[2]!]!;
+  }
+  return total;
+}
+
+interface Ops {
+  if?: string;
+  of?: string;
+  ibs?: number;
+  obs?: number;
+  bs?: number;
+  skip: number;
+  seek: number;
+  count?: number;
+  conv: Set<string>;
+}
+
+function usage(os: 'aix' | 'linux', msg: string): never {
+  if (os === 'aix') {
+    err(`dd: ${msg}\nUsage: dd [if=InputFile] [of=OutputFile] [cbs=Number] [fskip=Number] [skip=Number]\n          [seek=Number] [count=Number] [bs=Number] [span=yes|no] [ibs=Number]\n          [obs=Number] [files=Number] [conv=[ascii][,ebcdic][,ibm][,block][,unblock]\n          [,lcase][,ucase][,swab][,noerror][,notrunc][,sync]]\n`);
+    throw new Exit(2, { refused: msg });
+  }
+  err(`dd: ${msg}\nTry 'dd --help' for more information.\n`);
+  throw new Exit(1, { refused: msg });
+}
+
+function parseOps(args: string[], os: 'aix' | 'linux'): Ops {
+  const o: Ops = { skip: 0, seek: 0, conv: new Set() };
+  for (const a of args) {
+    const eq = a.indexOf('=');
+    if (eq < 0) usage(os, os === 'aix' ? `Not a recognized flag: ${a}` : `unrecognized operand '${a}'`);
+    const k = a.slice(0, eq);
+    const v = a.slice(eq + 1);
+    if (os === 'aix' && !AIX_KEYS.includes(k)) usage(os, `Not a recognized flag: ${a}`);
+    const num = (): number => {
+      const n = parseNumber(v, os === 'linux');
+      if (n === undefined) usage(os, os === 'aix' ? `0511-049 The number ${v} is not valid.` : `invalid number: '${v}'`);
+      return n;
+    };
+    switch (k) {
+      case 'if':
+        o.if = v;
+        break;
+      case 'of':
+        o.of = v;
+        break;
+      case 'ibs':
+        o.ibs = num();
+        break;
+      case 'obs':
+        o.obs = num();
+        break;
+      case 'bs':
+        o.bs = num();
+        break;
+      case 'skip':
+        o.skip = num();
+        break;
+      case 'seek':
+        o.seek = num();
+        break;
+      case 'count':
+        o.count = num();
+        break;
+      case 'conv':
+        for (const c of v.split(',')) {
+          if (os === 'aix' && !AIX_CONV.includes(c)) usage(os, `Not a recognized conversion: conv=${c}`);
+          o.conv.add(c);
+        }
+        break;
+      default:
+        break; // GNU operands (status, iflag, oflag, ...) on Linux, cbs/files/fskip: accepted, ignored for tapes
+    }
+  }
+  for (const n of [o.bs, o.ibs, o.obs]) if (n === 0) usage(os, os === 'aix' ? 'The block size is not valid.' : 'invalid number: 0');
+  return o;
+}
+
+function records(os: 'aix' | 'linux', inFull: number, inPart: number, outFull: number, outPart: number, bytes: number): string {
+  const s = `${inFull}+${inPart} records in\n${outFull}+${outPart} records out\n`;
+  return os === 'linux' ? s + `${bytes} bytes copied\n` : s;
+}
+
+function tapeErrMessage(os: 'aix' | 'linux', op: 'read' | 'write', dev: string, e: TapeErrno): string {
+  if (os === 'aix') return `dd: ${op === 'write' ? '0511-053 The write failed.' : '0511-051 The read failed.'}\n: ${errnoText(e, os)}\n`;
+  return `dd: error ${op === 'write' ? 'writing' : 'reading'} '${dev}': ${errnoText(e, os)}\n`;
+}
+
+export function dd(args: string[]): number | Promise<number> {
+  const os = config().os;
+  const o = parseOps(args, os);
+  const inDev = o.if ? parseDevice(o.if) : undefined;
+  const outDev = o.of ? parseDevice(o.of) : undefined;
+  if (!inDev && !outDev) return fileDd(args, o, os);
+  const errCode = os === 'aix' ? 2 : 1;
+  if (inDev && outDev) {
+    err('dd: lab: copying from tape to tape is not simulated\n');
+    throw new Exit(errCode);
+  }
+  const devPath = (inDev ? o.if : o.of)!;
+  const dev = (inDev ?? outDev)!;
+  if (dev.os !== os || !config().devices[dev.drive]) {
+    err(os === 'aix' ? `dd: ${devPath}: ${errnoText('ENOENT', os)}\n` : `dd: failed to open '${devPath}': ${errnoText('ENOENT', os)}\n`);
+    throw new Exit(errCode, { tape: { device: dev.drive, op: inDev ? 'read' : 'write', error: 'ENOENT' } });
+  }
+  const paths = tapePaths(dev.drive);
+  const unlock = lock(paths.lock);
+  try {
+    if (noTape(dev.drive)) throw new TapeError('ENOTREADY');
+    const eomFault = findFault('eom', (f) => !f.device || f.device === dev.drive);
+    const drive = new Drive(paths, dev.rewindOnClose, {
+      eomAt: eomFault?.bytes,
+      beforeWrite: (fileNo, nth) => {
+        const f = findFault('write-fail', (x) => x.file === fileNo && x.nth === nth && (!x.device || x.device === dev.drive));
+        if (f) {
+          faults.fired(f);
+          throw new TapeError('EIO', 'write-fail fault');
+        }
+      },
+    });
+    return inDev ? tapeRead(o, drive, devPath, os, args) : tapeWrite(o, drive, devPath, os, args, eomFault);
+  } catch (e) {
+    if (e instanceof TapeError && e.errno === 'ENOTREADY') {
+      err(os === 'aix' ? `dd: ${devPath}: ${errnoText('ENOTREADY', os)}\n` : `dd: failed to open '${devPath}': ${errnoText('ENOTREADY', os)}\n`);
+      throw new Exit(errCode, { tape: { device: dev.drive, op: inDev ? 'read' : 'write', error: 'ENOTREADY' } });
+    }
+    throw e;
+  } finally {
+    unlock();
+  }
+}
+
+function openInput(o: Ops, os: 'aix' | 'linux'): number {
+  if (!o.if) return 0;
+  try {
+    return fs.openSync(o.if, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code as 'ENOENT';
+    err(os === 'aix' ? `dd: ${o.if}: ${errnoText(code, os)}\n` : `dd: failed to open '${o.if}': ${errnoText(code, os)}\n`);
+    throw new Exit(os === 'aix' ? 2 : 1);
+  }
+}
+
+function tapeWrite(
+  o: Ops,
+  drive: Drive,
+  devPath: string,
+  os: 'aix' | 'linux',
+  args: string[],
+  eomFault: ReturnType<typeof findFault<'eom'>>,
+): number {
+  const ib = o.bs ?? o.ibs ?? 512;
+  const W = o.bs ?? o.obs ?? 512;
+  const sync = o.conv.has('sync');
+  const fd = openInput(o, os);
+  const startFile = drive.fileNo;
+  const drop = new DropCounter('dd');
+  const regular = fs.fstatSync(fd).isFile();
+  let inFull = 0;
+  let inPart = 0;
+  let pos = regular ? o.skip * ib : 0;
+  if (!regular && o.skip) {
+    const sink = Buffer.alloc(ib);
+    for (let i = 0; i < o.skip; i++) {
+      let n = 0;
+      while (n < ib) {
+        const r = readSome(fd, sink, n, ib - n);
+        if (!r) break;
+        n += r;
+      }
+    }
+  }
+  const CH = Math.max(ib, Math.floor((8 << 20) / ib) * ib);
+  let carry = Buffer.alloc(0);
+  let blocksLeft = o.count ?? Infinity;
+  let eof = false;
+  let failure: TapeErrno | undefined;
+  const doWrite = (buf: Buffer, size: number): void => {
+    if (!buf.length) return;
+    let allowed = drop.allow(buf.length);
+    if (allowed < buf.length) allowed -= allowed % size;
+    if (allowed) drive.write(buf.subarray(0, allowed), size);
+    drop.add(allowed);
+    if (drop.due || allowed < buf.length) {
+      err(records(os, inFull, inPart, ...outCounts()));
+      drive.close();
+      logEntry(255);
+      drop.fire(args);
+    }
+  };
+  const outCounts = (): [number, number, number] => {
+    const b = drive.dataBytes;
+    return [Math.floor(b / W), b % W ? 1 : 0, b];
+  };
+  const logEntry = (exit: number, error?: string): void => {
+    log('dd', args, exit, {
+      tape: { device: drive.st.device, op: 'write', file: startFile, bytes: drive.dataBytes, blockSize: drive.st.blockSize, writeSize: W, error },
+      position: drive.position(),
+    });
+  };
+  try {
+    while (!eof && blocksLeft > 0) {
+      const want = Math.min(CH, blocksLeft === Infinity ? CH : blocksLeft * ib);
+      const chunk = Buffer.allocUnsafe(want);
+      let n = 0;
+      while (n < want) {
+        const r = regular ? fs.readSync(fd, chunk, n, want - n, pos) : readSome(fd, chunk, n, want - n);
+        if (!r) {
+          eof = true;
+          break;
+        }
+        n += r;
+        pos += r;
+      }
+      const full = Math.floor(n / ib);
+      const rem = n - full * ib;
+      inFull += full;
+      blocksLeft -= full;
+      let data = chunk.subarray(0, n);
+      if (rem) {
+        inPart++;
+        blocksLeft--;
+        if (sync) {
+          const padded = Buffer.alloc(full * ib + ib);
+          data.copy(padded);
+          data = padded;
+        }
+      }
+      if (o.bs !== undefined) {
+        // bs=: each input block is one write
+        const whole = Math.floor(data.length / W) * W;
+        doWrite(data.subarray(0, whole), W);
+        if (data.length > whole) {
+          doWrite(data.subarray(whole), data.length - whole);
+        }
+      } else {
+        const all = carry.length ? Buffer.concat([carry, data]) : data;
+        const whole = Math.floor(all.length / W) * W;
+        doWrite(all.subarray(0, whole), W);
+        carry = Buffer.from(all.subarray(whole));
+      }
+    }
+    if (carry.length) doWrite(carry, carry.length);
+  } catch (e) {
+    if (!(e instanceof TapeError)) throw e;
+    failure = e.errno;
+    if (eomFault && drive.st.eom) faults.fired(eomFault);
+  }
+  if (o.if) fs.closeSync(fd);
+  if (failure) {
+    err(tapeErrMessage(os, 'write', devPath, failure));
+    err(records(os, inFull, inPart, ...outCounts()));
+    drive.close();
+    logEntry(os === 'aix' ? 2 : 1, failure);
+    throw new Exit(os === 'aix' ? 2 : 1, { logged: true });
+  }
+  err(records(os, inFull, inPart, ...outCounts()));
+  drive.close();
+  logEntry(0);
+  return 0;
+}
+
+function tapeRead(o: Ops, drive: Drive, devPath: string, os: 'aix' | 'linux', args: string[]): number {
+  const R = o.bs ?? o.ibs ?? 512;
+  const sync = o.conv.has('sync');
+  let ofd = 1;
+  if (o.of) ofd = fs.openSync(o.of, o.conv.has('notrunc') ? 'a' : 'w');
+  const startFile = drive.fileNo;
+  const drop = new DropCounter('dd');
+  let inFull = 0;
+  let inPart = 0;
+  let bytes = 0;
+  let batch: Buffer[] = [];
+  let batchLen = 0;
+  const flush = (): void => {
+    if (!batchLen) return;
+    let b = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchLen);
+    batch = [];
+    batchLen = 0;
+    const allowed = drop.allow(b.length);
+    b = b.subarray(0, allowed);
+    writeAll(ofd, b);
+    drop.add(b.length);
+    bytes += b.length;
+    if (drop.due) {
+      drive.close();
+      logEntry(255);
+      drop.fire(args);
+    }
+  };
+  const logEntry = (exit: number, error?: string): void => {
+    log('dd', args, exit, {
+      tape: { device: drive.st.device, op: 'read', file: startFile, bytes, blockSize: drive.st.blockSize, readSize: R, error },
+      position: drive.position(),
+    });
+  };
+  let failure: TapeErrno | undefined;
+  try {
+    if (o.skip) drive.read(R, o.skip, () => undefined);
+    drive.read(R, o.count ?? Infinity, (d) => {
+      if (d.length === R) inFull++;
+      else inPart++;
+      if (sync && d.length < R) {
+        const p = Buffer.alloc(R);
+        d.copy(p);
+        d = p;
+      }
+      batch.push(d);
+      batchLen += d.length;
+      if (batchLen >= 8 << 20) flush();
+    });
+    flush();
+  } catch (e) {
+    if (!(e instanceof TapeError)) throw e;
+    flush();
+    failure = e.errno;
+  }
+  if (o.of) fs.closeSync(ofd);
+  err(failure ? tapeErrMessage(os, 'read', devPath, failure) : '');
+  err(records(os, inFull, inPart, inFull, inPart, bytes));
+  drive.close();
+  if (failure) {
+    logEntry(os === 'aix' ? 2 : 1, failure);
+    throw new Exit(os === 'aix' ? 2 : 1, { logged: true });
+  }
+  logEntry(0);
+  return 0;
+}
+
+/** dd between files and pipes: the system (GNU) dd, after the AIX operand checks; counts bytes when a drop fault is armed. */
+function fileDd(args: string[], o: Ops, os: 'aix' | 'linux'): number | Promise<number> {
+  const real = os === 'aix' ? [...args, 'status=noxfer'] : args;
+  const drop = new DropCounter('dd');
+  if (!drop.armed || (o.if && o.of)) {
+    const r = spawnSync('/usr/bin/dd', real, { stdio: 'inherit' });
+    return r.status ?? 1;
+  }
+  // Count the bytes on the pipe side (stdout when of= is absent, else stdin).
+  const child = spawn('/usr/bin/dd', real, { stdio: [o.of ? 'pipe' : 'inherit', o.of ? 'inherit' : 'pipe', 'inherit'] });
+  return new Promise<number>((resolve) => {
+    const done = (code: number | null): void => resolve(code ?? 1);
+    if (!o.of) {
+      child.stdout!.on('data', (d: Buffer) => {
+        const n = drop.allow(d.length);
+        writeAll(1, d.subarray(0, n));
+        drop.add(n);
+        if (drop.due) {
+          child.kill('SIGKILL');
+          drop.fire(args);
+        }
+      });
+    } else {
+      const buf = Buffer.alloc(1 << 20);
+      for (;;) {
+        const r = readSome(0, buf);
+        if (!r) break;
+        const n = drop.allow(r);
+        child.stdin!.write(Buffer.from(buf.subarray(0, n)));
+        drop.add(n);
+        if (drop.due) {
+          child.stdin!.end(() => drop.fire(args));
+          return;
+        }
+      }
+      child.stdin!.end();
+    }
+    child.on('exit', done);
+  });
+}

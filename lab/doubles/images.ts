@@ -1,0 +1,440 @@
+/** Source-host doubles: bosboot, mkinsttape, mksysb; and lsmksysb, restore (list) on files and tapes. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BffError, BffParser, buildBff, endHeader, entryHeader, pad8, volumeHeader, BLOCK } from '../bff';
+import { Drive, TapeError, lock, parseDevice } from '../tape';
+import { config, err, errnoText, Exit, hp, log, noTape, out, tapePaths } from './common';
+
+/** Fixed backup date (deterministic images): 2024-01-01T00:00:00Z. */
+export const IMAGE_DATE = 1704067200;
+
+function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h || 1;
+}
+
+/** Deterministic pseudo-random bytes (xorshift32) for a seed. */
+export function prngBytes(seed: string, n: number): Buffer {
+  const b = Buffer.allocUnsafe(n + 3);
+  let x = hash32(seed);
+  for (let i = 0; i < n; i += 4) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b.writeUInt32LE(x, i);
+  }
+  return b.subarray(0, n);
+}
+
+function sleepMs(ms: number): void {
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function writableTarget(cmd: string, target: string, args: string[]): void {
+  const dir = path.dirname(target);
+  let problem: string | undefined;
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) problem = `${dir}: ${errnoText('ENOENT', 'aix')}`;
+  else if (fs.existsSync(target) && fs.statSync(target).isDirectory()) problem = `${target}: ${errnoText('EISDIR', 'aix')}`;
+  else {
+    try {
+      fs.accessSync(dir, fs.constants.W_OK);
+    } catch {
+      problem = `${dir}: ${errnoText('EACCES', 'aix')}`;
+    }
+  }
+  if (problem) {
+    err(`${cmd}: 0512-xxx Cannot create ${target}.\n${problem}\n`);
+    log(cmd, args, 1, { error: problem });
+    throw new Exit(1, { logged: true });
+  }
+}
+
+function refuseTape(cmd: string, target: string, args: string[]): void {
+  if (target.startsWith('/dev/')) {
+    err(`${cmd}: ${target}: ${errnoText('ENOENT', 'aix')}\n(lab: the source host has no tape drive; give a file name)\n`);
+    log(cmd, args, 1, { error: 'device target' });
+    throw new Exit(1, { logged: true });
+  }
+}
+
+function imageData(): string {
+  const c = config();
+  return [
+    'image_data:',
+    '\tIMAGE_TYPE= bff',
+    '\tDATE_TIME= Mon Jan  1 00:00:00 UTC 2024',
+    '\tUNAME_INFO= AIX ' + c.name + ' 2 7 00C0FFEE4C00',
+    '\tPRODUCT_TAPE= no',
+    '\tUSERVG_LIST=',
+    '\tPLATFORM= chrp',
+    '\tOSLEVEL= 7.2.5.0',
+    '\tCPU_ID= 00C0FFEE4C00',
+    'logical_volume_policy:',
+    '\tSHRINK= no',
+    '\tEXACT_FIT= no',
+    'vg_data:',
+    '\tVGNAME= rootvg',
+    '\tPPSIZE= 128',
+    '\tVARYON= yes',
+    '',
+  ].join('\n');
+}
+
+function bosinstData(): string {
+  return 'control_flow:\n\tCONSOLE = Default\n\tINSTALL_METHOD = overwrite\n\tPROMPT = yes\n\tEXISTING_SYSTEM_OVERWRITE = yes\n' +
+    'target_disk_data:\n\tHDISKNAME = hdisk0\nlocale:\n\tBOSINST_LANG = en_US\n';
+}
+
+function opts(args: string[], noArg: string, withArg: string, cmd: string): { flags: Map<string, string>; rest: string[] } {
+  const flags = new Map<string, string>();
+  let i = 0;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') break;
+    for (let j = 1; j < a.length; j++) {
+      const f = a[j]!;
+      if (noArg.includes(f)) flags.set(f, '');
+      else if (withArg.includes(f)) {
+        const v = a.slice(j + 1) || args[++i];
+        if (v === undefined) throw new UsageError(`${cmd}: Flag -${f} requires a parameter.`);
+        flags.set(f, v);
+        break;
+      } else throw new UsageError(`${cmd}: Not a recognized flag: ${f}`);
+    }
+  }
+  return { flags, rest: args.slice(i) };
+}
+
+class UsageError extends Error {}
+
+function usageFail(cmd: string, args: string[], e: unknown, usage: string): never {
+  if (!(e instanceof UsageError)) throw e;
+  err(`${e.message}\n${usage}\n`);
+  log(cmd, args, 1, { error: e.message });
+  throw new Exit(1, { logged: true });
+}
+
+export function bosboot(args: string[]): number {
+  const usage = 'Usage: bosboot {-a [-d device] [-p proto] [-k kernel] [-l lvdev] [-b file] [-M norm|serv|both] [-T type] [-q] [-I|-D] [-L] [-O offset] [-z]} | -v';
+  let o: ReturnType<typeof opts>;
+  try {
+    o = opts(args, 'aqvIDLzcu', 'dpklbMTO', 'bosboot');
+    if (!o.flags.has('a') && !o.flags.has('v')) throw new UsageError('bosboot: 0301-150 Must specify -a or -v.');
+  } catch (e) {
+    usageFail('bosboot', args, e, usage);
+  }
+  const file = o.flags.get('b');
+  if (!file) {
+    err('0301-165 bosboot: WARNING! bosboot failed - do not attempt to boot device.\n(lab: only -b FILE is simulated)\n');
+    log('bosboot', args, 1);
+    return 1;
+  }
+  writableTarget('bosboot', file, args);
+  const c = config();
+  const size = c.bootImageBytes;
+  const head = Buffer.alloc(BLOCK);
+  head.write(`AIX LAB BOOT IMAGE\nhost=${c.name}\nkernel=64\ndevice=${o.flags.get('d') ?? ''}\nbytes=${size}\n`);
+  const body = prngBytes(`${c.seed}/bosboot`, Math.max(0, size - BLOCK));
+  const img = Buffer.concat([head, body]).subarray(0, size);
+  fs.writeFileSync(file, img);
+  out(`\nbosboot: Boot image is ${Math.ceil(size / BLOCK)} 512 byte blocks.\n`);
+  log('bosboot', args, 0, { file, bytes: size });
+  return 0;
+}
+
+export function mkinsttapeArchive(tapeblksz: Buffer | undefined): Buffer {
+  const files: Array<{ meta: { name: string; mode?: number }; data: Buffer }> = [
+    { meta: { name: './image.data' }, data: Buffer.from(imageData()) },
+    { meta: { name: './bosinst.data' }, data: Buffer.from(bosinstData()) },
+  ];
+  if (tapeblksz) files.push({ meta: { name: './tapeblksz' }, data: tapeblksz });
+  files.push(
+    { meta: { name: './usr/lpp/bosinst/tape/tapefiles1' }, data: Buffer.from('/usr/lib/drivers/tape\n/usr/lib/drivers/Atape\n') },
+    { meta: { name: './usr/lib/drivers/tape', mode: 0o100555 }, data: prngBytes(`${config().seed}/tape-driver`, 24_000) },
+    { meta: { name: './usr/lib/drivers/Atape', mode: 0o100555 }, data: prngBytes(`${config().seed}/atape`, 40_000) },
+  );
+  return buildBff(files.map((f) => ({ meta: { ...f.meta, mtime: IMAGE_DATE }, data: f.data })), { date: IMAGE_DATE });
+}
+
+export function mkinsttape(args: string[]): number {
+  const target = args.find((a) => !a.startsWith('-'));
+  if (!target) {
+    refuseTape('mkinsttape', '/dev/rmt0', args);
+    return 1;
+  }
+  refuseTape('mkinsttape', target, args);
+  writableTarget('mkinsttape', target, args);
+  let blk: Buffer | undefined;
+  try {
+    blk = fs.readFileSync(hp('/tapeblksz'));
+  } catch {
+    blk = undefined;
+  }
+  const img = mkinsttapeArchive(blk);
+  fs.writeFileSync(target, img);
+  log('mkinsttape', args, 0, { file: target, bytes: img.length, tapeblksz: blk?.toString().trim() ?? null });
+  return 0;
+}
+
+interface RootvgFile {
+  name: string;
+  mode: number;
+  size: number;
+  data: (seed: string) => Buffer;
+}
+
+/** The synthetic rootvg: small system files, a /tmp scratch file and data files up to about totalBytes. */
+export function rootvgFiles(totalBytes: number): RootvgFile[] {
+  const text = (s: string) => ({ size: Buffer.byteLength(s), data: () => Buffer.from(s) });
+  const dir = (name: string): RootvgFile => ({ name, mode: 0o40755, size: 0, data: () => Buffer.alloc(0) });
+  const files: RootvgFile[] = [
+    { name: './bosinst.data', mode: 0o100644, ...text(bosinstData()) },
+    { name: './image.data', mode: 0o100644, ...text(imageData()) },
+    dir('./etc'),
+    { name: './etc/hosts', mode: 0o100644, ...text(`127.0.0.1 loopback localhost\n`) },
+    { name: './etc/passwd', mode: 0o100644, ...text('root:!:0:0::/:/usr/bin/ksh\n') },
+    dir('./tmp'),
+    dir('./tmp/vgdata'),
+    dir('./tmp/vgdata/rootvg'),
+    { name: './tmp/vgdata/rootvg/rootvg.data', mode: 0o100644, ...text('vg_data:\n\tVGNAME= rootvg\n') },
+    dir('./home'),
+    dir('./usr'),
+    dir('./usr/lib'),
+    dir('./usr/lib/lab'),
+  ];
+  const scratch = Math.max(4096, Math.floor(totalBytes / 20));
+  files.push({ name: './tmp/scratch.dat', mode: 0o100644, size: scratch, data: (seed) => prngBytes(`${seed}/scratch`, scratch) });
+  files.push({ name: './home/lab/notes.txt', mode: 0o100644, ...text('lab user data\n') });
+  let left = totalBytes - scratch - 8192;
+  const CHUNK = 1 << 20;
+  for (let i = 0; left > 0; i++) {
+    const size = Math.min(CHUNK, left);
+    const name = `./usr/lib/lab/data.${String(i).padStart(5, '0')}`;
+    files.push({
+      name,
+      mode: 0o100644,
+      size,
+      data: (seed) => {
+        const base = baseBlock(seed);
+        const b = Buffer.allocUnsafe(size);
+        const rot = (i * 4099) % CHUNK;
+        const first = Math.min(size, CHUNK - rot);
+        base.copy(b, 0, rot, rot + first);
+        if (first < size) base.copy(b, first, 0, size - first);
+        b.write(name.padEnd(32, ' '), 0);
+        return b;
+      },
+    });
+    left -= size + 128;
+  }
+  return files;
+}
+
+let base: { seed: string; b: Buffer } | undefined;
+function baseBlock(seed: string): Buffer {
+  if (base?.seed !== seed) base = { seed, b: prngBytes(`${seed}/rootvg`, 1 << 20) };
+  return base.b;
+}
+
+export function excludePatterns(): RegExp[] {
+  let txt = '';
+  try {
+    txt = fs.readFileSync(hp('/etc/exclude.rootvg'), 'utf8');
+  } catch {
+    return [];
+  }
+  return txt
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => new RegExp(l));
+}
+
+export function mksysb(args: string[]): number {
+  const usage =
+    'Usage: mksysb [-a] [-A] [-b Number] [-e] [-F filename] [-i|-m] [-M] [-p] [-t path] [-T] [-V] [-X] [-Z] Device | File';
+  let o: ReturnType<typeof opts>;
+  try {
+    o = opts(args, 'aAeimpTVXZGN', 'bFtxM', 'mksysb');
+    if (o.rest.length !== 1) throw new UsageError(o.rest.length ? 'mksysb: too many arguments.' : 'mksysb: 0512-xxx A device or file name must be specified.');
+  } catch (e) {
+    usageFail('mksysb', args, e, usage);
+  }
+  const target = o.rest[0]!;
+  refuseTape('mksysb', target, args);
+  writableTarget('mksysb', target, args);
+  const c = config();
+  const started = Date.now();
+  if (o.flags.has('i') || o.flags.has('m')) {
+    out('\nCreating information file (/image.data) for rootvg.\n');
+    fs.writeFileSync(hp('/image.data'), imageData());
+  }
+  out('\nCreating list of files to back up.\n');
+  const excl = o.flags.has('e') ? excludePatterns() : [];
+  const all = rootvgFiles(c.mksysbBytes);
+  const files = all.filter((f) => !excl.some((r) => r.test(f.name)));
+  out(`\nBacking up ${files.length} files\n`);
+  const fd = fs.openSync(target, 'w');
+  let written = 0;
+  const rate = c.mksysbBytesPerSecond;
+  const put = (b: Buffer): void => {
+    fs.writeSync(fd, b);
+    written += b.length;
+    const due = started + (written / rate) * 1000 - Date.now();
+    if (due > 20) sleepMs(due);
+  };
+  put(volumeHeader({ date: IMAGE_DATE }));
+  for (const f of files) {
+    put(entryHeader({ name: f.name, size: f.size, mode: f.mode, mtime: IMAGE_DATE }));
+    if (f.size) {
+      put(f.data(c.seed));
+      const p = pad8(f.size);
+      if (p) put(Buffer.alloc(p));
+    }
+  }
+  put(endHeader());
+  const tail = (BLOCK - (written % BLOCK)) % BLOCK;
+  if (tail) put(Buffer.alloc(tail));
+  fs.closeSync(fd);
+  const left = started + (written / rate) * 1000 - Date.now();
+  sleepMs(left);
+  out(`${files.length} of ${files.length} files backed up (100%)\n0512-038 mksysb: Backup Completed Successfully.\n`);
+  log('mksysb', args, 0, { file: target, bytes: written, files: files.length, excluded: all.length - files.length, seconds: (Date.now() - started) / 1000 });
+  return 0;
+}
+
+let lastTape: Record<string, unknown> | undefined;
+
+/** Streams an archive from a file or a tape file into a parser. For tapes: `fileNo` is the 1-based tape file. */
+function scanArchive(source: string, fileNo: number | 'current'): BffParser {
+  const p = new BffParser();
+  const dev = parseDevice(source);
+  if (!dev) {
+    const fd = fs.openSync(source, 'r');
+    const buf = Buffer.allocUnsafe(4 << 20);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (!n) break;
+      p.push(buf.subarray(0, n));
+    }
+    fs.closeSync(fd);
+    p.end();
+    return p;
+  }
+  if (dev.os !== config().os || !config().devices[dev.drive]) throw new TapeError('ENXIO');
+  const paths = tapePaths(dev.drive);
+  const unlock = lock(paths.lock);
+  try {
+    if (noTape(dev.drive)) throw new TapeError('ENOTREADY');
+    const drive = new Drive(paths, dev.rewindOnClose);
+    try {
+      if (fileNo !== 'current') {
+        drive.rewind();
+        if (fileNo > 1) drive.fsf(fileNo - 1);
+      }
+      const bs = drive.st.blockSize;
+      drive.read(bs > 0 ? bs * Math.max(1, Math.floor((1 << 20) / bs)) : 16 << 20, Infinity, (d) => p.push(d));
+    } finally {
+      drive.close();
+    }
+    lastTape = { device: dev.drive, position: drive.position() };
+  } finally {
+    unlock();
+  }
+  p.end();
+  return p;
+}
+
+export function lsmksysb(args: string[]): number {
+  let o: ReturnType<typeof opts>;
+  try {
+    o = opts(args, 'lLVBcnrsa', 'fd', 'lsmksysb');
+  } catch (e) {
+    usageFail('lsmksysb', args, e, 'Usage: lsmksysb [-b blocks] [-f device] [-a] [-c] [-l] [-n] [-r] [-s] [-d path] [-B] [-D] [-L] [-V]');
+  }
+  const src = o.flags.get('f') ?? '/dev/rmt0';
+  let p: BffParser;
+  try {
+    p = scanArchive(src, 4);
+  } catch (e) {
+    const msg = e instanceof TapeError ? `${src}: ${errnoText(e.errno, 'aix')}` : e instanceof BffError ? e.message : (e as Error).message;
+    err(`lsmksysb: 0511-xxx The backup image on ${src} is not valid or cannot be read.\n${msg}\n`);
+    log('lsmksysb', args, 1, { error: msg });
+    return 1;
+  }
+  const size = p.entries.reduce((s, e) => s + e.size, 0);
+  if (o.flags.has('V')) {
+    out(`Verifying the mksysb image on ${src}.\n${p.entries.length} files verified, ${size} bytes.\n`);
+  } else if (o.flags.has('l') || o.flags.has('L')) {
+    out(
+      `VOLUME GROUP:           rootvg\nBACKUP DATE/TIME:       Mon Jan  1 00:00:00 UTC 2024\nUNAME INFO:             AIX ${config().name} 2 7 00C0FFEE4C00\n` +
+        `BACKUP OSLEVEL:         7.2.5.0\nMAINTENANCE LEVEL:      7200-05\nBACKUP SIZE (MB):       ${Math.ceil(size / 1048576)}\nSHRINK SIZE (MB):       ${Math.ceil(size / 1048576)}\nVG DATA ONLY:           no\n\nrootvg:\nLV NAME             TYPE       LPs     PPs     PVs  LV STATE      MOUNT POINT\nhd4                 jfs2       1       1       1    open/syncd    /\n`,
+    );
+  } else {
+    for (const e of p.entries) out(`${String(e.size).padStart(12)} ${e.name}\n`);
+  }
+  log('lsmksysb', args, 0, { source: src, files: p.entries.length, bytes: size, tape: lastTape });
+  return 0;
+}
+
+export function restore(args: string[]): number {
+  let o: ReturnType<typeof opts>;
+  try {
+    o = opts(args, 'TtvqxXdBhimMrRSDpP', 'fsbe', 'restore');
+  } catch (e) {
+    usageFail('restore', args, e, 'Usage: restore -T|-t [-d] [-v] [-q] [-f Device] [-s SeekBackup] [-b Number]');
+  }
+  if (!o.flags.has('T') && !o.flags.has('t')) {
+    err('restore: lab: only the table of contents (-T) is simulated.\n');
+    log('restore', args, 1);
+    return 1;
+  }
+  const src = o.flags.get('f') ?? '/dev/rmt0';
+  const seek = Number(o.flags.get('s') ?? '1');
+  let p: BffParser;
+  try {
+    p = parseDevice(src) ? scanArchiveAfterSeek(src, seek) : scanArchive(src, 'current');
+  } catch (e) {
+    const msg = e instanceof TapeError ? `${src}: ${errnoText(e.errno, 'aix')}` : (e as Error).message;
+    err(`restore: 0511-xxx ${msg}\n`);
+    log('restore', args, 1, { error: msg });
+    return 1;
+  }
+  out(`New volume on ${src}:\nCluster size is 51200 bytes (100 blocks).\nThe volume number is 1.\nThe backup date is: Mon Jan  1 00:00:00 UTC 2024\nFiles are backed up by name.\nThe user is ${p.volume?.user ?? 'root'}.\n`);
+  for (const e of p.entries) out(`${String(e.size).padStart(12)} ${e.name}\n`);
+  out(`The total size is ${p.entries.reduce((s, e) => s + e.size, 0)} bytes.\nThe number of archived files is ${p.entries.length}.\n`);
+  log('restore', args, 0, { source: src, files: p.entries.length, tape: lastTape });
+  return 0;
+}
+
+/** restore -s N: skip N-1 tape files from the current position, then read one. */
+function scanArchiveAfterSeek(src: string, seek: number): BffParser {
+  const dev = parseDevice(src)!;
+  if (dev.os !== config().os || !config().devices[dev.drive]) throw new TapeError('ENXIO');
+  const paths = tapePaths(dev.drive);
+  const unlock = lock(paths.lock);
+  const p = new BffParser();
+  try {
+    if (noTape(dev.drive)) throw new TapeError('ENOTREADY');
+    const drive = new Drive(paths, dev.rewindOnClose);
+    try {
+      if (seek > 1) drive.fsf(seek - 1);
+      const bs = drive.st.blockSize;
+      drive.read(bs > 0 ? bs * Math.max(1, Math.floor((1 << 20) / bs)) : 16 << 20, Infinity, (d) => p.push(d));
+    } finally {
+      drive.close();
+    }
+    lastTape = { device: dev.drive, position: drive.position() };
+  } finally {
+    unlock();
+  }
+  p.end();
+  return p;
+}

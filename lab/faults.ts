@@ -1,0 +1,166 @@
+/**
+ * Fault specs (`lab fault HOST SPEC`) and the per-host fault store (`/var/lab/faults.json` inside the host).
+ *
+ *   write-fail file=K [nth=N] [device=rmt0] [always]   the N-th write() (default 1st) of one dd to tape file K fails (EIO)
+ *   eom bytes=N [device=rmt0] [always]                 end of medium at cartridge position N (AWS file bytes)
+ *   drop-connection after=N [command=cat|tail|dd] [always]  after N bytes pass through the command, the SSH
+ *                                                      connection of that session is killed (default: any of the three)
+ *   exit command=NAME [code=N] [message="..."] [always]     NAME prints message on stderr and exits with code (default 1)
+ *   hang command=NAME [always]                         NAME never finishes (until killed)
+ *   no-tape [device=rmt0]                              no cartridge loaded (stays until cleared)
+ *
+ * A fault is removed when it fires unless `always` is given; `clearFaults` removes them all.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { lock } from './tape';
+
+export type Fault =
+  | { id: number; kind: 'write-fail'; file: number; nth: number; device?: string; always: boolean }
+  | { id: number; kind: 'eom'; bytes: number; device?: string; always: boolean }
+  | { id: number; kind: 'drop-connection'; after: number; command?: string; always: boolean }
+  | { id: number; kind: 'exit'; command: string; code: number; message?: string; always: boolean }
+  | { id: number; kind: 'hang'; command: string; always: boolean }
+  | { id: number; kind: 'no-tape'; device?: string; always: boolean };
+
+export type FaultKind = Fault['kind'];
+
+export function tokenize(spec: string): string[] {
+  const out: string[] = [];
+  const re = /\s*([^\s"'=]+(?:=(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S*)))?)/y;
+  let m: RegExpExecArray | null;
+  let rest = spec.trim();
+  while (rest.length) {
+    re.lastIndex = 0;
+    m = re.exec(rest);
+    if (!m) throw new Error(`cannot parse fault spec near: ${rest}`);
+    const tok = m[1]!;
+    const eq = tok.indexOf('=');
+    if (eq >= 0) {
+      const key = tok.slice(0, eq);
+      const val = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : (m[3] ?? m[4] ?? '');
+      out.push(`${key}=${val}`);
+    } else out.push(tok);
+    rest = rest.slice(m[0].length).trim();
+  }
+  return out;
+}
+
+function int(v: string | undefined, name: string, min = 0): number {
+  if (v === undefined || !/^\d+$/.test(v)) throw new Error(`fault: ${name}= needs a whole number`);
+  const n = Number(v);
+  if (n < min) throw new Error(`fault: ${name}= must be at least ${min}`);
+  return n;
+}
+
+/** Parses a SPEC into a fault (id 0; the store assigns ids). Throws with a clear message on bad input. */
+export function parseFaultSpec(spec: string): Fault {
+  const [kind, ...rest] = tokenize(spec);
+  const kv: Record<string, string> = {};
+  let always = false;
+  for (const t of rest) {
+    if (t === 'always') always = true;
+    else if (t === 'once') always = false;
+    else if (t.includes('=')) kv[t.slice(0, t.indexOf('='))] = t.slice(t.indexOf('=') + 1);
+    else throw new Error(`fault: unexpected word "${t}"`);
+  }
+  const allowed = (...keys: string[]): void => {
+    for (const k of Object.keys(kv)) if (!keys.includes(k)) throw new Error(`fault ${kind}: unknown key ${k}=`);
+  };
+  switch (kind) {
+    case 'write-fail':
+      allowed('file', 'nth', 'device');
+      return { id: 0, kind, file: int(kv.file, 'file', 1), nth: kv.nth ? int(kv.nth, 'nth', 1) : 1, device: kv.device, always };
+    case 'eom':
+      allowed('bytes', 'device');
+      return { id: 0, kind, bytes: int(kv.bytes, 'bytes'), device: kv.device, always };
+    case 'drop-connection':
+      allowed('after', 'command');
+      if (kv.command && !['cat', 'tail', 'dd'].includes(kv.command)) {
+        throw new Error('fault drop-connection: command= must be cat, tail or dd');
+      }
+      return { id: 0, kind, after: int(kv.after, 'after'), command: kv.command, always };
+    case 'exit':
+      allowed('command', 'code', 'message');
+      if (!kv.command) throw new Error('fault exit: command= is required');
+      return { id: 0, kind, command: kv.command, code: kv.code ? int(kv.code, 'code', 1) : 1, message: kv.message, always };
+    case 'hang':
+      allowed('command');
+      if (!kv.command) throw new Error('fault hang: command= is required');
+      return { id: 0, kind, command: kv.command, always };
+    case 'no-tape':
+      allowed('device');
+      return { id: 0, kind, device: kv.device, always: true };
+    default:
+      throw new Error(`unknown fault kind "${kind ?? ''}" (write-fail, eom, drop-connection, exit, hang, no-tape)`);
+  }
+}
+
+/** Commands whose POSIX wrappers must go through the fault-aware path while this fault is armed. */
+export function armedCommands(f: Fault): string[] {
+  switch (f.kind) {
+    case 'drop-connection':
+      return f.command ? [f.command] : ['cat', 'tail', 'dd'];
+    case 'exit':
+    case 'hang':
+      return [f.command];
+    default:
+      return [];
+  }
+}
+
+export class FaultStore {
+  constructor(readonly varDir: string) {}
+
+  private get file(): string {
+    return path.join(this.varDir, 'faults.json');
+  }
+
+  list(): Fault[] {
+    try {
+      return JSON.parse(fs.readFileSync(this.file, 'utf8')) as Fault[];
+    } catch {
+      return [];
+    }
+  }
+
+  private save(faults: Fault[]): void {
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(faults, null, 1));
+    fs.renameSync(tmp, this.file);
+    const armed = path.join(this.varDir, 'armed');
+    fs.mkdirSync(armed, { recursive: true });
+    const want = new Set(faults.flatMap(armedCommands));
+    for (const f of fs.readdirSync(armed)) if (!want.has(f)) fs.rmSync(path.join(armed, f), { force: true });
+    for (const c of want) fs.writeFileSync(path.join(armed, c), '');
+  }
+
+  private locked<T>(fn: () => T): T {
+    const unlock = lock(path.join(this.varDir, 'faults.lock'));
+    try {
+      return fn();
+    } finally {
+      unlock();
+    }
+  }
+
+  add(f: Fault): Fault {
+    return this.locked(() => {
+      const all = this.list();
+      const id = all.reduce((m, x) => Math.max(m, x.id), 0) + 1;
+      const nf = { ...f, id };
+      this.save([...all, nf]);
+      return nf;
+    });
+  }
+
+  clear(): void {
+    this.locked(() => this.save([]));
+  }
+
+  /** Marks a fault as fired: removes it unless `always`. */
+  fired(f: Fault): void {
+    if (f.always) return;
+    this.locked(() => this.save(this.list().filter((x) => x.id !== f.id)));
+  }
+}
