@@ -211,67 +211,90 @@ export class Drive {
   write(buf: Buffer, writeSize: number): void {
     this.beginWrite();
     const s = this.st;
-    let done = 0;
-    const out: Buffer[] = [];
-    let outLen = 0;
-    const flush = (): void => {
-      if (!outLen) return;
-      const b = out.length === 1 ? out[0]! : Buffer.concat(out, outLen);
-      fs.writeSync(this.fd, b, 0, b.length, s.offset);
-      s.offset += b.length;
-      s.size = s.offset;
-      out.length = 0;
-      outLen = 0;
-    };
-    try {
-      while (done < buf.length) {
-        const len = Math.min(writeSize, buf.length - done);
-        this.writeCount++;
+    const limit = this.limit();
+    // First decide how many of the write() calls succeed, then lay them out in one buffer.
+    let ok = 0; // bytes of buf that go to tape
+    let grow = 0; // AWS bytes they take
+    let failure: TapeError | undefined;
+    while (ok < buf.length) {
+      const len = Math.min(writeSize, buf.length - ok);
+      this.writeCount++;
+      try {
         this.opts.beforeWrite?.(this.fileNo, this.writeCount);
-        if (s.eom) throw new TapeError(s.os === 'aix' ? 'ENXIO' : 'ENOSPC');
-        const blk = s.blockSize > 0 ? s.blockSize : len;
-        if (len === 0) {
-          done += len;
-          continue;
+      } catch (e) {
+        failure = e as TapeError;
+        break;
+      }
+      if (s.eom) {
+        failure = new TapeError(s.os === 'aix' ? 'ENXIO' : 'ENOSPC');
+        break;
+      }
+      if ((s.blockSize > 0 && len % s.blockSize !== 0) || (s.blockSize === 0 && len > 16 * 1024 * 1024)) {
+        failure = new TapeError('EINVAL');
+        break;
+      }
+      const g = Drive.awsBytes(len, s.blockSize > 0 ? s.blockSize : len);
+      if (s.offset + grow + g > limit) {
+        s.eom = true;
+        failure = new TapeError(s.os === 'aix' ? 'EIO' : 'ENOSPC');
+        break;
+      }
+      grow += g;
+      ok += len;
+    }
+    if (ok > 0) {
+      const blk0 = s.blockSize > 0 ? s.blockSize : 0;
+      const CH = 8 * 1024 * 1024;
+      let pos = 0;
+      while (pos < ok) {
+        // one output chunk of whole writes, about CH bytes
+        let end = pos;
+        let g = 0;
+        while (end < ok && (g < CH || end === pos)) {
+          const len = Math.min(writeSize, ok - end);
+          g += Drive.awsBytes(len, blk0 || len);
+          end += len;
         }
-        if (s.blockSize > 0 && len % s.blockSize !== 0) throw new TapeError('EINVAL');
-        if (s.blockSize === 0 && len > 16 * 1024 * 1024) throw new TapeError('EINVAL');
-        const grow = Drive.awsBytes(len, blk);
-        if (s.offset + outLen + grow > this.limit()) {
-          s.eom = true;
-          throw new TapeError(s.os === 'aix' ? 'EIO' : 'ENOSPC');
-        }
-        const chunk = Buffer.allocUnsafe(grow);
+        const chunk = Buffer.allocUnsafe(g);
         let o = 0;
-        for (let b = 0; b < len; b += blk) {
-          let rem = blk;
-          let first = true;
-          while (rem > 0 || first) {
-            const seg = Math.min(rem, SEG_MAX);
-            chunk.writeUInt16LE(seg, o);
-            chunk.writeUInt16LE(this.prevLen, o + 2);
-            chunk[o + 4] = (first ? F_BOR : 0) | (rem - seg === 0 ? F_EOR : 0);
-            chunk[o + 5] = 0;
-            o += HDR;
-            buf.copy(chunk, o, done + b + (blk - rem), done + b + (blk - rem) + seg);
-            o += seg;
-            this.prevLen = seg;
-            rem -= seg;
-            first = false;
+        let prev = this.prevLen;
+        for (let w = pos; w < end; w += writeSize) {
+          const len = Math.min(writeSize, end - w);
+          const blk = blk0 || len;
+          for (let b = w; b < w + len; b += blk) {
+            let rem = blk;
+            let at = b;
+            let first = true;
+            while (rem > 0) {
+              const seg = rem > SEG_MAX ? SEG_MAX : rem;
+              chunk[o] = seg & 0xff;
+              chunk[o + 1] = seg >>> 8;
+              chunk[o + 2] = prev & 0xff;
+              chunk[o + 3] = prev >>> 8;
+              chunk[o + 4] = (first ? F_BOR : 0) | (rem === seg ? F_EOR : 0);
+              chunk[o + 5] = 0;
+              o += HDR;
+              buf.copy(chunk, o, at, at + seg);
+              o += seg;
+              at += seg;
+              prev = seg;
+              rem -= seg;
+              first = false;
+            }
           }
         }
-        out.push(chunk);
-        outLen += chunk.length;
+        fs.writeSync(this.fd, chunk, 0, o, s.offset);
+        s.offset += o;
+        s.size = s.offset;
+        this.prevLen = prev;
+        s.lastLen = prev;
+        this.dataBytes += end - pos;
         this.wrote = true;
-        s.lastLen = this.prevLen;
-        done += len;
-        this.dataBytes += len;
-        if (outLen >= 8 * 1024 * 1024) flush();
+        pos = end;
       }
-    } finally {
-      flush();
-      this.save();
     }
+    this.save();
+    if (failure) throw failure;
   }
 
   writeMarks(n: number): void {

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { spawnSync, spawn } from 'node:child_process';
 import { Drive, TapeError, lock, parseDevice, type TapeErrno } from '../tape';
+import type { Fault } from '../faults';
 import { config, err, errnoText, Exit, findFault, faults, log, noTape, readSome, tapePaths, writeAll, DropCounter } from './common';
 
 const AIX_KEYS = ['if', 'of', 'ibs', 'obs', 'bs', 'cbs', 'skip', 'seek', 'count', 'conv', 'files', 'fskip'];
@@ -128,11 +129,14 @@ export function dd(args: string[]): number | Promise<number> {
   try {
     if (noTape(dev.drive)) throw new TapeError('ENOTREADY');
     const eomFault = findFault('eom', (f) => !f.device || f.device === dev.drive);
+    const writeFails = faults.list().filter((f): f is Extract<Fault, { kind: 'write-fail' }> => f.kind === 'write-fail');
     const drive = new Drive(paths, dev.rewindOnClose, {
       eomAt: eomFault?.bytes,
       beforeWrite: (fileNo, nth) => {
-        const f = findFault('write-fail', (x) => x.file === fileNo && x.nth === nth && (!x.device || x.device === dev.drive));
+        if (!writeFails.length) return;
+        const f = writeFails.find((x) => x.file === fileNo && x.nth === nth && (!x.device || x.device === dev.drive));
         if (f) {
+          if (!f.always) writeFails.splice(writeFails.indexOf(f), 1);
           faults.fired(f);
           throw new TapeError('EIO', 'write-fail fault');
         }

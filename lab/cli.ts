@@ -1,0 +1,107 @@
+/**
+ * `npm run lab -- up|down|fault|clear|status` (see lab/README.md).
+ * `up` prints one JSON object {dir, inventory, hosts} and leaves the hosts' sshd running.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { attachLab, startLab, DEFAULT_CAPACITY, type LabOptions } from './index';
+
+const DEFAULT_DIR = path.resolve(process.cwd(), '.lab');
+
+function int(v: string): number {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a whole number of bytes');
+  return Number(v);
+}
+
+function tapeHost(v: string, prev: NonNullable<LabOptions['tapeHosts']> = []): NonNullable<LabOptions['tapeHosts']> {
+  const [name, os = 'aix', drives = '1', cap] = v.split(':');
+  if (!name || (os !== 'aix' && os !== 'linux') || !/^\d+$/.test(drives) || (cap !== undefined && !/^\d+$/.test(cap))) {
+    throw new InvalidArgumentError('expected NAME[:aix|linux[:DRIVES[:CAPACITY_BYTES]]]');
+  }
+  return [...prev, { name, os, drives: Number(drives), capacityBytes: cap ? Number(cap) : DEFAULT_CAPACITY }];
+}
+
+const program = new Command('lab').description('a simulated AIX estate: sshd hosts, AIX command doubles, AWSTAPE tapes');
+
+program
+  .command('up')
+  .description('start the lab and print {dir, inventory, hosts} as JSON')
+  .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+  .option('--sources <n|names>', 'source hosts: a count (aix01..) or comma-separated names', 'aix01')
+  .option('--tape-host <spec>', 'tape host NAME[:aix|linux[:DRIVES[:CAPACITY_BYTES]]] (repeatable)', tapeHost)
+  .option('--mksysb-bytes <n>', 'synthetic rootvg size', int)
+  .option('--mksysb-rate <n>', 'mksysb speed in bytes per second', int)
+  .option('--boot-image-bytes <n>', 'boot image size', int)
+  .action(async (o: { dir: string; sources: string; tapeHost?: LabOptions['tapeHosts']; mksysbBytes?: number; mksysbRate?: number; bootImageBytes?: number }) => {
+    const lab = await startLab({
+      dir: o.dir,
+      sources: /^\d+$/.test(o.sources) ? Number(o.sources) : o.sources.split(',').filter(Boolean),
+      tapeHosts: o.tapeHost,
+      mksysbBytes: o.mksysbBytes,
+      mksysbBytesPerSecond: o.mksysbRate,
+      bootImageBytes: o.bootImageBytes,
+    });
+    process.stdout.write(JSON.stringify({ dir: lab.dir, inventory: lab.inventoryPath, hosts: lab.hosts }, null, 2) + '\n');
+  });
+
+program
+  .command('down')
+  .description('stop every host of the lab (sshd and everything started in its sessions)')
+  .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+  .action(async (o: { dir: string }) => {
+    const lab = await attachLab(o.dir);
+    await lab.down();
+  });
+
+program
+  .command('fault')
+  .description('arm a fault on a host, e.g.: fault tapesrv write-fail file=4 nth=1')
+  .argument('<host>')
+  .argument('<spec...>')
+  .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+  .action(async (host: string, spec: string[], o: { dir: string }) => {
+    const lab = await attachLab(o.dir);
+    // Words the shell has unquoted (message=0512-xxx some text) are quoted again for the SPEC parser.
+    await lab.fault(host, spec.map((w) => (/\s/.test(w) && w.includes('=') ? `${w.slice(0, w.indexOf('=') + 1)}"${w.slice(w.indexOf('=') + 1).replace(/(["\\])/g, '\\$1')}"` : w)).join(' '));
+  });
+
+program
+  .command('clear')
+  .description('remove the armed faults of one host or of all hosts (and load the tapes again)')
+  .argument('[host]')
+  .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+  .action(async (host: string | undefined, o: { dir: string }) => {
+    const lab = await attachLab(o.dir);
+    await lab.clearFaults(host);
+  });
+
+program
+  .command('status')
+  .description('print hosts, whether they run, armed faults and tape positions as JSON')
+  .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+  .action(async (o: { dir: string }) => {
+    if (!fs.existsSync(path.join(o.dir, 'lab.json'))) throw new Error(`no lab in ${o.dir}`);
+    const lab = await attachLab(o.dir);
+    const alive = lab.alive();
+    const hosts = lab.hosts.map((h, i) => ({
+      name: h.name,
+      port: h.port,
+      os: h.os,
+      role: h.role,
+      running: alive[i],
+      faults: lab.faults(h.name),
+      tapes: Object.fromEntries(
+        Object.keys(h.devices ?? {}).map((d) => {
+          const st = lab.tapeState(h.name, d);
+          return [d, { loaded: st.loaded, blockSize: st.blockSize, extfm: st.extfm, file: st.marks.filter((m) => m < st.offset).length + 1, offset: st.offset, files: st.marks.length, bytes: st.size }];
+        }),
+      ),
+    }));
+    process.stdout.write(JSON.stringify({ dir: lab.dir, hosts }, null, 2) + '\n');
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`lab: ${(e as Error).message}\n`);
+  process.exit(1);
+});
