@@ -204,10 +204,10 @@ export class DropCounter {
   get due(): boolean {
     return !!this.fault && this.total >= this.fault.after;
   }
-  fire(args: string[]): never {
+  fire(args: string[], extra: Record<string, unknown> = {}): never {
     const f = this.fault!;
     faults.fired(f);
-    log(this.command, args, 255, { fault: 'drop-connection', bytes: this.total });
+    log(this.command, args, 255, { fault: 'drop-connection', bytes: this.total, ...extra });
     killSession();
     process.exit(255);
   }

@@ -208,20 +208,18 @@ function tapeWrite(
     if (drop.due || allowed < buf.length) {
       err(records(os, inFull, inPart, ...outCounts()));
       drive.close();
-      logEntry(255);
-      drop.fire(args);
+      drop.fire(args, entry());
     }
   };
   const outCounts = (): [number, number, number] => {
     const b = drive.dataBytes;
     return [Math.floor(b / W), b % W ? 1 : 0, b];
   };
-  const logEntry = (exit: number, error?: string): void => {
-    log('dd', args, exit, {
-      tape: { device: drive.st.device, op: 'write', file: startFile, bytes: drive.dataBytes, blockSize: drive.st.blockSize, writeSize: W, error },
-      position: drive.position(),
-    });
-  };
+  const entry = (error?: string): Record<string, unknown> => ({
+    tape: { device: drive.st.device, op: 'write', file: startFile, bytes: drive.dataBytes, blockSize: drive.st.blockSize, writeSize: W, error },
+    position: drive.position(),
+  });
+  const logEntry = (exit: number, error?: string): void => log('dd', args, exit, entry(error));
   try {
     while (!eof && blocksLeft > 0) {
       const want = Math.min(CH, blocksLeft === Infinity ? CH : blocksLeft * ib);
@@ -308,16 +306,14 @@ function tapeRead(o: Ops, drive: Drive, devPath: string, os: 'aix' | 'linux', ar
     bytes += b.length;
     if (drop.due) {
       drive.close();
-      logEntry(255);
-      drop.fire(args);
+      drop.fire(args, entry());
     }
   };
-  const logEntry = (exit: number, error?: string): void => {
-    log('dd', args, exit, {
-      tape: { device: drive.st.device, op: 'read', file: startFile, bytes, blockSize: drive.st.blockSize, readSize: R, error },
-      position: drive.position(),
-    });
-  };
+  const entry = (error?: string): Record<string, unknown> => ({
+    tape: { device: drive.st.device, op: 'read', file: startFile, bytes, blockSize: drive.st.blockSize, readSize: R, error },
+    position: drive.position(),
+  });
+  const logEntry = (exit: number, error?: string): void => log('dd', args, exit, entry(error));
   let failure: TapeErrno | undefined;
   try {
     if (o.skip) drive.read(R, o.skip, () => undefined);
