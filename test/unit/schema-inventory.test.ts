@@ -38,6 +38,7 @@ const tapesrv = {
   devices: { rmt0: { capacityBytes: 4294967296 } },
 };
 /** The inventory of the brief: one AIX source, one AIX tape host, one group. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test fixtures are reshaped freely
 const good = (): Record<string, any> => structuredClone({ hosts: { aix01, tapesrv }, groups: { nightly: ['aix01'] } });
 /** `good()` with one more host. */
 const withHost = (name: string, h: unknown) => ({ ...good(), hosts: { ...good().hosts, [name]: h } });

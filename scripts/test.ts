@@ -1,0 +1,123 @@
+/**
+ * The test command (`npm test`): one Temporal dev server for the whole run, started by
+ * TestWorkflowEnvironment.createLocal from the Temporal CLI that scripts/temporal-cli.ts finds or installs, with the
+ * project's search attributes registered and the Web UI on; workflow code bundled once; then Node's test runner over
+ * test/**\/*.test.ts (or the files given as arguments), each test file in its own process, connecting to that server
+ * through MKSYSB_TEST_* environment variables. Everything is torn down at the end.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { SEARCH_ATTRIBUTES } from '../src/shared/search-attributes';
+import { describeCli, requireTemporalCli } from './temporal-cli';
+import { WORKFLOWS_PATH } from '../src/worker';
+
+const root = path.resolve(__dirname, '..');
+
+function listTests(args: string[]): string[] {
+  if (args.length) return args.map((a) => path.resolve(a));
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.test.ts')) out.push(p);
+    }
+  };
+  walk(path.join(root, 'test'));
+  return out.sort();
+}
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return await new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+async function main(): Promise<number> {
+  const files = listTests(process.argv.slice(2));
+  // Debian packages the lab and the checks need (sshd, Hercules' tapemap/hetget, file, chromium), when missing.
+  execFileSync('bash', [path.join(root, 'scripts', 'system-deps.sh')], { stdio: 'inherit' });
+  const useSdkDownload = process.env.MKSYSB_TAPE_SDK_DOWNLOAD === '1';
+  let executable: { type: 'existing-path'; path: string } | { type: 'cached-download' };
+  if (useSdkDownload) {
+    executable = { type: 'cached-download' };
+    console.log('Temporal dev server: the SDK downloads its own (MKSYSB_TAPE_SDK_DOWNLOAD=1)');
+  } else {
+    const cli = requireTemporalCli();
+    console.log(describeCli(cli));
+    executable = { type: 'existing-path', path: cli.path };
+  }
+  const uiPort = await freePort();
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable,
+      ip: '127.0.0.1',
+      ui: true,
+      uiPort,
+      searchAttributes: [...SEARCH_ATTRIBUTES],
+      extraArgs: ['--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true'],
+    },
+  });
+  const artifacts = path.join(root, 'test-artifacts');
+  fs.mkdirSync(artifacts, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mksysb-tape-test-'));
+  try {
+    console.log(`Temporal dev server at ${env.address}, Web UI at http://127.0.0.1:${uiPort}`);
+    const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+    const bundlePath = path.join(tmp, 'workflow-bundle.js');
+    fs.writeFileSync(bundlePath, bundle.code);
+    const concurrency = process.env.MKSYSB_TEST_CONCURRENCY ?? '2';
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
+      {
+        cwd: root,
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          MKSYSB_TEST_TEMPORAL_ADDRESS: env.address,
+          MKSYSB_TEST_TEMPORAL_UI: `http://127.0.0.1:${uiPort}`,
+          MKSYSB_TEST_TEMPORAL_CLI: executable.type === 'existing-path' ? executable.path : '',
+          MKSYSB_TEST_WORKFLOW_BUNDLE: bundlePath,
+          MKSYSB_TEST_ARTIFACTS: artifacts,
+        },
+      },
+    );
+    const code: number = await new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+    return code;
+  } finally {
+    await env.teardown();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const quietLogger = {
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn(m: string) {
+    console.warn(m);
+  },
+  error(m: string) {
+    console.error(m);
+  },
+};
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

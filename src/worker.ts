@@ -1,0 +1,81 @@
+/**
+ * Starts a worker on the configuration of temporal.config.ts.
+ *
+ *   npm run worker                     (workflow code bundled at start-up)
+ *   MKSYSB_TAPE_WORKFLOW_BUNDLE=lib/workflow-bundle.js node lib/src/worker.js   (production: `npm run build` first)
+ *
+ * Logs go through the SDK's Runtime logger; MKSYSB_TAPE_METRICS=host:port exposes Prometheus metrics. SIGINT/SIGTERM
+ * start a graceful shutdown: running activities are cancelled with a grace period in which they heartbeat their last
+ * progress, so the next attempt resumes where this one stopped.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import { loadConfig, type MksysbTapeConfig } from '../temporal.config';
+import { createActivities, type ActivityDeps } from './activities';
+
+export const WORKFLOWS_PATH = require.resolve('./workflows');
+
+export interface StartWorkerOptions {
+  config: MksysbTapeConfig;
+  connection?: NativeConnection;
+  /** Workflow code bundled ahead by bundleWorkflowCode (production, tests); default: config's bundle path, else
+   * bundle src/workflows now. */
+  workflowBundle?: { codePath: string } | { code: string };
+  activityDeps?: Partial<ActivityDeps>;
+  identity?: string;
+}
+
+export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
+  const { config } = opts;
+  const connection = opts.connection ?? (await NativeConnection.connect(config.connect.connectionOptions));
+  const bundle =
+    opts.workflowBundle ??
+    (config.workflowBundlePath ? { codePath: path.resolve(config.workflowBundlePath) } : undefined);
+  const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = bundle
+    ? { workflowBundle: bundle }
+    : { workflowsPath: WORKFLOWS_PATH };
+  return await Worker.create({
+    connection,
+    namespace: config.connect.namespace,
+    taskQueue: config.taskQueue,
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    ...workflowSource,
+    activities: createActivities({ inventoryPath: config.inventoryPath, policies: config.policies, ...opts.activityDeps }),
+    shutdownGraceTime: '15s',
+  });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  Runtime.install({
+    logger: new DefaultLogger((process.env.MKSYSB_TAPE_LOG_LEVEL as LogLevel | undefined) ?? 'INFO'),
+    telemetryOptions: config.metricsAddress
+      ? { metrics: { prometheus: { bindAddress: config.metricsAddress } } }
+      : undefined,
+  });
+  const log = Runtime.instance().logger;
+  if (!fs.existsSync(config.inventoryPath)) {
+    log.warn(`inventory ${config.inventoryPath} does not exist yet; backups will fail validation until it does`);
+  }
+  const worker = await createWorker({ config });
+  log.info('worker started', {
+    address: config.connect.connectionOptions.address,
+    namespace: config.connect.namespace,
+    taskQueue: config.taskQueue,
+    inventory: config.inventoryPath,
+    metrics: config.metricsAddress ?? 'off',
+  });
+  await worker.run();
+  log.info('worker stopped');
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,2 @@
+/** Every workflow the worker runs. Workflow code is deterministic: see eslint.config.mjs for what it may import. */
+export { workerPing } from './ping';

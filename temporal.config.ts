@@ -1,0 +1,63 @@
+/**
+ * The one place for configuration: how to reach Temporal, which task queue to use, activity timeouts and retry
+ * policies, and where the host inventory lives. Every value has a documented default and an environment variable
+ * that overrides it. The Temporal connection itself comes from `@temporalio/envconfig`: a profile in
+ * `temporal.toml` (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE) and the standard TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+ * TEMPORAL_API_KEY and TEMPORAL_TLS_* variables; without any of them it is localhost:7233, namespace "default".
+ */
+import * as path from 'node:path';
+import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
+import { DEFAULT_POLICIES, type StagePolicies } from './src/shared/policies';
+
+export interface MksysbTapeConfig {
+  /** Connection options and namespace for clients and workers (from envconfig). */
+  connect: ClientConnectConfig & { namespace: string };
+  /** Task queue of the worker and of the workflows it runs. MKSYSB_TAPE_TASK_QUEUE, default `mksysb-tape`. */
+  taskQueue: string;
+  /** Host inventory file (JSON). MKSYSB_TAPE_INVENTORY, default `./inventory.json`. */
+  inventoryPath: string;
+  /** Per-stage activity timeouts and retry policies (see src/shared/policies.ts); MKSYSB_TAPE_POLICIES (JSON) overrides. */
+  policies: StagePolicies;
+  /** Prometheus metrics endpoint of the worker, e.g. `127.0.0.1:9464`. MKSYSB_TAPE_METRICS, default none. */
+  metricsAddress?: string;
+  /** Pre-built workflow bundle for production workers. MKSYSB_TAPE_WORKFLOW_BUNDLE, default: bundle at start-up. */
+  workflowBundlePath?: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): MksysbTapeConfig {
+  const envVars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  const connect = loadClientConnectConfig({
+    profile: env.TEMPORAL_PROFILE,
+    overrideEnvVars: envVars,
+  });
+  connect.connectionOptions.address ??= 'localhost:7233';
+  const namespace = connect.namespace ?? 'default';
+  let policies = DEFAULT_POLICIES;
+  if (env.MKSYSB_TAPE_POLICIES) {
+    try {
+      policies = mergePolicies(DEFAULT_POLICIES, JSON.parse(env.MKSYSB_TAPE_POLICIES));
+    } catch (err) {
+      throw new Error(`MKSYSB_TAPE_POLICIES is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  return {
+    connect: { ...connect, namespace },
+    taskQueue: env.MKSYSB_TAPE_TASK_QUEUE || 'mksysb-tape',
+    inventoryPath: path.resolve(env.MKSYSB_TAPE_INVENTORY || 'inventory.json'),
+    policies,
+    metricsAddress: env.MKSYSB_TAPE_METRICS || undefined,
+    workflowBundlePath: env.MKSYSB_TAPE_WORKFLOW_BUNDLE || undefined,
+  };
+}
+
+function mergePolicies(base: StagePolicies, over: Partial<Record<keyof StagePolicies, object>>): StagePolicies {
+  const out = { ...base };
+  for (const [stage, value] of Object.entries(over)) {
+    if (!(stage in base)) throw new Error(`MKSYSB_TAPE_POLICIES names an unknown stage "${stage}"; known: ${Object.keys(base).join(', ')}`);
+    const k = stage as keyof StagePolicies;
+    out[k] = { ...base[k], ...value };
+  }
+  return out;
+}
+
+export default loadConfig;
