@@ -1,0 +1,112 @@
+/**
+ * The public contract of the mksysbToTape workflow: its name, signals, updates, queries and the shapes they carry.
+ * Used by the workflow itself, the client API, the CLI and tests. Pure: no Node built-ins.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { BackupInput } from '../schema';
+
+export const WORKFLOW_TYPE = 'mksysbToTape';
+
+export type { BackupInput };
+
+/** Where a run is. `waiting` = retries used up, waiting for an operator's retry or abort. */
+export type StageName =
+  | 'validating'
+  | 'images'
+  | 'transfer'
+  | 'tape-prepare'
+  | 'tape-write'
+  | 'verify'
+  | 'cleanup'
+  | 'done';
+
+export type Outcome = 'running' | 'waiting' | 'succeeded' | 'failed' | 'aborted';
+
+export interface ImageInfo {
+  record: 1 | 2 | 4;
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface RecordResult {
+  record: 1 | 2 | 3 | 4;
+  name: string;
+  /** Bytes on tape (records 1 and 3 padded to 512, record 4 to its block size when that is above 512). */
+  bytes: number;
+  blockSize: number;
+  /** SHA-256 of the bytes on tape (as read back when verified). */
+  sha256: string;
+  /** How many times the record was written in this run. */
+  writes: number;
+}
+
+export interface Verification {
+  level: 'full' | 'lsmksysb' | 'none';
+  /** `lsmksysb -V` passed (AIX tape hosts); null when not run. */
+  lsmksysb: boolean | null;
+  /** Every record read back with the expected SHA-256; null when not read back. */
+  readBack: boolean | null;
+  details: string[];
+}
+
+export interface BackupResult {
+  backupId: string;
+  source: string;
+  tape: { host: string; device: string };
+  records: RecordResult[];
+  verification: Verification;
+  /** Seconds per stage, wall-clock as the workflow saw it. */
+  durations: Partial<Record<StageName, number>>;
+  stagingKept: boolean;
+}
+
+export interface BackupProgress {
+  backupId: string;
+  stage: StageName;
+  outcome: Outcome;
+  /** Record being written or verified (1..4), when in a tape stage. */
+  record?: number;
+  /** Bytes done and total of the current step, when known (activity heartbeats carry the live figure). */
+  bytesDone?: number;
+  bytesTotal?: number;
+  /** Attempt of the current step (1 = first). */
+  attempt: number;
+  /** What the run is doing or waiting for, in words (also the UI's current details). */
+  activity: string;
+  lastError?: string;
+  /** Set while waiting for an operator: what failed and until when the run waits (ISO time). */
+  waiting?: { stage: StageName; record?: number; reason: string; until: string };
+  /** Records written so far, in order. */
+  recordsWritten: number[];
+}
+
+/** Operator decision after a stage used up its retries. JSON for the UI's signal form: `{"fromRecord": 3}` or `{}`. */
+export interface RetryRequest {
+  /** For tape stages: rewrite from this record (1..4) onward; default the record that failed. */
+  fromRecord?: number;
+  /** Free text kept in the history. */
+  reason?: string;
+}
+
+/** JSON for the UI's signal form: `{"reason": "cartridge damaged"}`. */
+export interface AbortRequest {
+  reason?: string;
+}
+
+export const retrySignal = defineSignal<[RetryRequest?]>('retry');
+export const abortSignal = defineSignal<[AbortRequest?]>('abort');
+/** Same as the signals, but answers whether the run was waiting (rejected otherwise). */
+export const retryUpdate = defineUpdate<string, [RetryRequest?]>('retryNow');
+export const abortUpdate = defineUpdate<string, [AbortRequest?]>('abortNow');
+export const progressQuery = defineQuery<BackupProgress>('progress');
+
+/** Default workflow ID: `mksysb-tape/<source>/<YYYY-MM-DD>` (one backup per source and day). */
+export function defaultWorkflowId(source: string, date: Date): string {
+  return `mksysb-tape/${source}/${date.toISOString().slice(0, 10)}`;
+}
+
+/** Backup ID for file and folder names: the workflow ID with every character outside [A-Za-z0-9._-] made `_`. */
+export function backupIdFromWorkflowId(workflowId: string): string {
+  return workflowId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
+}
