@@ -204,12 +204,8 @@ function setupScript(root: string, shared: string): string {
     }
   }
   lines.push(
-    `mount -t tmpfs -o mode=755,size=1m labdev ${R}/dev`,
-    `for n in null zero full random urandom tty; do touch ${R}/dev/$n; mount --bind /dev/$n ${R}/dev/$n; done`,
-    `mkdir ${R}/dev/pts ${R}/dev/shm`,
-    `mount --bind /dev/pts ${R}/dev/pts || true`,
-    `ln -s pts/ptmx ${R}/dev/ptmx; ln -s /proc/self/fd ${R}/dev/fd`,
-    `ln -s /proc/self/fd/0 ${R}/dev/stdin; ln -s /proc/self/fd/1 ${R}/dev/stdout; ln -s /proc/self/fd/2 ${R}/dev/stderr`,
+    `mount --rbind /dev ${R}/dev`,
+    `if [ -d /etc/alternatives ]; then mount --bind /etc/alternatives ${R}/etc/alternatives; mount -o remount,bind,ro ${R}/etc/alternatives; fi`,
     `mount -t proc proc ${R}/proc`,
     `mount --bind ${q(shared)} ${R}/lab`,
     `mount -o remount,bind,ro ${R}/lab`,
@@ -254,7 +250,8 @@ async function prepareHost(dir: string, spec: HostSpec, port: number, pubKey: st
     fs.mkdirSync(path.join(etc, 'ssl'));
     fs.copyFileSync('/etc/ssl/openssl.cnf', path.join(etc, 'ssl', 'openssl.cnf'));
   }
-  if (fs.existsSync('/etc/alternatives')) fs.cpSync('/etc/alternatives', path.join(etc, 'alternatives'), { recursive: true, verbatimSymlinks: true });
+  // /etc/alternatives (Debian's symlinks for awk, etc.) is bind-mounted read-only when the host starts.
+  if (fs.existsSync('/etc/alternatives')) fs.mkdirSync(path.join(etc, 'alternatives'));
   const keyFile = path.join(etc, 'ssh', 'ssh_host_ed25519_key');
   await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', spec.name, '-f', keyFile]);
   const hostKey = fs.readFileSync(`${keyFile}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
@@ -526,10 +523,12 @@ function makeLab(file: LabFile): Lab {
     },
     async down() {
       const pids = Object.values(file.pids);
+      // unshare ignores SIGTERM while it waits; SIGKILL makes it send SIGKILL (--kill-child) to the host's sshd,
+      // pid 1 of the host's pid namespace, and with it the kernel ends every process of that host.
       for (const p of pids) {
         if (!pidAlive(p, dir)) continue;
         try {
-          process.kill(p, 'SIGTERM');
+          process.kill(p, 'SIGKILL');
         } catch {
           /* gone */
         }
