@@ -91,6 +91,23 @@ test('bosboot, mkinsttape, mksysb make what AIX makes; file names the archives',
   assert.match(await ok(lab, 'aix01', `lsmksysb -l -f ${W}/b/4.img`), /VOLUME GROUP:\s+rootvg/);
 });
 
+test('SFTP works and lsmksysb -V finds a corrupted archive header', async () => {
+  await ok(lab, 'aix01', `mksysb -i ${W}/v.img`);
+  const h = lab.host('aix01');
+  const local = path.join(lab.dir, 'v.img');
+  const batch = path.join(lab.dir, 'sftp.batch');
+  fs.writeFileSync(batch, `get ${W}/v.img ${local}\nput ${local} ${W}/v2.img\n`);
+  await execFileP('sftp', ['-q', '-F', '/dev/null', '-i', h.privateKeyPath, '-o', `UserKnownHostsFile=${path.join(lab.dir, 'known_hosts')}`, '-o', 'BatchMode=yes', '-P', String(h.port), '-b', batch, 'root@127.0.0.1']);
+  assert.ok(fs.readFileSync(local).equals(fs.readFileSync(path.join(h.root, W, 'v2.img'))));
+  await ok(lab, 'aix01', `lsmksysb -V -f ${W}/v2.img`);
+  const img = fs.readFileSync(path.join(h.root, W, 'v2.img'));
+  img[72 + 64] ^= 0xff; // a byte of the first entry's name: its header checksum no longer matches
+  fs.writeFileSync(path.join(h.root, W, 'v2.img'), img);
+  const r = await lab.exec('aix01', `lsmksysb -V -f ${W}/v2.img`);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /checksum/);
+});
+
 test('mksysb -e honours /etc/exclude.rootvg; bad flags and targets are refused', async () => {
   await ok(lab, 'aix01', `echo '^./tmp/' > /etc/exclude.rootvg && mksysb -e -i ${W}/e.img && mksysb -i ${W}/n.img`);
   assert.doesNotMatch(await ok(lab, 'aix01', `lsmksysb -f ${W}/e.img`), /\.\/tmp\//);

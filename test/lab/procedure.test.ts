@@ -98,6 +98,10 @@ test('the manual procedure makes a 4-file cartridge that tapemap and hetget read
     writes.map((e) => [(e.tape as { file: number }).file, (e.tape as { op: string }).op, e.exit]),
     [[1, 'write', 0], [2, 'write', 0], [3, 'write', 0], [4, 'write', 0]],
   );
+  // restore lists the archives on tape files 2 and 4.
+  assert.match(await ok(lab, 'tapesrv', 'tctl -f /dev/rmt0 rewind && restore -T -s 4 -f /dev/rmt0.1'), /\.\/bosinst\.data[\s\S]*\.\/usr\/lib\/lab\/data\.00000/);
+  assert.match(await ok(lab, 'tapesrv', 'tctl -f /dev/rmt0 rewind && restore -T -s 2 -f /dev/rmt0.1'), /\.\/image\.data/);
+
   const src = await lab.commandLog('aix01');
   assert.deepEqual(src.map((e) => e.command), ['bosboot', 'mkinsttape', 'mksysb']);
 });
