@@ -101,7 +101,7 @@ test('SFTP works and lsmksysb -V finds a corrupted archive header', async () => 
   assert.ok(fs.readFileSync(local).equals(fs.readFileSync(path.join(h.root, W, 'v2.img'))));
   await ok(lab, 'aix01', `lsmksysb -V -f ${W}/v2.img`);
   const img = fs.readFileSync(path.join(h.root, W, 'v2.img'));
-  img[72 + 64] ^= 0xff; // a byte of the first entry's name: its header checksum no longer matches
+  img[72 + 64] = img[72 + 64]! ^ 0xff; // a byte of the first entry's name: its header checksum no longer matches
   fs.writeFileSync(path.join(h.root, W, 'v2.img'), img);
   const r = await lab.exec('aix01', `lsmksysb -V -f ${W}/v2.img`);
   assert.notEqual(r.code, 0);
