@@ -10,6 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { loadConfig, type MksysbTapeConfig } from '../temporal.config';
 import { createActivities, type ActivityDeps } from './activities';
@@ -41,7 +42,15 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
     taskQueue: config.taskQueue,
     ...(opts.identity ? { identity: opts.identity } : {}),
     ...workflowSource,
-    activities: createActivities({ inventoryPath: config.inventoryPath, policies: config.policies, ...opts.activityDeps }),
+    activities: createActivities({
+      inventoryPath: config.inventoryPath,
+      policies: config.policies,
+      ...opts.activityDeps,
+      // Drive locks and fleets talk to Temporal from activities: a client on the worker's own connection settings.
+      temporalClient:
+        opts.activityDeps?.temporalClient ??
+        new Client({ connection: Connection.lazy(config.connect.connectionOptions), namespace: config.connect.namespace }),
+    }),
     shutdownGraceTime: '15s',
   });
 }
