@@ -53,6 +53,8 @@ export interface HostConfig {
   mksysbBytes?: number;
   mksysbBytesPerSecond?: number;
   bootImageBytes?: number;
+  /** Free space every filesystem of the host reports in `df -k`; mksysb fails with ENOSPC beyond it. */
+  freeBytes?: number;
 }
 
 export interface Lab {

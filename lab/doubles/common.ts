@@ -16,6 +16,8 @@ export interface HostConfig {
   mksysbBytes: number;
   mksysbBytesPerSecond: number;
   bootImageBytes: number;
+  /** When set: the free space every filesystem of the host reports, and the most an image double may write. */
+  freeBytes?: number;
   devices: Record<string, { capacityBytes: number }>;
 }
 

@@ -270,6 +270,12 @@ function tapeWrite(
   }
   if (o.if) fs.closeSync(fd);
   if (failure) {
+    // dd stops at the failed write: it had read one block more than it wrote
+    const [oF, oP] = outCounts();
+    if (inFull + inPart > oF + oP + 1) {
+      inPart = 0;
+      inFull = oF + oP + 1;
+    }
     err(tapeErrMessage(os, 'write', devPath, failure));
     err(records(os, inFull, inPart, ...outCounts()));
     drive.close();

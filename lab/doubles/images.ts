@@ -284,7 +284,15 @@ export function mksysb(args: string[]): number {
   const fd = fs.openSync(target, 'w');
   let written = 0;
   const rate = c.mksysbBytesPerSecond;
+  const room = c.freeBytes ?? Infinity;
   const put = (b: Buffer): void => {
+    if (written + b.length > room) {
+      fs.writeSync(fd, b, 0, Math.max(0, room - written));
+      fs.closeSync(fd);
+      err(`backup: 0511-xxx Cannot write to ${target}.\n${errnoText('ENOSPC', 'aix')}\n0512-005 mksysb: Backup Completed.\n\tThe backup command completed with errors.\n\tThe messages displayed on Standard Error contained additional\n\tinformation.\n`);
+      log('mksysb', args, 1, { file: target, bytes: room, error: 'ENOSPC' });
+      throw new Exit(1, { logged: true });
+    }
     fs.writeSync(fd, b);
     written += b.length;
     const due = started + (written / rate) * 1000 - Date.now();

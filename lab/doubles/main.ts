@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
-import { commandFaults, DropCounter, err, Exit, Hang, log, out, writeAll } from './common';
+import { commandFaults, config, DropCounter, err, Exit, Hang, log, out, writeAll } from './common';
 import { dd } from './dd';
 import { bosboot, lsmksysb, mkinsttape, mksysb, restore } from './images';
 import { chdev, lsattr, lsdev, mt, tctl } from './tapecmds';
@@ -45,7 +45,8 @@ function df(args: string[]): number {
     const top = '/' + (fs.realpathSync(p).split('/')[1] ?? '');
     const mount = lvs[top] ? top : '/';
     const total = Math.floor((s.blocks * s.bsize) / 1024);
-    const free = Math.floor((s.bavail * s.bsize) / 1024);
+    const cap = config().freeBytes;
+    const free = Math.floor((cap !== undefined ? Math.min(cap, s.bavail * s.bsize) : s.bavail * s.bsize) / 1024);
     const used = total ? Math.round(((total - free) / total) * 100) : 0;
     const iused = s.files - s.ffree;
     const ipct = s.files ? Math.round((iused / s.files) * 100) : 0;

@@ -121,6 +121,17 @@ test('mksysb -e honours /etc/exclude.rootvg; bad flags and targets are refused',
   assert.ok(log.filter((e) => e.command === 'mksysb' && e.exit !== 0).length >= 2);
 });
 
+test('freeBytes: df reports it and mksysb fails when the image does not fit', async () => {
+  await lab.setHostConfig('aix01', { freeBytes: 1 << 20 });
+  assert.match(await ok(lab, 'aix01', `df -k ${W}`), /\n\/dev\/hd1\s+\d+\s+1024\s/);
+  const r = await lab.exec('aix01', `mksysb -i ${W}/full.img`);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /There is not enough space in the file system/);
+  assert.ok(fs.statSync(path.join(lab.host('aix01').root, W, 'full.img')).size <= 1 << 20);
+  await lab.setHostConfig('aix01', { freeBytes: undefined });
+  await ok(lab, 'aix01', `mksysb -i ${W}/full.img`);
+});
+
 test('a detached mksysb grows its file while it runs and is polled like the workflow does', async () => {
   await lab.setHostConfig('aix01', { mksysbBytes: 6 << 20, mksysbBytesPerSecond: 3 << 20 });
   const d = `${W}/BID1`;
