@@ -41,6 +41,7 @@ program
       mksysbBytes: o.mksysbBytes,
       mksysbBytesPerSecond: o.mksysbRate,
       bootImageBytes: o.bootImageBytes,
+      detach: true,
     });
     process.stdout.write(JSON.stringify({ dir: lab.dir, inventory: lab.inventoryPath, hosts: lab.hosts }, null, 2) + '\n');
   });

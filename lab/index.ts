@@ -21,6 +21,8 @@ export interface LabOptions {
   mksysbBytes?: number;
   mksysbBytesPerSecond?: number;
   bootImageBytes?: number;
+  /** Keep the hosts running after this process exits (the CLI's `up`). Otherwise they are killed when it exits. */
+  detach?: boolean;
 }
 
 export interface LabHost {
@@ -430,6 +432,12 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const file: LabFile = { dir, removeOnDown, hosts, pids, inventoryPath };
   fs.writeFileSync(path.join(dir, 'lab.json'), JSON.stringify(file, null, 1));
   const lab = makeLab(file);
+  if (!opts.detach) {
+    // A test process that dies without down() must not leave hosts behind.
+    process.once('exit', () => {
+      for (const p of Object.values(pids)) if (pidAlive(p, dir)) process.kill(p, 'SIGKILL');
+    });
+  }
   try {
     await Promise.all(hosts.map((h) => waitReady(h, pids[h.name]!, dir)));
   } catch (e) {
