@@ -86,12 +86,13 @@ export interface StartedBackup {
   handle: WorkflowHandle;
 }
 
-/** The live figures of a running step, from the pending activity's last heartbeat. */
+/** The live figures of a running step, from the pending activity's last heartbeat (fields as the activity sends them). */
 export interface HeartbeatProgress {
-  bytesDone: number;
-  bytesTotal: number;
-  record?: number;
   stage?: string;
+  record?: number;
+  bytesDone?: number;
+  bytesTotal?: number;
+  elapsedMs?: number;
 }
 
 export interface PendingStep {
@@ -263,6 +264,20 @@ function isUnavailable(err: unknown): boolean {
   return /ECONNREFUSED|UNAVAILABLE|Failed to connect|connect ETIMEDOUT|deadline/i.test(m);
 }
 
+/**
+ * Validates the input as the workflow does (same function, same messages; the backup ID defaults to the workflow ID
+ * made file-name safe). Throws InputValidationError naming every bad field.
+ */
+export function validateBackupInput(input: BackupInput, workflowId: string): ResolvedBackup {
+  return parseBackupInput(input, { workflowId: backupIdFromWorkflowId(workflowId) });
+}
+
+/** The workflow ID of a backup: the given one, else `mksysb-tape/<source>/<YYYY-MM-DD>` (UTC date). */
+export function workflowIdFor(input: BackupInput, opts: Pick<StartBackupOptions, 'workflowId' | 'date'> = {}): string {
+  const source = typeof (input as { source?: unknown })?.source === 'string' ? (input as { source: string }).source : '';
+  return opts.workflowId ?? defaultWorkflowId(source, opts.date ?? new Date());
+}
+
 export class MksysbTapeClient {
   readonly namespace: string;
   readonly taskQueue: string;
@@ -302,13 +317,12 @@ export class MksysbTapeClient {
 
   /** Validates the input as the workflow will (same messages), without starting anything. */
   validate(input: BackupInput, workflowId: string): ResolvedBackup {
-    return parseBackupInput(input, { workflowId: backupIdFromWorkflowId(workflowId) });
+    return validateBackupInput(input, workflowId);
   }
 
   /** The workflow ID a start with these options gets. */
   workflowIdFor(input: BackupInput, opts: Pick<StartBackupOptions, 'workflowId' | 'date'> = {}): string {
-    const source = typeof (input as { source?: unknown })?.source === 'string' ? (input as { source: string }).source : '';
-    return opts.workflowId ?? defaultWorkflowId(source, opts.date ?? new Date());
+    return workflowIdFor(input, opts);
   }
 
   /**
@@ -438,7 +452,7 @@ export class MksysbTapeClient {
       const payloads = p.heartbeatDetails?.payloads;
       if (payloads?.length) {
         const v = await decodeFromPayloadsAtIndex<unknown>(converter, 0, payloads).catch(() => undefined);
-        if (v && typeof v === 'object' && typeof (v as HeartbeatProgress).bytesDone === 'number') heartbeat = v as HeartbeatProgress;
+        if (v && typeof v === 'object' && !Array.isArray(v)) heartbeat = v as HeartbeatProgress;
       }
       const state = String(p.state ?? '');
       out.push({

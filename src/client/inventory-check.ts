@@ -9,6 +9,7 @@ import { hostHasRole, type Inventory, type InventoryHost } from '../schema';
 import { SshPool, SshError, HostKeyMismatchError, UnknownHostKeyError, AuthenticationError, type HostEndpoint, type SshHost } from '../ssh';
 import { command, quietErr } from '../tape/shell';
 import { freeSpace, parseDf } from '../tape/images';
+import { formatBytes } from './format';
 
 /** Commands each role needs on each OS (see AIX-TAPE.md: the procedure and "AIX userland"). */
 export const REQUIRED_COMMANDS = {
@@ -189,15 +190,4 @@ function problemText(err: unknown, name: string): string {
   if (err instanceof AuthenticationError) return `${err.message}. Check user and key in the inventory and the host's authorized_keys`;
   if (err instanceof SshError) return err.message;
   return (err as Error).message ?? String(err);
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let i = 0;
-  while (Math.abs(v) >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
 }
