@@ -180,6 +180,15 @@ function positioningOp(
   const d = dev!;
   return withDrive(d.drive, (p) => {
     if (noTape(d.drive) || !readState(p).loaded) {
+      if (tool === 'mt' && cmd === 'status') {
+        // mt-st opens the drive with O_NONBLOCK for status: it succeeds and reports the door open.
+        out(
+          'SCSI 2 tape drive:\nFile number=-1, block number=-1, partition=0.\nTape block size 0 bytes. Density code 0x0 (default).\n' +
+            'Soft error count since last status=0\nGeneral status bits on (50000):\n DR_OPEN IM_REP_EN\n',
+        );
+        log(tool, args, 0, { device: d.drive, op: cmd, loaded: false });
+        return 0;
+      }
       fail(`${devPath}: ${errnoText('ENOTREADY', os)}\n`, { device: d.drive, error: 'ENOTREADY' });
     }
     const drive = new Drive(p, d.rewindOnClose);

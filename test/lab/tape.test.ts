@@ -210,6 +210,11 @@ describe('Linux tape host', () => {
     const r = await lab.exec('lnx', `dd if=${W}/odd.img of=/dev/nst0 bs=512`);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /Invalid argument/);
+    // no cartridge: mt status succeeds and says DR_OPEN; tape I/O fails
+    await lab.fault('lnx', 'no-tape');
+    assert.match(await ok(lab, 'lnx', 'mt -f /dev/nst0 status'), /DR_OPEN/);
+    assert.match((await lab.exec('lnx', 'mt -f /dev/nst0 rewind')).stderr, /No medium found/);
+    await lab.clearFaults('lnx');
     // GNU tools are there on Linux
     assert.match(await ok(lab, 'lnx', `sha256sum ${W}/two.img`), new RegExp(sha(hostFile('lnx', 'two.img'))));
   });
