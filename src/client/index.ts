@@ -1,0 +1,47 @@
+/**
+ * The client API of mksysb-tape for other services: start backups, follow and answer them, list them, schedule them.
+ * See README "Client API".
+ */
+export {
+  MksysbTapeClient,
+  OVERLAP_POLICIES,
+  backupDetails,
+  backupSummary,
+  describeFailure,
+  listQuery,
+  validateBackupInput,
+  workflowIdFor,
+  type BackupStatus,
+  type BackupSummary,
+  type HeartbeatProgress,
+  type ListFilter,
+  type MksysbTapeClientOptions,
+  type OverlapPolicy,
+  type PendingStep,
+  type RunStatus,
+  type ScheduleBackupOptions,
+  type ScheduleInfo,
+  type StartBackupOptions,
+  type StartedBackup,
+} from './backups';
+export {
+  BackupAlreadyStartedError,
+  BackupNotFoundError,
+  OperatorRequestRejectedError,
+  ScheduleError,
+  TemporalUnreachableError,
+} from './errors';
+export { checkInventory, requiredCommands, REQUIRED_COMMANDS, type HostCheck, type InventoryCheckOptions, type InventoryCheckReport } from './inventory-check';
+export { follow, createProgressView, type ProgressView } from './progress';
+export { InputValidationError } from '../schema';
+export {
+  WORKFLOW_TYPE,
+  defaultWorkflowId,
+  type AbortRequest,
+  type BackupInput,
+  type BackupProgress,
+  type BackupResult,
+  type Outcome,
+  type RetryRequest,
+  type StageName,
+} from '../shared/contract';
