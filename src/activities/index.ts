@@ -5,6 +5,7 @@
 import type { Client } from '@temporalio/client';
 import type { StagePolicies } from '../shared/policies';
 import { driveLockActivities } from './drive-lock';
+import { fleetActivities } from './fleet';
 import { workerInfoActivity } from './worker-info';
 
 export interface ActivityDeps {
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     workerInfo: workerInfoActivity(deps.inventoryPath),
     ...driveLockActivities(deps.temporalClient),
+    ...fleetActivities({ inventoryPath: deps.inventoryPath, client: deps.temporalClient }),
   };
 }
 

@@ -1,3 +1,4 @@
 /** Every workflow the worker runs. Workflow code is deterministic: see eslint.config.mjs for what it may import. */
 export { workerPing } from './ping';
 export { driveLock, driveLockProbe } from './drive-lock';
+export { mksysbFleet } from './fleet';
