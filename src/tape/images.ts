@@ -154,3 +154,13 @@ export function removeStaging(workRoot: string, dir: string): string {
 export function removeFile(file: string): string {
   return command(['rm', '-f', assertAbsolutePath(file, 'file')]);
 }
+
+/**
+ * The install image, with `/tapeblksz` written before `mkinsttape` and removed after it whatever its outcome, when
+ * record 4's block size is not 512 (IBM's mksysb.sh does the same); plain `mkinsttape FILE` otherwise. Exits with
+ * mkinsttape's status.
+ */
+export function mkinsttapeForBlockSize(file: string, record4BlockSize: number): string {
+  if (!needsTapeBlksz(record4BlockSize)) return mkinsttape(file);
+  return `${writeTapeBlksz(record4BlockSize)} && ${mkinsttape(file)}; rc=$?; ${removeTapeBlksz()}; exit $rc`;
+}

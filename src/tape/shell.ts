@@ -196,3 +196,25 @@ export function assertInt(value: number, what: string, min: number, max = Number
   }
   return value;
 }
+
+/**
+ * Runs `cmd` so that it is killed, with every process it started, when the SSH channel that runs it closes early
+ * (an abort, a dropped connection, a crashed worker). OpenSSH does not deliver SSH "signal" requests to root
+ * sessions (no post-authentication privilege separation for root), so a closed channel is the only notice a remote
+ * command gets; a command that does not write to its stdout (`dd if=tape | openssl dgst` writes only at the end) would
+ * otherwise run on, holding the tape.
+ *
+ * How: the command runs in the background with stdin from /dev/null; a watcher reads the session's stdin, which the
+ * client keeps open until the command ends; EOF on it (the channel closed) makes the watcher send SIGTERM to the
+ * session's process group (sshd makes each session its own group with setsid). When the command ends normally the
+ * watcher is dismissed and the exit status is the command's. The client must hold stdin open: use it only through
+ * SshHost.exec (which does so by default for commands without stdin), never for detached starts.
+ */
+export function killOnHangup(cmd: string): string {
+  return (
+    `exec 3<&0 0</dev/null; ` +
+    `( ${cmd.trim()}\n) & c=$!; ` +
+    `{ cat <&3 >/dev/null 2>&1; kill -TERM 0; } & w=$!; ` +
+    `exec 3<&-; wait $c; rc=$?; kill $w 2>/dev/null; exit $rc`
+  );
+}

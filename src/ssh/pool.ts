@@ -1,0 +1,469 @@
+/**
+ * The ssh2 connection layer used by activities on the worker: one reused connection per host per worker process,
+ * pinned host keys, typed errors, buffered and streaming exec with cancellation, SFTP.
+ *
+ * Cipher choice: `aes128-gcm@openssh.com` first. Node's crypto (OpenSSL) runs AES-GCM with AES-NI and, being an AEAD
+ * cipher, it needs no separate MAC pass, so it is the fastest cipher ssh2 offers without its optional native binding
+ * (chacha20-poly1305 is fast only with that binding, slow in its JavaScript fallback); AIX's OpenSSH offers it since
+ * 6.2. `aes256-gcm`, then the CTR modes (with ETM MACs) follow for older servers. `cpu-features` is optional for ssh2:
+ * it only reorders chacha20 in ssh2's defaults, and our explicit list makes it irrelevant.
+ *
+ * Flow control: ssh2 uses a fixed 2 MiB channel window and 32 KiB packets; on a LAN or loopback that keeps the link
+ * full (see the throughput test and the report); streams must be piped with backpressure (stream.pipeline), so
+ * memory stays bounded by the window and the streams' high-water marks.
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Client, type CipherAlgorithm, type ClientChannel, type ConnectConfig, type SFTPWrapper, type ServerHostKeyAlgorithm } from 'ssh2';
+import {
+  AuthenticationError,
+  CommandAbortedError,
+  CommandTimeoutError,
+  ConnectError,
+  ConnectionLostError,
+  HostKeyMismatchError,
+  OutputTooLargeError,
+  SshError,
+  type SshHostRef,
+  UnknownHostKeyError,
+} from './errors';
+import { fingerprint, parsePinnedKey } from './hostkey';
+import { killOnHangup } from '../tape/shell';
+
+export interface HostEndpoint {
+  /** Inventory name, used in messages. */
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  /** Private key content (resolved on the worker, never part of workflow data). */
+  privateKey?: Buffer | string;
+  passphrase?: string;
+  /** ssh-agent socket path. */
+  agent?: string;
+  /** Pinned public host key, `ssh-ed25519 AAAA...` (a known_hosts line's key part, or the whole line). */
+  hostKey: string;
+}
+
+export interface ExecResult {
+  /** Exit status, or null when the command died of a signal. */
+  code: number | null;
+  /** Signal name (`SIGTERM`) when the command died of one. */
+  signal?: string;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  signal?: AbortSignal;
+  stdin?: string | Buffer | NodeJS.ReadableStream;
+  /** Signal and close the command after this long; rejects with CommandTimeoutError. */
+  timeoutMs?: number;
+  /** Largest stdout + stderr kept (default 16 MiB); more rejects with OutputTooLargeError. */
+  maxBuffer?: number;
+  /**
+   * Kill the remote command and everything it started when its channel closes early (abort, timeout, dropped
+   * connection, crashed worker): see `killOnHangup` in src/tape/shell.ts. Default true for commands without `stdin`
+   * (stdin is then held open as the lifeline); ignored when `stdin` is given. Pass false for a command that starts
+   * something meant to outlive the session (a detached start).
+   */
+  killOnHangup?: boolean;
+}
+
+export interface ExitResult {
+  code: number | null;
+  signal?: string;
+  /** True when we stopped the command (`kill()`) before it reported an exit status. */
+  killed?: boolean;
+}
+
+/** A command running with raw streams. Its stderr is drained (last 64 KiB kept) so it never stalls the channel. */
+export interface RemoteProcess {
+  channel: ClientChannel;
+  /** The command's standard output. Read it, pipe it or call `resume()`: `exit` settles only after it has ended. */
+  stdout: Readable;
+  /** The command's standard input (end it to send EOF). */
+  stdin: NodeJS.WritableStream;
+  /** Resolves when the command has exited and the channel closed; rejects with ConnectionLostError on a drop. */
+  exit: Promise<ExitResult>;
+  /** The last 64 KiB of standard error so far. */
+  stderrTail(): string;
+  /** Sends SIGTERM to the remote command and closes the channel. */
+  kill(): void;
+}
+
+export interface SshHost {
+  readonly endpoint: Readonly<Omit<HostEndpoint, 'privateKey' | 'passphrase' | 'agent'>>;
+  exec(cmd: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** Starts a command and hands back its streams; the caller reads/pipes them and awaits `exit`. */
+  execStream(cmd: string, opts?: { signal?: AbortSignal }): Promise<RemoteProcess>;
+  sftp(): Promise<SFTPWrapper>;
+  /** Connects now if not connected (exec and friends connect lazily). */
+  connect(): Promise<void>;
+  /** Closes this host's connection; the next call reconnects. */
+  close(): Promise<void>;
+}
+
+export interface SshPoolOptions {
+  /** Keepalive probe interval (default 5000 ms); with keepaliveCountMax 3 a dead peer is noticed in ~15 s. */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  /** Handshake timeout (default 20000 ms). */
+  readyTimeoutMs?: number;
+  /** Overrides of ssh2's algorithm lists (cipher, kex, hmac, ...). */
+  algorithms?: ConnectConfig['algorithms'];
+  /** ssh2's protocol trace (it prints no key material, but does print commands). */
+  debug?: (message: string) => void;
+}
+
+/** Ciphers offered, best first (see the module comment). */
+export const CIPHERS: CipherAlgorithm[] = [
+  'aes128-gcm@openssh.com',
+  'aes256-gcm@openssh.com',
+  'aes128-ctr',
+  'aes256-ctr',
+  'chacha20-poly1305@openssh.com',
+];
+
+const STDERR_TAIL = 64 * 1024;
+const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
+
+/** Host-key algorithms that present a key of the pinned type (so negotiation cannot pick another key of the host). */
+function hostKeyAlgorithms(type: string): string[] {
+  if (type === 'ssh-rsa') return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+  return [type];
+}
+
+export class SshPool {
+  private readonly hosts = new Map<string, PooledHost>();
+  constructor(private readonly opts: SshPoolOptions = {}) {}
+
+  /** The host's pooled connection (lazy: nothing connects until the first command). */
+  host(ep: HostEndpoint): SshHost {
+    const key = `${ep.name}\0${ep.user}@${ep.address}:${ep.port}\0${ep.hostKey.trim()}`;
+    let h = this.hosts.get(key);
+    if (!h) {
+      h = new PooledHost(ep, this.opts);
+      this.hosts.set(key, h);
+    }
+    return h;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.hosts.values()];
+    this.hosts.clear();
+    await Promise.all(all.map((h) => h.close()));
+  }
+}
+
+class PooledHost implements SshHost {
+  readonly endpoint: SshHost['endpoint'];
+  private readonly ref: SshHostRef;
+  private client: Client | null = null;
+  private connecting: Promise<Client> | null = null;
+
+  constructor(
+    private readonly ep: HostEndpoint,
+    private readonly opts: SshPoolOptions,
+  ) {
+    this.endpoint = Object.freeze({ name: ep.name, address: ep.address, port: ep.port, user: ep.user, hostKey: ep.hostKey });
+    this.ref = { name: ep.name, address: ep.address, port: ep.port };
+  }
+
+  connect(): Promise<void> {
+    return this.connection().then(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    const c = this.client ?? (await this.connecting?.catch(() => null)) ?? null;
+    this.client = null;
+    this.connecting = null;
+    if (!c) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        c.destroy();
+        resolve();
+      }, 2000);
+      c.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      c.end();
+    });
+  }
+
+  private connection(): Promise<Client> {
+    if (this.client) return Promise.resolve(this.client);
+    if (!this.connecting) {
+      this.connecting = this.open().then(
+        (c) => {
+          this.client = c;
+          this.connecting = null;
+          c.once('close', () => {
+            if (this.client === c) this.client = null;
+          });
+          return c;
+        },
+        (e: unknown) => {
+          this.connecting = null;
+          throw e;
+        },
+      );
+    }
+    return this.connecting;
+  }
+
+  private open(): Promise<Client> {
+    const ep = this.ep;
+    const ref = this.ref;
+    let pinned: { type: string; blob: Buffer } | null = null;
+    if (ep.hostKey && ep.hostKey.trim() !== '') {
+      pinned = parsePinnedKey(ep.hostKey);
+    }
+    return new Promise<Client>((resolve, reject) => {
+      const client = new Client();
+      let hostKeyError: SshError | null = null;
+      let settled = false;
+      const fail = (e: SshError): void => {
+        if (settled) return;
+        settled = true;
+        client.destroy();
+        reject(e);
+      };
+      client.once('ready', () => {
+        if (settled) return;
+        settled = true;
+        client.removeAllListeners('error');
+        // After ready, errors only end the connection: commands in flight see their channel close.
+        client.on('error', () => undefined);
+        resolve(client);
+      });
+      client.on('error', (err: Error & { level?: string; code?: string }) => {
+        if (hostKeyError) return fail(hostKeyError);
+        if (err.level === 'client-authentication') {
+          return fail(new AuthenticationError(ref, ep.user, 'all offered keys were refused'));
+        }
+        if (err.level === 'agent') return fail(new AuthenticationError(ref, ep.user, `ssh-agent: ${err.message}`));
+        fail(new ConnectError(ref, err.message, err.code ?? err.level));
+      });
+      client.once('close', () => fail(hostKeyError ?? new ConnectError(ref, 'connection closed during the handshake')));
+      const config: ConnectConfig = {
+        host: ep.address,
+        port: ep.port,
+        username: ep.user,
+        readyTimeout: this.opts.readyTimeoutMs ?? 20000,
+        keepaliveInterval: this.opts.keepaliveIntervalMs ?? 5000,
+        keepaliveCountMax: this.opts.keepaliveCountMax ?? 3,
+        ...(this.opts.debug ? { debug: this.opts.debug } : {}),
+        algorithms: {
+          cipher: [...CIPHERS],
+          ...(pinned ? { serverHostKey: hostKeyAlgorithms(pinned.type) as ServerHostKeyAlgorithm[] } : {}),
+          ...this.opts.algorithms,
+        },
+        hostVerifier: (key: Buffer): boolean => {
+          const seen = fingerprint(key);
+          if (!pinned) {
+            hostKeyError = new UnknownHostKeyError(ref, seen);
+            return false;
+          }
+          if (!key.equals(pinned.blob)) {
+            hostKeyError = new HostKeyMismatchError(ref, seen, fingerprint(pinned.blob));
+            return false;
+          }
+          return true;
+        },
+      };
+      if (ep.privateKey !== undefined) config.privateKey = ep.privateKey;
+      if (ep.passphrase !== undefined) config.passphrase = ep.passphrase;
+      if (ep.agent !== undefined) config.agent = ep.agent;
+      if (ep.privateKey === undefined && ep.agent === undefined) {
+        return fail(new AuthenticationError(ref, ep.user, 'no private key or agent configured'));
+      }
+      try {
+        client.connect(config);
+      } catch (e) {
+        // ssh2 throws synchronously for an unreadable key or a bad passphrase: the message names no key material.
+        const msg = e instanceof Error ? e.message : String(e);
+        fail(new AuthenticationError(ref, ep.user, `cannot use the private key: ${msg.replace(/-----BEGIN[\s\S]*/, '')}`));
+      }
+    });
+  }
+
+  private async openExec(cmd: string, signal?: AbortSignal): Promise<ClientChannel> {
+    if (signal?.aborted) throw new CommandAbortedError(this.ref);
+    const client = await this.connection();
+    return new Promise<ClientChannel>((resolve, reject) => {
+      try {
+        client.exec(cmd, (err, ch) => {
+          if (err) {
+            // The connection died between lookup and open, or the server refused the session.
+            this.dropIfDead(client);
+            reject(new ConnectionLostError(this.ref, `cannot open a session: ${err.message}`));
+            return;
+          }
+          if (signal?.aborted) {
+            terminate(ch);
+            reject(new CommandAbortedError(this.ref));
+            return;
+          }
+          resolve(ch);
+        });
+      } catch (e) {
+        this.dropIfDead(client);
+        reject(new ConnectionLostError(this.ref, e instanceof Error ? e.message : String(e)));
+      }
+    });
+  }
+
+  private dropIfDead(client: Client): void {
+    // ssh2 marks a client unusable once its socket is gone; forget it so the next call reconnects.
+    const sock = (client as unknown as { _sock?: { writable?: boolean; destroyed?: boolean } })._sock;
+    if (!sock || sock.destroyed || sock.writable === false) {
+      if (this.client === client) this.client = null;
+    }
+  }
+
+  async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const lifeline = opts.stdin === undefined && opts.killOnHangup !== false;
+    const ch = await this.openExec(lifeline ? killOnHangup(cmd) : cmd, opts.signal);
+    const maxBuffer = opts.maxBuffer ?? DEFAULT_MAX_BUFFER;
+    return new Promise<ExecResult>((resolve, reject) => {
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let size = 0;
+      let exit: ExitResult | null = null;
+      let failure: SshError | null = null;
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = (): void => stop(new CommandAbortedError(this.ref));
+      const stop = (e: SshError): void => {
+        if (failure) return;
+        failure = e;
+        terminate(ch);
+      };
+      const take = (list: Buffer[]) => (d: Buffer) => {
+        size += d.length;
+        if (size > maxBuffer) stop(new OutputTooLargeError(this.ref, maxBuffer));
+        else list.push(d);
+      };
+      ch.on('data', take(out));
+      ch.stderr.on('data', take(err));
+      ch.on('exit', (code: number | null, sig?: string) => {
+        exit = sig ? { code: null, signal: sig } : { code };
+      });
+      ch.on('error', () => undefined);
+      ch.once('close', () => {
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (failure) return reject(failure);
+        if (!exit) {
+          return reject(new ConnectionLostError(this.ref, 'the channel closed before the command reported its exit status'));
+        }
+        resolve({ ...exit, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      });
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.timeoutMs !== undefined) timer = setTimeout(() => stop(new CommandTimeoutError(this.ref, opts.timeoutMs!)), opts.timeoutMs);
+      const input = opts.stdin;
+      if (input === undefined) {
+        // The lifeline: stdin stays open until the command exits (sshd then closes the channel).
+        if (!lifeline) ch.end();
+      }
+      else if (typeof input === 'string' || Buffer.isBuffer(input)) ch.end(input);
+      else pipeline(input as NodeJS.ReadableStream, ch).catch(() => stop(new ConnectionLostError(this.ref, 'stdin stream failed')));
+    });
+  }
+
+  async execStream(cmd: string, opts: { signal?: AbortSignal } = {}): Promise<RemoteProcess> {
+    const ch = await this.openExec(cmd, opts.signal);
+    const ref = this.ref;
+    let tail = Buffer.alloc(0);
+    ch.stderr.on('data', (d: Buffer) => {
+      tail = Buffer.concat([tail, d]);
+      if (tail.length > STDERR_TAIL) tail = tail.subarray(tail.length - STDERR_TAIL);
+    });
+    let aborted = false;
+    let killed = false;
+    const onAbort = (): void => {
+      aborted = true;
+      terminate(ch);
+      discard(ch);
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let exit: ExitResult | null = null;
+    ch.on('exit', (code: number | null, sig?: string) => {
+      exit = sig ? { code: null, signal: sig } : { code };
+    });
+    const done = new Promise<ExitResult>((resolve, reject) => {
+      ch.once('close', () => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (aborted) return reject(new CommandAbortedError(ref));
+        if (!exit && killed) return resolve({ code: null, killed: true });
+        if (!exit) return reject(new ConnectionLostError(ref, 'the channel closed before the command reported its exit status'));
+        resolve(exit);
+      });
+    });
+    // Callers may await `exit` late; never let an early rejection be reported as unhandled.
+    done.catch(() => undefined);
+    ch.on('error', () => undefined);
+    return {
+      channel: ch,
+      stdout: ch,
+      stdin: ch,
+      exit: done,
+      stderrTail: () => tail.toString('utf8'),
+      kill: () => {
+        killed = true;
+        terminate(ch);
+        discard(ch);
+      },
+    };
+  }
+
+  async sftp(): Promise<SFTPWrapper> {
+    const client = await this.connection();
+    return new Promise<SFTPWrapper>((resolve, reject) => {
+      client.sftp((err, sftp) => {
+        if (err) {
+          this.dropIfDead(client);
+          reject(new ConnectionLostError(this.ref, `cannot open SFTP: ${err.message}`));
+        } else resolve(sftp);
+      });
+    });
+  }
+}
+
+/**
+ * Drops whatever the channel still holds or receives: ssh2 reports a channel's close only after its stdout has
+ * ended, which never happens while a pipe to a dead destination keeps it paused.
+ */
+function discard(ch: ClientChannel): void {
+  ch.unpipe();
+  ch.resume();
+}
+
+/**
+ * Stops a remote command: an SSH "signal" request (OpenSSH ≥ 7.9 delivers it to the session's process group; older
+ * servers ignore it), then closes the channel, which also ends its stdin and breaks its stdout pipe.
+ */
+function terminate(ch: ClientChannel): void {
+  // ssh2's Channel.signal() sends nothing once our side has sent EOF (stdin ended), which is the normal state of a
+  // command without input; the request itself is valid until the channel is closed, so send it through the protocol.
+  const c = ch as unknown as {
+    type?: string;
+    outgoing?: { id: number; state: string };
+    _client?: { _protocol?: { signal(id: number, sig: string): void } };
+  };
+  try {
+    if (c.type === 'session' && c.outgoing && (c.outgoing.state === 'open' || c.outgoing.state === 'eof')) {
+      c._client?._protocol?.signal(c.outgoing.id, 'TERM');
+    }
+  } catch {
+    /* channel already closing */
+  }
+  try {
+    ch.close();
+  } catch {
+    /* already closed */
+  }
+}
+
+export type { ClientChannel, SFTPWrapper };
