@@ -139,3 +139,36 @@ test('name and path assertions', () => {
   assert.equal(joinPath('/work/', 'x'), '/work/x');
   assert.equal(joinPath('/', 'x'), '/x');
 });
+
+test('killOnHangup: keeps the exit status; EOF on stdin (the channel closed) kills the whole command', async () => {
+  const { spawn } = await import('node:child_process');
+  const { killOnHangup } = await import('../../src/tape/shell');
+  for (const shell of SHELLS) {
+    // normal end: status kept, stdin still open
+    const ok = spawn(shell, ['-c', killOnHangup("echo out; echo err >&2; sh -c 'exit 7'")], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    ok.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => ok.once('close', (c) => r(c)));
+    ok.stdin.end();
+    assert.equal(code, 7, shell);
+    assert.equal(out, 'out\n');
+    // hangup: the command and its children are killed, in a new session as sshd would run it
+    const hung = spawn('setsid', [shell, '-c', killOnHangup('sleep 303 & echo $! ; sleep 304 | cat; wait')], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const bg = await new Promise<number>((r) => hung.stdout.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
+    assert.ok(bg > 0);
+    const t0 = Date.now();
+    hung.stdin.end();
+    await new Promise((r) => hung.once('close', r));
+    assert.ok(Date.now() - t0 < 5000);
+    let bgAlive = true;
+    for (let i = 0; i < 100 && bgAlive; i++) {
+      try {
+        process.kill(bg, 0);
+        await new Promise((r) => setTimeout(r, 20));
+      } catch {
+        bgAlive = false;
+      }
+    }
+    assert.equal(bgAlive, false, `${shell}: background child survived the hangup`);
+  }
+});
