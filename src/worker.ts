@@ -14,6 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { loadConfig, type MksysbTapeConfig } from '../temporal.config';
 import { createActivities, type ActivityDeps } from './activities';
+import { SshPool } from './ssh';
 
 export const WORKFLOWS_PATH = require.resolve('./workflows');
 
@@ -36,7 +37,13 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
   const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = bundle
     ? { workflowBundle: bundle }
     : { workflowsPath: WORKFLOWS_PATH };
-  return await Worker.create({
+  // SSH connections are reused per host for the worker's life; they and the activities' own Temporal connection
+  // (drive locks and fleets talk to Temporal from activities) are closed when the worker stops.
+  const sshPool = opts.activityDeps?.sshPool ?? new SshPool();
+  const ownConnection = opts.activityDeps?.temporalClient ? undefined : Connection.lazy(config.connect.connectionOptions);
+  const temporalClient =
+    opts.activityDeps?.temporalClient ?? new Client({ connection: ownConnection!, namespace: config.connect.namespace });
+  const worker = await Worker.create({
     connection,
     namespace: config.connect.namespace,
     taskQueue: config.taskQueue,
@@ -46,13 +53,21 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
       inventoryPath: config.inventoryPath,
       policies: config.policies,
       ...opts.activityDeps,
-      // Drive locks and fleets talk to Temporal from activities: a client on the worker's own connection settings.
-      temporalClient:
-        opts.activityDeps?.temporalClient ??
-        new Client({ connection: Connection.lazy(config.connect.connectionOptions), namespace: config.connect.namespace }),
+      sshPool,
+      temporalClient,
     }),
     shutdownGraceTime: '15s',
   });
+  const run = worker.run.bind(worker);
+  worker.run = async () => {
+    try {
+      await run();
+    } finally {
+      await sshPool.closeAll();
+      await ownConnection?.close();
+    }
+  };
+  return worker;
 }
 
 async function main(): Promise<void> {

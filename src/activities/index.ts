@@ -1,26 +1,43 @@
 /**
- * The activities, built by one factory from their dependencies, so the same code runs against the lab in tests and
- * against AIX in production.
+ * The activities, built by one factory from their dependencies (inventory path, SSH pool, policies), so the same code
+ * runs against the lab in tests and against AIX in production. One file per concern: resolve (validation), images
+ * (source host), transfer, tape (tape host).
  */
 import type { Client } from '@temporalio/client';
+import { SshPool } from '../ssh';
 import type { StagePolicies } from '../shared/policies';
 import { driveLockActivities } from './drive-lock';
 import { fleetActivities } from './fleet';
+import { imageActivities } from './images';
+import { resolveActivities } from './resolve';
+import { Runtime } from './runtime';
+import { tapeActivities } from './tape';
+import { transferActivities } from './transfer';
 import { workerInfoActivity } from './worker-info';
 
 export interface ActivityDeps {
   inventoryPath: string;
   policies: StagePolicies;
+  /** SSH connections, reused per host within the worker; one is made when absent. */
+  sshPool?: SshPool;
+  /** Milliseconds between polls of a detached remote command (default 2000). */
+  pollIntervalMs?: number;
   /** Temporal client for the drive lock and fleet activities; createWorker makes one from its connection config. */
   temporalClient?: Client;
 }
 
 export function createActivities(deps: ActivityDeps) {
+  const rt = new Runtime({ inventoryPath: deps.inventoryPath, pool: deps.sshPool ?? new SshPool(), pollIntervalMs: deps.pollIntervalMs });
   return {
     workerInfo: workerInfoActivity(deps.inventoryPath),
+    ...resolveActivities(rt, deps.policies),
+    ...imageActivities(rt),
+    ...transferActivities(rt),
+    ...tapeActivities(rt),
     ...driveLockActivities(deps.temporalClient),
     ...fleetActivities({ inventoryPath: deps.inventoryPath, client: deps.temporalClient }),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+export type * from './types';

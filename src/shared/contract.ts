@@ -94,11 +94,11 @@ export interface AbortRequest {
   reason?: string;
 }
 
-export const retrySignal = defineSignal<[RetryRequest?]>('retry');
-export const abortSignal = defineSignal<[AbortRequest?]>('abort');
+export const retrySignal = defineSignal<[RetryRequest]>('retry');
+export const abortSignal = defineSignal<[AbortRequest]>('abort');
 /** Same as the signals, but answers whether the run was waiting (rejected otherwise). */
-export const retryUpdate = defineUpdate<string, [RetryRequest?]>('retryNow');
-export const abortUpdate = defineUpdate<string, [AbortRequest?]>('abortNow');
+export const retryUpdate = defineUpdate<string, [RetryRequest]>('retryNow');
+export const abortUpdate = defineUpdate<string, [AbortRequest]>('abortNow');
 export const progressQuery = defineQuery<BackupProgress>('progress');
 
 /** Default workflow ID: `mksysb-tape/<source>/<YYYY-MM-DD>` (one backup per source and day). */

@@ -1,4 +1,5 @@
 /** Every workflow the worker runs. Workflow code is deterministic: see eslint.config.mjs for what it may import. */
 export { workerPing } from './ping';
+export { mksysbToTape } from './mksysb-to-tape';
 export { driveLock, driveLockProbe } from './drive-lock';
 export { mksysbFleet } from './fleet';

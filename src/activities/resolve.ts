@@ -1,0 +1,37 @@
+/** First step of every run: validate the input against the schema and the inventory, before any remote command. */
+import { ApplicationFailure } from '@temporalio/activity';
+import { checkInputAgainstInventory, hostHasRole, InputValidationError, parseBackupInput } from '../schema';
+import { backupIdFromWorkflowId } from '../shared/contract';
+import type { StagePolicies } from '../shared/policies';
+import { stagingDir } from '../tape';
+import { NON_RETRYABLE_TYPES, type Runtime } from './runtime';
+import type { RunPlan } from './types';
+
+export function resolveActivities(rt: Runtime, policies: StagePolicies) {
+  return {
+    async resolveBackup(input: unknown, workflowId: string): Promise<RunPlan> {
+      const inv = await rt.inventory();
+      let backup;
+      try {
+        const resolved = parseBackupInput(input, { workflowId: backupIdFromWorkflowId(workflowId) });
+        backup = checkInputAgainstInventory(resolved, inv);
+      } catch (err) {
+        if (err instanceof InputValidationError) {
+          throw ApplicationFailure.create({ message: err.message, type: 'InputValidationError', nonRetryable: true, details: [err.issues] });
+        }
+        throw err;
+      }
+      const tape = inv.hosts[backup.tape.host]!;
+      if (!hostHasRole(tape, 'tape')) throw ApplicationFailure.nonRetryable(`${backup.tape.host} is not a tape host`, 'InputValidationError');
+      return {
+        backup,
+        policies,
+        nonRetryableTypes: [...NON_RETRYABLE_TYPES],
+        tapeOs: tape.os,
+        capacityBytes: tape.devices?.[backup.tape.device]?.capacityBytes,
+        stagingSource: stagingDir(backup.workFolder.source, backup.backupId),
+        stagingTape: stagingDir(backup.workFolder.tape, backup.backupId),
+      };
+    },
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * What every activity needs on the worker: the inventory (re-read when the file changes), SSH connections reused per
+ * host within the worker (src/ssh), remote commands whose failures become the right Temporal failures, heartbeats
+ * while waiting, and detached remote commands that survive the worker.
+ */
+import * as fs from 'node:fs';
+import { Context, ApplicationFailure } from '@temporalio/activity';
+import { SshPool, isSshError, NON_RETRYABLE_SSH_ERROR_TYPES, type HostEndpoint, type SshHost, type ExecResult } from '../ssh';
+import { loadInventory } from '../schema/load-inventory';
+import type { Inventory, InventoryHost } from '../schema';
+import { detached } from '../tape';
+
+/** Failure types retrying cannot fix; the workflow's retry policies list them as non-retryable. */
+export const NON_RETRYABLE_TYPES: readonly string[] = [
+  ...NON_RETRYABLE_SSH_ERROR_TYPES,
+  'InputValidationError',
+  'InventoryValidationError',
+  'UnknownHost',
+  'CommandNotFound',
+  'DeviceAbsent',
+  'ImageTooLarge',
+  'TapeNotBlank',
+  'StagingFolderFull',
+  'ShellValueError',
+];
+
+export interface RuntimeDeps {
+  inventoryPath: string;
+  pool: SshPool;
+  /** Milliseconds between polls of a detached command (default 2000; tests use less). */
+  pollIntervalMs?: number;
+}
+
+export class Runtime {
+  private cached?: { mtimeMs: number; size: number; inv: Inventory };
+  constructor(readonly deps: RuntimeDeps) {}
+
+  async inventory(): Promise<Inventory> {
+    const st = await fs.promises.stat(this.deps.inventoryPath).catch(() => undefined);
+    if (st && this.cached && this.cached.mtimeMs === st.mtimeMs && this.cached.size === st.size) return this.cached.inv;
+    try {
+      const inv = await loadInventory(this.deps.inventoryPath);
+      if (st) this.cached = { mtimeMs: st.mtimeMs, size: st.size, inv };
+      return inv;
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable((err as Error).message, 'InventoryValidationError');
+    }
+  }
+
+  async hostEntry(name: string): Promise<InventoryHost> {
+    const inv = await this.inventory();
+    const h = Object.hasOwn(inv.hosts, name) ? inv.hosts[name] : undefined;
+    if (!h) throw ApplicationFailure.nonRetryable(`host "${name}" is not in the inventory ${this.deps.inventoryPath}`, 'UnknownHost');
+    return h;
+  }
+
+  /** The SSH connection to an inventory host; credentials are read here, on the worker, and never leave it. */
+  async host(name: string): Promise<SshHost> {
+    const h = await this.hostEntry(name);
+    const ep: HostEndpoint = { name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey };
+    if ('agent' in h.key) ep.agent = h.key.agent;
+    else {
+      try {
+        ep.privateKey = await fs.promises.readFile(h.key.path);
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable(
+          `cannot read the private key for host "${name}" at ${h.key.path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+          'AuthenticationError',
+        );
+      }
+      if (h.key.passphraseEnv) ep.passphrase = process.env[h.key.passphraseEnv];
+    }
+    return this.deps.pool.host(ep);
+  }
+
+  /** Runs a command; non-zero exit → a failure naming host, what was done and the command's own message. */
+  async run(hostName: string, what: string, cmd: string, opts: { allowExit?: number[]; timeoutMs?: number } = {}): Promise<ExecResult> {
+    const host = await this.host(hostName);
+    const res = await withHeartbeat(() => mapSshErrors(() => host.exec(cmd, { signal: cancellationSignal(), timeoutMs: opts.timeoutMs })));
+    if (res.code === 0 || (res.code !== null && opts.allowExit?.includes(res.code))) return res;
+    throw commandFailure(hostName, what, res);
+  }
+
+  /**
+   * Runs `cmd` detached on the host (it survives the SSH session and this worker), or re-attaches to it when a
+   * previous attempt started it: takes a finished result instead of starting again, and starts again only when the
+   * previous run failed, was stopped or vanished. Polls while heartbeating; cancellation stops the remote command.
+   */
+  async runDetached(
+    hostName: string,
+    what: string,
+    dir: string,
+    name: string,
+    cmd: string,
+    progress: (elapsedMs: number) => Record<string, unknown>,
+  ): Promise<{ attached: boolean }> {
+    const host = await this.host(hostName);
+    const exec = (c: string) => mapSshErrors(() => host.exec(c, { signal: cancellationSignal() }));
+    let state = detached.parseState((await exec(detached.poll(dir, name))).stdout);
+    let attached = false;
+    if (state.state === 'exited' && state.code === 0) return { attached: true };
+    if (state.state === 'running') attached = true;
+    else {
+      if (state.state !== 'absent') await exec(detached.forget(dir, name));
+      const started = await exec(detached.start(dir, name, cmd));
+      if (started.code !== 0) throw commandFailure(hostName, `start ${what}`, started);
+      state = detached.parseState(started.stdout);
+    }
+    const t0 = Date.now();
+    const interval = this.deps.pollIntervalMs ?? 2000;
+    const signal = cancellationSignal();
+    for (;;) {
+      if (state.state === 'exited') {
+        if (state.code === 0) return { attached };
+        const tail = await exec(detached.outputTail(dir, name, 20)).catch(() => undefined);
+        throw commandFailure(hostName, what, { code: state.code, stdout: '', stderr: tail?.stdout ?? '' });
+      }
+      if (state.state === 'vanished' || state.state === 'stopped' || state.state === 'absent') {
+        throw ApplicationFailure.retryable(`${what} on ${hostName} is no longer running and left no exit status (${state.state})`, 'CommandVanished');
+      }
+      heartbeat({ ...progress(Date.now() - t0), pid: state.pid });
+      try {
+        await sleep(interval, signal);
+      } catch {
+        // Cancelled (workflow cancelled, or this worker shutting down): stop the remote command only when the
+        // workflow asked; a worker shutdown leaves it running for the next attempt to re-attach.
+        if (Context.current().cancellationDetails?.cancelRequested) {
+          await mapSshErrors(() => host.exec(detached.stop(dir, name))).catch(() => undefined);
+        }
+        throw new Error(`${what} on ${hostName}: activity cancelled`);
+      }
+      state = detached.parseState((await exec(detached.poll(dir, name))).stdout);
+    }
+  }
+}
+
+export function cancellationSignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
+
+export function heartbeat(details: Record<string, unknown>): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    /* outside an activity (unit use) */
+  }
+}
+
+/** Keeps heartbeating (with the last details) while `fn` runs, so a long command does not look like a dead worker. */
+export async function withHeartbeat<T>(fn: () => Promise<T>, details?: () => Record<string, unknown>): Promise<T> {
+  let ctx: Context | undefined;
+  try {
+    ctx = Context.current();
+  } catch {
+    return await fn();
+  }
+  const c = ctx;
+  const timer = setInterval(() => c.heartbeat(details?.() ?? c.info.heartbeatDetails), 2000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new Error('aborted'));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** SSH errors that retrying cannot fix become non-retryable failures with the same type name. */
+export async function mapSshErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isSshError(err)) {
+      const type = (err.constructor as { errorType?: string }).errorType ?? err.name;
+      if (NON_RETRYABLE_SSH_ERROR_TYPES.includes(type)) throw ApplicationFailure.nonRetryable(err.message, type);
+      throw ApplicationFailure.retryable(err.message, type);
+    }
+    if ((err as Error)?.name === 'ShellValueError') throw ApplicationFailure.nonRetryable((err as Error).message, 'ShellValueError');
+    throw err;
+  }
+}
+
+/** The failure for a command that exited non-zero: missing commands are non-retryable, the rest retryable. */
+export function commandFailure(hostName: string, what: string, res: Pick<ExecResult, 'code' | 'stdout' | 'stderr'> & { signal?: string }): ApplicationFailure {
+  const msg = lastLines(res.stderr || res.stdout, 4);
+  const status = res.code === null ? `signal ${res.signal ?? '?'}` : `exit status ${res.code}`;
+  const text = `${what} on ${hostName} failed (${status})${msg ? `: ${msg}` : ''}`;
+  if (res.code === 127 || /not found|No such file or directory.*(?:bin|command)/.test(msg) && res.code === 127) {
+    return ApplicationFailure.nonRetryable(text, 'CommandNotFound');
+  }
+  if (/(No such device|does not exist|0514-519|not defined in the device configuration)/i.test(msg) && /\/dev\/|rmt|nst|st\d/.test(msg)) {
+    return ApplicationFailure.nonRetryable(text, 'DeviceAbsent');
+  }
+  return ApplicationFailure.retryable(text, 'CommandFailed');
+}
+
+function lastLines(s: string, n: number): string {
+  return s.trim().split('\n').filter(Boolean).slice(-n).join(' | ').slice(0, 600);
+}

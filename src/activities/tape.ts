@@ -1,0 +1,119 @@
+/**
+ * The tape host's side: preparing the drive, writing each of the four records (positioned absolutely: rewind, then
+ * `fsf k-1` on the no-rewind device), verifying what is on tape, and removing staging files once the tape is verified.
+ * Record writes run detached on the tape host: a worker that dies mid-write leaves the `dd` running, and the next
+ * attempt re-attaches to it instead of starting a second writer on the same drive.
+ */
+import { createHash } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
+import { driverFor, drivers, images, layout, shell, stagedPath, writeRecordAt, type RecordNumber } from '../tape';
+import { recordTapeBytes } from '../tape/record-bytes';
+import type { Runtime } from './runtime';
+import type { RecordCheck, RecordWrite, RunPlan, StagedImage, VerifyOutcome } from './types';
+
+export function tapeActivities(rt: Runtime) {
+  return {
+    async prepareTape(plan: RunPlan, opts: { checkBlank: boolean }): Promise<{ blank: boolean | null }> {
+      const { backup, tapeOs } = plan;
+      const driver = driverFor(tapeOs);
+      const dev = backup.tape.device;
+      const where = `${backup.tape.host}:${dev}`;
+      const host = await rt.host(backup.tape.host);
+      const st = await host.exec(driver.status(dev));
+      const status = drivers.parseStatus(tapeOs, st.code, st.stdout + st.stderr);
+      if (!status.loaded) {
+        if (/does not exist|No such (device|file)|0514-/.test(st.stderr + st.stdout)) {
+          throw ApplicationFailure.nonRetryable(`tape device ${where} does not exist: ${status.detail}`, 'DeviceAbsent');
+        }
+        throw ApplicationFailure.retryable(`no tape is loaded in ${where} (${status.detail}): load a cartridge, then retry`, 'NoTapeLoaded');
+      }
+      await rt.run(backup.tape.host, `prepare ${where}`, shell.and(...driver.prepare(dev)));
+      if (!opts.checkBlank) return { blank: null };
+      const start = await rt.run(backup.tape.host, `read the start of the cartridge in ${where}`, driver.readCartridgeStart(dev));
+      const first = drivers.parseCartridgeStart(start.stdout);
+      if (first.hasData && !backup.overwrite) {
+        throw ApplicationFailure.nonRetryable(
+          `the cartridge in ${where} already holds data (its first block has ${first.bytes} bytes); ` +
+            `refusing to overwrite it. Load a blank or scratch cartridge, or start the backup with "overwrite": true`,
+          'TapeNotBlank',
+        );
+      }
+      return { blank: !first.hasData };
+    },
+
+    async writeRecord(plan: RunPlan, k: RecordNumber, generation: number, image?: StagedImage): Promise<RecordWrite> {
+      const { backup, tapeOs, stagingTape } = plan;
+      const driver = driverFor(tapeOs);
+      const dev = backup.tape.device;
+      const bs = layout.blockSizeFor(k, backup.record4BlockSize);
+      const file = k === 3 ? null : stagedPath(stagingTape, k);
+      if (k !== 3 && !image) throw ApplicationFailure.nonRetryable(`record ${k} needs its staged image`, 'ShellValueError');
+      const bytes = recordTapeBytes(k, image?.bytes ?? 0, bs);
+      const cmd = shell.and(...driver.setBlockSize(dev, bs), writeRecordAt(driver, dev, k, file, bs));
+      const r = await rt.runDetached(
+        backup.tape.host,
+        `write record ${k} to ${backup.tape.host}:${dev}`,
+        stagingTape,
+        `write-r${k}-g${generation}`,
+        cmd,
+        (elapsedMs) => ({ stage: 'tape-write', record: k, bytesTotal: bytes, elapsedMs }),
+      );
+      return { record: k, tapeBytes: bytes, blockSize: bs, reattached: r.attached };
+    },
+
+    async verifyTape(plan: RunPlan, staged: StagedImage[]): Promise<VerifyOutcome> {
+      const { backup, tapeOs } = plan;
+      const driver = driverFor(tapeOs);
+      const dev = backup.tape.device;
+      const tapeHost = backup.tape.host;
+      const bs4 = layout.blockSizeFor(4, backup.record4BlockSize);
+      const out: VerifyOutcome = { lsmksysb: null, records: [] };
+
+      const check = driver.verifyMksysb(dev);
+      if (check && backup.verify !== 'none') {
+        const host = await rt.host(tapeHost);
+        const res = await host.exec(shell.and(...driver.setBlockSize(dev, bs4), check));
+        out.lsmksysb = res.code === 0;
+        out.lsmksysbDetail = (res.stdout + res.stderr).trim().split('\n').slice(-3).join(' | ').slice(0, 400);
+      }
+      if (backup.verify !== 'full') return out;
+
+      for (const k of layout.RECORD_NUMBERS) {
+        const bs = layout.blockSizeFor(k, backup.record4BlockSize);
+        const expected = await expectedSha(rt, plan, k, staged, bs);
+        const res = await rt.run(
+          tapeHost,
+          `read back record ${k}`,
+          shell.and(...driver.setBlockSize(dev, bs), driver.readRecordSha256(dev, k, bs)),
+          { allowExit: [1, 2] },
+        );
+        const got = images.parseSha256WithStatus(res.stdout);
+        const rc: RecordCheck = { record: k, expected, actual: got.sha256, ok: got.ok && got.sha256 === expected };
+        if (!got.ok) rc.detail = `read failed (status ${got.status}): ${res.stderr.trim().slice(-200)}`;
+        else if (!rc.ok) rc.detail = `SHA-256 on tape ${got.sha256}, expected ${expected}`;
+        out.records.push(rc);
+      }
+      await rt.run(tapeHost, 'rewind', driver.rewind(dev));
+      return out;
+    },
+
+    async cleanupStaging(plan: RunPlan): Promise<void> {
+      const { backup } = plan;
+      await rt.run(backup.source, `remove ${plan.stagingSource}`, images.removeStaging(backup.workFolder.source, plan.stagingSource));
+      await rt.run(backup.tape.host, `remove ${plan.stagingTape}`, images.removeStaging(backup.workFolder.tape, plan.stagingTape));
+    },
+  };
+}
+
+async function expectedSha(rt: Runtime, plan: RunPlan, k: RecordNumber, staged: StagedImage[], bs: number): Promise<string> {
+  if (k === 3) return createHash('sha256').update(layout.dummyTocBytes()).digest('hex');
+  const image = staged.find((s) => s.record === k);
+  if (!image) throw ApplicationFailure.nonRetryable(`no staged image for record ${k}`, 'ShellValueError');
+  const padding = recordTapeBytes(k, image.bytes, bs) - image.bytes;
+  if (padding === 0) return image.sha256;
+  const file = stagedPath(plan.stagingTape, k);
+  const res = await rt.run(plan.backup.tape.host, `SHA-256 of ${file} padded to ${bs}`, images.sha256FilePadded(plan.tapeOs, file, padding));
+  const got = images.parseSha256WithStatus(res.stdout);
+  if (!got.ok || !got.sha256) throw ApplicationFailure.retryable(`cannot read ${file} on ${plan.backup.tape.host}`, 'CommandFailed');
+  return got.sha256;
+}
