@@ -1,0 +1,106 @@
+/**
+ * The src/tape builders run over the ssh layer against a real sshd: detached commands outlive the session that
+ * started them and can be re-attached and stopped from another connection; a relayed transfer resumes at an offset
+ * after a dropped connection.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConnectionLostError, SshPool, relay } from '../../src/ssh';
+import { parseState, poll, start, stop } from '../../src/tape/detached';
+import { fileSizeOrAbsent, parseSha256, parseSizeOrAbsent, sha256File } from '../../src/tape/images';
+import { readFrom, writeFrom } from '../../src/tape/transfer';
+import { startSshd, type TestSshd } from './sshd-fixture';
+
+let src: TestSshd;
+let dst: TestSshd;
+
+before(async () => {
+  [src, dst] = await Promise.all([startSshd(), startSshd()]);
+});
+after(async () => {
+  await Promise.all([src.stop(), dst.stop()]);
+});
+
+test('a detached command survives its SSH connection, is re-attached from a new one, and is never started twice', async () => {
+  const work = join(src.dir, 'backup one');
+  const cmd = `echo run >> runs; sleep 2; echo made > image`;
+  const p1 = new SshPool();
+  const s1 = parseState((await p1.host(src.endpoint()).exec(start(work, 'mksysb', cmd), { killOnHangup: false })).stdout);
+  assert.equal(s1.state, 'started');
+  // the worker dies: its connection goes away while the command runs
+  await p1.closeAll();
+  src.killSessions();
+  const p2 = new SshPool();
+  try {
+    const h = p2.host(src.endpoint());
+    const again = parseState((await h.exec(start(work, 'mksysb', cmd), { killOnHangup: false })).stdout);
+    assert.equal(again.state, 'running', 're-attached, not restarted');
+    let st = parseState((await h.exec(poll(work, 'mksysb'))).stdout);
+    const until = Date.now() + 10000;
+    while (st.state === 'running' && Date.now() < until) {
+      await sleep(100);
+      st = parseState((await h.exec(poll(work, 'mksysb'))).stdout);
+    }
+    assert.deepEqual(st, { state: 'exited', code: 0 });
+    assert.equal(readFileSync(join(work, 'runs'), 'utf8'), 'run\n');
+    assert.equal(readFileSync(join(work, 'image'), 'utf8'), 'made\n');
+  } finally {
+    await p2.closeAll();
+  }
+});
+
+test('stop over SSH ends a detached command and its children', async () => {
+  const pool = new SshPool();
+  try {
+    const h = pool.host(src.endpoint());
+    const work = join(src.dir, 'stopme');
+    const s = parseState((await h.exec(start(work, 'write4', `sleep 305 | cat`), { killOnHangup: false })).stdout);
+    assert.equal(s.state, 'started');
+    await sleep(200);
+    assert.equal(parseState((await h.exec(stop(work, 'write4'))).stdout).state, 'stopped');
+    const r = await h.exec(`sleep 0.3; ps -e -o args= | grep -c '^sleep 305' || true`);
+    assert.equal(r.stdout.trim(), '0');
+    assert.equal(parseState((await h.exec(poll(work, 'write4'))).stdout).state, 'stopped');
+  } finally {
+    await pool.closeAll();
+  }
+});
+
+test('a relayed transfer dropped midway resumes at the received size and ends byte-identical', async () => {
+  const data = randomBytes(48 * 1024 * 1024);
+  const from = join(src.dir, '4_mksysb.img');
+  const to = join(dst.dir, '4_mksysb.img');
+  writeFileSync(from, data);
+  const pool = new SshPool({ keepaliveIntervalMs: 500 });
+  try {
+    const a = pool.host(src.endpoint({ name: 'src' }));
+    const b = pool.host(dst.endpoint({ name: 'dst' }));
+    let dropped = false;
+    const first = await relay(a, readFrom(from, 0), b, writeFrom(to, 0), {
+      progressIntervalMs: 5,
+      onProgress: (n) => {
+        if (!dropped && n > 8 * 1024 * 1024) {
+          dropped = true;
+          dst.killSessions();
+        }
+      },
+    }).catch((e: unknown) => e);
+    assert.ok(dropped);
+    assert.ok(first instanceof ConnectionLostError, String(first));
+    // resume from what the receiving host really holds
+    const have = parseSizeOrAbsent((await b.exec(fileSizeOrAbsent(to))).stdout);
+    assert.ok(have !== null && have > 0 && have < data.length, `received ${have}`);
+    const second = await relay(a, readFrom(from, have), b, writeFrom(to, have));
+    assert.deepEqual([second.source.code, second.destination.code], [0, 0]);
+    assert.equal(second.bytes, data.length - have);
+    const want = createHash('sha256').update(data).digest('hex');
+    assert.equal(parseSha256((await b.exec(sha256File('linux', to))).stdout), want);
+    assert.equal(parseSha256((await b.exec(sha256File('aix', to))).stdout), want);
+  } finally {
+    await pool.closeAll();
+  }
+});
