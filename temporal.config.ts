@@ -20,6 +20,8 @@ export interface MksysbTapeConfig {
   policies: StagePolicies;
   /** Prometheus metrics endpoint of the worker, e.g. `127.0.0.1:9464`. MKSYSB_TAPE_METRICS, default none. */
   metricsAddress?: string;
+  /** Milliseconds between polls of a long remote command (mksysb, a tape write). MKSYSB_TAPE_POLL_INTERVAL_MS, default 2000. */
+  pollIntervalMs: number;
   /** Pre-built workflow bundle for production workers. MKSYSB_TAPE_WORKFLOW_BUNDLE, default: bundle at start-up. */
   workflowBundlePath?: string;
 }
@@ -46,6 +48,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): MksysbTapeConf
     inventoryPath: path.resolve(env.MKSYSB_TAPE_INVENTORY || 'inventory.json'),
     policies,
     metricsAddress: env.MKSYSB_TAPE_METRICS || undefined,
+    pollIntervalMs: Number(env.MKSYSB_TAPE_POLL_INTERVAL_MS) > 0 ? Number(env.MKSYSB_TAPE_POLL_INTERVAL_MS) : 2000,
     workflowBundlePath: env.MKSYSB_TAPE_WORKFLOW_BUNDLE || undefined,
   };
 }

@@ -57,6 +57,8 @@ export interface HostConfig {
   bootImageBytes?: number;
   /** Free space every filesystem of the host reports in `df -k`; mksysb fails with ENOSPC beyond it. */
   freeBytes?: number;
+  /** Tape writes on this host run no faster than this many bytes per second (default: as fast as the disk). */
+  tapeBytesPerSecond?: number;
 }
 
 export interface Lab {

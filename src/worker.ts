@@ -52,6 +52,7 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
     activities: createActivities({
       inventoryPath: config.inventoryPath,
       policies: config.policies,
+      pollIntervalMs: config.pollIntervalMs,
       ...opts.activityDeps,
       sshPool,
       temporalClient,

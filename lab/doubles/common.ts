@@ -18,6 +18,8 @@ export interface HostConfig {
   bootImageBytes: number;
   /** When set: the free space every filesystem of the host reports, and the most an image double may write. */
   freeBytes?: number;
+  /** When set: tape writes run no faster than this (a drive's streaming speed), so tests can act mid-write. */
+  tapeBytesPerSecond?: number;
   devices: Record<string, { capacityBytes: number }>;
 }
 

@@ -199,8 +199,17 @@ function tapeWrite(
   let blocksLeft = o.count ?? Infinity;
   let eof = false;
   let failure: TapeErrno | undefined;
+  const rate = config().tapeBytesPerSecond;
+  const t0 = Date.now();
+  let written = 0;
   const doWrite = (buf: Buffer, size: number): void => {
     if (!buf.length) return;
+    if (rate) {
+      // A drive streams at its own speed: wait until this chunk's turn.
+      const due = t0 + (written / rate) * 1000 - Date.now();
+      if (due > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, due);
+      written += buf.length;
+    }
     let allowed = drop.allow(buf.length);
     if (allowed < buf.length) allowed -= allowed % size;
     if (allowed) drive.write(buf.subarray(0, allowed), size);

@@ -4,7 +4,7 @@
  * offset that reached the tape host (heartbeated, and cross-checked with the file's size there), and checked against
  * the source's SHA-256 at the end.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import { relay } from '../ssh';
 import { images, shell, transfer } from '../tape';
 import { describeImage } from './images';
@@ -26,11 +26,9 @@ export function transferActivities(rt: Runtime) {
           return { record: image.record, bytes: image.bytes, bytesSent: 0, resumedFrom: image.bytes, alreadyThere: true };
         }
       }
-      // Resume point: what the last attempt heartbeated as sent, but never past what the tape host really holds.
-      const beat = Context.current().info.heartbeatDetails as ProgressBeat | undefined;
-      let offset = Math.min(beat?.offset ?? have ?? 0, have ?? 0);
-      if (have !== null && have > image.bytes) offset = 0;
-      if (have === image.bytes) offset = 0; // complete but wrong: move it again
+      // Resume point: what the tape host really holds (a valid prefix: `cat >>` appends in order), which is at or
+      // past the offset the last attempt heartbeated; a longer or complete-but-wrong file is moved again from 0.
+      const offset = have === null || have >= image.bytes ? 0 : have;
 
       const need = image.bytes - offset;
       const df = images.parseDf((await rt.run(tapeHost, `free space in ${stagingTape}`, images.freeSpace(stagingTape))).stdout);

@@ -95,3 +95,71 @@ export function padTo(b: Buffer, block: number): Buffer {
   const n = Math.ceil(b.length / block) * block;
   return Buffer.concat([b, Buffer.alloc(n - b.length)]);
 }
+
+/** Tape files written on a drive, in order, from the lab's command log (`dd` entries with a tape write). */
+export async function tapeWrites(env: BackupEnv, tapeHost = 'tapesrv', device = 'rmt0'): Promise<{ file: number; exit: number }[]> {
+  const log = await env.lab.commandLog(tapeHost);
+  return log
+    .filter((e) => e.command === 'dd')
+    .map((e) => ({ e, tape: e.tape as { device: string; op: string; file: number } | undefined }))
+    .filter(({ tape }) => tape?.op === 'write' && tape.device === device)
+    .map(({ e, tape }) => ({ file: tape!.file, exit: e.exit }));
+}
+
+/** How many times each AIX image command ran on the source. */
+export async function sourceRuns(env: BackupEnv, host = 'aix01'): Promise<Record<'bosboot' | 'mkinsttape' | 'mksysb', number>> {
+  const log = await env.lab.commandLog(host);
+  const count = (c: string) => log.filter((e) => e.command === c && e.exit !== -1).length;
+  return { bosboot: count('bosboot'), mkinsttape: count('mkinsttape'), mksysb: count('mksysb') };
+}
+
+/** Asserts the cartridge holds the bootable layout of the given source images (Hercules' tapemap and hetget). */
+export async function assertTapeHolds(env: BackupEnv, img: { boot: Buffer; install: Buffer; mksysb: Buffer }, device = 'rmt0', tapeHost = 'tapesrv'): Promise<void> {
+  const assert = await import('node:assert/strict');
+  const { map, files } = await readCartridge(env, img, device, tapeHost);
+  assert.equal(map.files.length, 4, map.raw);
+  assert.ok(files[0]!.equals(padTo(img.boot, 512)), 'file 1 is the boot image padded to 512');
+  assert.ok(files[1]!.equals(img.install), 'file 2 is the install image');
+  assert.ok(files[2]!.equals(padTo(Buffer.from('Dummy tape TOC\n'), 512)), 'file 3 is the dummy TOC');
+  assert.equal(sha256(files[3]!), sha256(img.mksysb), 'file 4 is the mksysb image');
+}
+
+/** Polls until `fn` returns a truthy value (or throws after `ms`). */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+/**
+ * The project's worker as a separate process (`src/worker.ts`, configured by environment variables only), so a test
+ * can SIGKILL it as a crash would.
+ */
+export function spawnWorker(env: BackupEnv): { child: import('node:child_process').ChildProcess; exited: Promise<number | null> } {
+  const cp = require('node:child_process') as typeof import('node:child_process');
+  const root = path.resolve(__dirname, '..', '..');
+  const child = cp.spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'worker.ts')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: env.t.address,
+      TEMPORAL_NAMESPACE: 'default',
+      MKSYSB_TAPE_TASK_QUEUE: env.config.taskQueue,
+      MKSYSB_TAPE_INVENTORY: env.config.inventoryPath,
+      MKSYSB_TAPE_POLICIES: JSON.stringify(env.config.policies),
+      MKSYSB_TAPE_POLL_INTERVAL_MS: '200',
+      MKSYSB_TAPE_LOG_LEVEL: 'WARN',
+      ...(env.t.bundlePath ? { MKSYSB_TAPE_WORKFLOW_BUNDLE: env.t.bundlePath } : {}),
+    },
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return { child, exited };
+}
