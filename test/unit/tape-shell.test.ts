@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   and,
   assertAbsolutePath,
@@ -9,6 +9,7 @@ import {
   command,
   group,
   joinPath,
+  killOnHangup,
   or,
   parsePipeStatus,
   pipe,
@@ -141,8 +142,6 @@ test('name and path assertions', () => {
 });
 
 test('killOnHangup: keeps the exit status; EOF on stdin (the channel closed) kills the whole command', async () => {
-  const { spawn } = await import('node:child_process');
-  const { killOnHangup } = await import('../../src/tape/shell');
   for (const shell of SHELLS) {
     // normal end: status kept, stdin still open
     const ok = spawn(shell, ['-c', killOnHangup("echo out; echo err >&2; sh -c 'exit 7'")], { stdio: ['pipe', 'pipe', 'pipe'] });
