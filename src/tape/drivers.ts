@@ -15,7 +15,7 @@
  * `prepare`), record 4 needs its own block size (`setBlockSize` before writing or reading it, then back to 512).
  * On AIX `chdev` rewinds the tape, so call it before positioning.
  */
-import { DUMMY_TOC_TEXT, RecordNumber, TAPE_BLOCK_SIZE, assertBlockSize, record } from './layout';
+import { DUMMY_TOC_TEXT, RecordNumber, TAPE_BLOCK_SIZE, assertBlockSize, record, syncFor } from './layout';
 import { HostOs, sha256Stdin } from './digest';
 import { and, assertName, command, parsePipeStatus, pipe, pipeWithStatus, ShellValueError } from './shell';
 
@@ -89,8 +89,9 @@ function checkRecordOptions(k: RecordNumber, opts: WriteRecordOptions): void {
   if (r.fixedBlockSize !== null && opts.blockSize !== r.fixedBlockSize) {
     throw new ShellValueError(`record ${k} (${r.name}) must be written with block size ${r.fixedBlockSize}`);
   }
-  if (opts.sync !== r.sync) {
-    throw new ShellValueError(`record ${k} (${r.name}) is written ${r.sync ? 'with' : 'without'} conv=sync`);
+  const sync = syncFor(k, opts.blockSize);
+  if (opts.sync !== sync) {
+    throw new ShellValueError(`record ${k} (${r.name}) at block size ${opts.blockSize} is written ${sync ? 'with' : 'without'} conv=sync`);
   }
 }
 
@@ -218,7 +219,7 @@ export function driverFor(os: HostOs): TapeDriver {
 
 /**
  * One command that positions absolutely at record k and writes it: the staged file for records 1, 2, 4 (with the
- * block size and `conv=sync` the layout prescribes), the dummy TOC for record 3. `blockSize` matters for record 4 only.
+ * block size and `conv=sync` the layout prescribes, `syncFor`), the dummy TOC for record 3. `blockSize` matters for record 4 only.
  */
 export function writeRecordAt(driver: TapeDriver, device: string, k: RecordNumber, file: string | null, blockSize = TAPE_BLOCK_SIZE): string {
   const r = record(k);
@@ -228,7 +229,7 @@ export function writeRecordAt(driver: TapeDriver, device: string, k: RecordNumbe
       : driver.writeRecord(device, k, {
           file: file ?? missingFile(k),
           blockSize: r.fixedBlockSize ?? blockSize,
-          sync: r.sync,
+          sync: syncFor(k, r.fixedBlockSize ?? blockSize),
         });
   return and(...driver.positionForRecord(device, k), write);
 }

@@ -20,7 +20,10 @@ export interface TapeRecordSpec {
   stagedFile: string | null;
   /** Fixed block size for records 1..3; null for record 4 (configurable, default 512). */
   fixedBlockSize: number | null;
-  /** `dd conv=sync`: pad the last block with NULs (records 1 and 3). */
+  /**
+   * `dd conv=sync` at block size 512: pad the last block with NULs (records 1 and 3). Record 4 is also padded when
+   * written with a block size above 512: see `syncFor`.
+   */
   sync: boolean;
   /** Made on the source host (records 1, 2, 4) and moved to the tape host. */
   fromSource: boolean;
@@ -65,6 +68,18 @@ export function blockSizeFor(k: RecordNumber, record4BlockSize: number = TAPE_BL
   return r.fixedBlockSize ?? assertBlockSize(record4BlockSize, 'record 4 block size');
 }
 
+/**
+ * Whether record k is written with `dd conv=sync`. Records 1 and 3: always (the procedure). Record 2: never (AIX
+ * `backup` output is whole 512-byte blocks). Record 4: only with a block size above 512, where the mksysb file (whole
+ * 512-byte blocks) need not be a whole number of blocks: a fixed-block drive refuses a short last write, and NULs
+ * after the archive's end header are ignored by restore. At 512 it is written as the procedure does, without.
+ */
+export function syncFor(k: RecordNumber, blockSize: number): boolean {
+  const r = record(k);
+  if (k === 4) return assertBlockSize(blockSize) > TAPE_BLOCK_SIZE;
+  return r.sync;
+}
+
 /** `size` rounded up to a whole number of blocks (what `dd conv=sync` writes). 0 stays 0. */
 export function paddedLength(size: number, blockSize: number): number {
   assertInt(size, 'size', 0);
@@ -76,8 +91,9 @@ export type TapeBytes = { ok: true; bytes: number; padding: number } | { ok: fal
 
 /**
  * What lands on tape for record k written from a staged file of `stagedSize` bytes (record 3: pass any size, the TOC
- * is always 512 bytes). Records 1 and 3 are padded to the block; records 2 and 4 are written without `conv=sync`, so
- * on a fixed-block drive their size must already be a whole number of blocks: otherwise the error says why.
+ * is always 512 bytes). Records 1 and 3, and record 4 above 512-byte blocks, are padded to the block (`syncFor`);
+ * record 2 and a 512-byte record 4 are written without `conv=sync`, so on a fixed-block drive their size must already
+ * be a whole number of blocks: otherwise the error says why.
  */
 export function tapeBytes(k: RecordNumber, stagedSize: number, blockSize: number): TapeBytes {
   const r = record(k);
@@ -88,7 +104,7 @@ export function tapeBytes(k: RecordNumber, stagedSize: number, blockSize: number
   }
   if (k === 3) return { ok: true, bytes: TAPE_BLOCK_SIZE, padding: TAPE_BLOCK_SIZE - DUMMY_TOC_TEXT.length };
   if (stagedSize === 0) return { ok: false, error: `record ${k} (${r.name}) staged file is empty` };
-  if (r.sync) {
+  if (syncFor(k, blockSize)) {
     const bytes = paddedLength(stagedSize, blockSize);
     return { ok: true, bytes, padding: bytes - stagedSize };
   }

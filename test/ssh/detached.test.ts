@@ -29,15 +29,16 @@ test('a detached command survives its SSH connection, is re-attached from a new 
   const work = join(src.dir, 'backup one');
   const cmd = `echo run >> runs; sleep 2; echo made > image`;
   const p1 = new SshPool();
-  const s1 = parseState((await p1.host(src.endpoint()).exec(start(work, 'mksysb', cmd), { killOnHangup: false })).stdout);
+  const s1 = parseState((await p1.host(src.endpoint()).exec(start(work, 'mksysb', cmd))).stdout);
   assert.equal(s1.state, 'started');
+  // (started with exec's default killOnHangup: the wrapper's watcher is dismissed when the start command ends)
   // the worker dies: its connection goes away while the command runs
   await p1.closeAll();
   src.killSessions();
   const p2 = new SshPool();
   try {
     const h = p2.host(src.endpoint());
-    const again = parseState((await h.exec(start(work, 'mksysb', cmd), { killOnHangup: false })).stdout);
+    const again = parseState((await h.exec(start(work, 'mksysb', cmd))).stdout);
     assert.equal(again.state, 'running', 're-attached, not restarted');
     let st = parseState((await h.exec(poll(work, 'mksysb'))).stdout);
     const until = Date.now() + 10000;
@@ -58,7 +59,7 @@ test('stop over SSH ends a detached command and its children', async () => {
   try {
     const h = pool.host(src.endpoint());
     const work = join(src.dir, 'stopme');
-    const s = parseState((await h.exec(start(work, 'write4', `sleep 305 | cat`), { killOnHangup: false })).stdout);
+    const s = parseState((await h.exec(start(work, 'write4', `sleep 305 | cat`))).stdout);
     assert.equal(s.state, 'started');
     await sleep(200);
     assert.equal(parseState((await h.exec(stop(work, 'write4'))).stdout).state, 'stopped');

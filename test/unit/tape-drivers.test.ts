@@ -96,8 +96,13 @@ test('record writes: dd flags per record, always to the no-rewind device', () =>
   assert.deepEqual(r2.log.at(-2), ['tctl', '-f', '/dev/rmt0.1', 'fsf', '1']);
 
   const r4 = run(writeRecordAt(linuxDriver, 'st0', 4, img, 262144));
-  assert.deepEqual(r4.log.at(-1), ['dd', `if=${img}`, 'of=/dev/nst0', 'bs=262144']);
+  assert.deepEqual(r4.log.at(-1), ['dd', `if=${img}`, 'of=/dev/nst0', 'bs=262144', 'conv=sync']);
   assert.deepEqual(r4.log.at(-2), ['mt', '-f', '/dev/nst0', 'fsf', '3']);
+  assert.equal(readFileSync(join(dir, 'written')).length, 262144, 'record 4 above 512 padded to its block');
+  const r4small = run(writeRecordAt(aixDriver, 'rmt0', 4, img, 512));
+  assert.deepEqual(r4small.log.at(-1), ['dd', `if=${img}`, 'of=/dev/rmt0.1', 'bs=512']);
+  assert.deepEqual(r4small.log.at(-2), ['tctl', '-f', '/dev/rmt0.1', 'fsf', '3']);
+  assert.throws(() => aixDriver.writeRecord('rmt0', 4, { file: img, blockSize: 1024, sync: false }), /with conv=sync/);
 
   assert.throws(() => aixDriver.writeRecord('rmt0', 1, { file: img, blockSize: 512, sync: false }), /conv=sync/);
   assert.throws(() => aixDriver.writeRecord('rmt0', 2, { file: img, blockSize: 1024, sync: false }), /block size 512/);

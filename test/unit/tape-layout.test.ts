@@ -11,6 +11,7 @@ import {
   record,
   stagedPath,
   stagingDir,
+  syncFor,
   tapeBytes,
 } from '../../src/tape/layout';
 
@@ -56,11 +57,18 @@ test('tapeBytes: records 1 and 3 padded; 2 and 4 must be whole blocks', () => {
   assert.equal(bad2.ok, false);
   assert.match(bad2.ok ? '' : bad2.error, /record 2 .*51201.*multiple of the block size 512/);
   assert.deepEqual(tapeBytes(4, 262144 * 3, 262144), { ok: true, bytes: 786432, padding: 0 });
-  const bad4 = tapeBytes(4, 512 * 3, 262144);
-  assert.equal(bad4.ok, false);
+  // above 512, record 4 is padded to its block (conv=sync), like the lead's capacity rule
+  assert.deepEqual(tapeBytes(4, 512 * 3, 262144), { ok: true, bytes: 262144, padding: 262144 - 1536 });
+  assert.equal(tapeBytes(4, 513, 512).ok, false, 'a 512-byte record 4 must be whole blocks');
   assert.equal(tapeBytes(1, 1000, 1024).ok, false, 'record 1 only at 512');
   assert.equal(tapeBytes(4, 0, 512).ok, false, 'empty image');
   assert.throws(() => tapeBytes(4, 512, 1000), /multiple of 512/);
+});
+
+test('conv=sync per record: 1 and 3 always, 2 never, 4 only above 512', () => {
+  assert.deepEqual([1, 2, 3].map((k) => syncFor(k as 1 | 2 | 3, 512)), [true, false, true]);
+  assert.equal(syncFor(4, 512), false);
+  assert.equal(syncFor(4, 1024), true);
 });
 
 test('block sizes', () => {
