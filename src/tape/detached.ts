@@ -115,10 +115,12 @@ export function stop(dir: string, name: string, signal: 'TERM' | 'KILL' = 'TERM'
       '{ pp[$1] = $2 } END { d[root] = 1; do { ch = 0; for (x in pp) if ((pp[x] in d) && !(x in d)) { d[x] = 1; ch = 1 } } while (ch); for (x in d) print x }',
     ) +
     ' | sort -n';
+  // The wrapper itself is always in the list, even if ps gives nothing.
+  const list = `{ echo "$p"; ${tree}; } | sort -un`;
   return (
     `if ${alive(f)}; then ` +
     `p=$(cat ${f.pid}); all=""; ` +
-    `for i in 1 2 3 4 5 6 7 8; do t=$(${tree}); [ "$t" = "$all" ] && break; all=$t; kill -STOP $all 2>/dev/null; done; ` +
+    `for i in 1 2 3 4 5 6 7 8; do t=$(${list}); [ "$t" = "$all" ] && break; all=$t; kill -STOP $all 2>/dev/null; done; ` +
     `echo "${signal}" > ${f.stopped}; ` +
     `kill -${signal} $all 2>/dev/null; kill -CONT $all 2>/dev/null; ` +
     `echo "${STATE_TAG} stopped $p"; ` +
