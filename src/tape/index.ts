@@ -7,7 +7,7 @@ export * as images from './images';
 export * as detached from './detached';
 export * as transfer from './transfer';
 export { quote, command } from './shell';
-export { RECORDS, record, tapeBytes, paddedLength, stagingDir, stagedPath } from './layout';
+export { RECORDS, record, tapeBytes, paddedLength, stagingDir, stagedPath, syncFor } from './layout';
 export type { RecordNumber, TapeRecordSpec } from './layout';
 export { driverFor, aixDriver, linuxDriver, writeRecordAt } from './drivers';
 export type { TapeDriver } from './drivers';
