@@ -30,7 +30,7 @@ import {
 } from '@temporalio/workflow';
 import type { FleetActivities } from '../activities/fleet';
 import { parseBackupInput, type BackupInput } from '../schema';
-import { WORKFLOW_TYPE, type BackupResult } from '../shared/contract';
+import { WORKFLOW_TYPE, backupIdFromWorkflowId, type BackupResult } from '../shared/contract';
 import { SA_SOURCE } from '../shared/search-attributes';
 import type { Drive } from './drive-lock';
 
@@ -47,8 +47,8 @@ export interface FleetInput {
   maxConcurrentMksysbPerTapeHost?: number;
   /** Running children in all, so at most this many transfers at once. Default: no limit beyond the per-host ones. */
   maxConcurrentTransfers?: number;
-  /** Options for every child run (everything of the mksysbToTape input but `source` and `tape`). */
-  backupInput?: Partial<Omit<BackupInput, 'source' | 'tape'>>;
+  /** Options for every child run (everything of the mksysbToTape input but `source`, `tape` and `backupId`). */
+  backupInput?: Partial<Omit<BackupInput, 'source' | 'tape' | 'backupId'>>;
 }
 
 export type FleetSourceState = 'queued' | 'running' | 'ok' | 'failed';
@@ -107,9 +107,13 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
   });
 
   // The children's common options, checked once here so that a typo fails the fleet instead of every child.
-  const childInput = (source: string, tape: Drive): BackupInput => ({ ...(input.backupInput ?? {}), source, tape }) as BackupInput;
+  // Each child's backup ID (which names its staging files) is its workflow ID made file-name safe.
+  const childId = (source: string) => `${fleetId}/${source}`;
+  const childInput = (source: string, tape: Drive): BackupInput =>
+    ({ ...(input.backupInput ?? {}), source, tape, backupId: backupIdFromWorkflowId(childId(source)) }) as BackupInput;
   try {
-    parseBackupInput(childInput(sources[0]!, drives[0]!), { workflowId: `${fleetId}/${sources[0]}` });
+    if (input.backupInput && 'backupId' in input.backupInput) throw new Error('backupId: is set per source by the fleet; leave it out');
+    parseBackupInput(childInput(sources[0]!, drives[0]!), { workflowId: childId(sources[0]!) });
   } catch (err) {
     throw ApplicationFailure.nonRetryable(`invalid backupInput: ${(err as Error).message}`, 'InvalidFleetInput');
   }
@@ -143,7 +147,7 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
     entries.set(s, {
       source: s,
       state: 'queued',
-      workflowId: `${fleetId}/${s}`,
+      workflowId: childId(s),
       ...(sizes[s] !== undefined ? { expectedBytes: sizes[s] } : {}),
     });
   }
