@@ -1,0 +1,241 @@
+/**
+ * Many servers, few drives, on a real Temporal dev server and the lab: two backups started at once on one drive, a
+ * fleet of 50 sources on 4 drives with one source armed to fail, and a nightly fleet schedule triggered at once.
+ * Exclusivity is shown from the lab's command log of the tape host (see tape-log.ts), cross-checked against the
+ * drive locks' own record of who held each drive when.
+ */
+import { after, before, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { startLab, type Lab } from '../../lab/index';
+import { startProjectWorker, testTemporal, type TestTemporal } from '../helpers/temporal';
+import { hetget, tapemap } from '../lab/helpers';
+import type { MksysbTapeConfig } from '../../temporal.config';
+import { DEFAULT_POLICIES, type StagePolicies } from '../../src/shared/policies';
+import { backupIdFromWorkflowId, type BackupResult } from '../../src/shared/contract';
+import { driveLockStateQuery, driveLockWorkflowId, type Drive, type DriveLockState } from '../../src/workflows/drive-lock';
+import { fleetStatusQuery, type FleetInput, type FleetResult } from '../../src/workflows/fleet';
+import { createFleetSchedule, describeFleetSchedule, deleteFleetSchedule } from '../../src/client/fleet-schedule';
+import { overlapping, tapePhases, type TapePhase } from './tape-log';
+
+const SOURCES = 50;
+const DRIVES: Drive[] = [0, 1, 2, 3].map((i) => ({ host: 'tapesrv', device: `rmt${i}` }));
+const MiB = 1 << 20;
+
+let t: TestTemporal;
+let lab: Lab;
+let config: MksysbTapeConfig;
+let tmp: string;
+
+/** Quick retries and short heartbeat timeouts, so that a test run takes seconds per backup. */
+function quickPolicies(): StagePolicies {
+  const out = {} as StagePolicies;
+  for (const [k, p] of Object.entries(DEFAULT_POLICIES) as [keyof StagePolicies, StagePolicies['write']][]) {
+    out[k] = { ...p, ...(p.heartbeatTimeout ? { heartbeatTimeout: '10s' } : {}), initialInterval: '200ms', maximumInterval: '1s' };
+  }
+  return out;
+}
+
+before(async () => {
+  t = await testTemporal();
+  lab = await startLab({ sources: SOURCES, tapeHosts: [{ name: 'tapesrv', os: 'aix', drives: DRIVES.length }], mksysbBytes: MiB });
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mksysb-fleet-'));
+  config = t.config({ inventoryPath: lab.inventoryPath, policies: quickPolicies() });
+  await startProjectWorker({ config, activityDeps: { pollIntervalMs: 200 } });
+});
+after(async () => {
+  await lab?.down();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function lockState(d: Drive): Promise<DriveLockState> {
+  return await t.client.workflow.getHandle(driveLockWorkflowId(d, config.taskQueue)).query(driveLockStateQuery);
+}
+
+/** Every phase lies inside a tenure of the same run in the lock's record (times: lab log vs lock workflow). */
+function assertWithinTenures(phases: TapePhase[], state: DriveLockState, runOf: (workflowId: string) => string): void {
+  for (const p of phases) {
+    const tenure = state.recent.find((r) => runOf(r.workflowId) === p.run);
+    assert.ok(tenure, `the lock of ${state.drive.device} has a tenure of ${p.run}`);
+    assert.ok(
+      Date.parse(tenure.grantedAt) <= p.start && p.end <= Date.parse(tenure.releasedAt),
+      `${p.run}'s commands (${new Date(p.start).toISOString()}..${new Date(p.end).toISOString()}) lie inside its tenure ${tenure.grantedAt}..${tenure.releasedAt}`,
+    );
+  }
+}
+
+test('two backups started at once for one drive: their tape phases do not overlap and both tapes verify', async () => {
+  const ids = ['aix01', 'aix02'].map((s) => `mksysb-tape/${s}/pair-${randomUUID().slice(0, 8)}`);
+  const handles = await Promise.all(
+    ['aix01', 'aix02'].map((source, i) =>
+      t.client.workflow.start('mksysbToTape', {
+        taskQueue: config.taskQueue,
+        workflowId: ids[i]!,
+        args: [{ source, tape: DRIVES[0]!, backupId: backupIdFromWorkflowId(ids[i]!), overwrite: true }],
+      }),
+    ),
+  );
+  const results = (await Promise.all(handles.map((h) => h.result()))) as BackupResult[];
+  for (const r of results) {
+    assert.equal(r.verification.readBack, true, `${r.source}: every record read back with its SHA-256`);
+    assert.equal(r.verification.lsmksysb, true, `${r.source}: lsmksysb -V passed`);
+  }
+
+  const runs = ids.map(backupIdFromWorkflowId);
+  const { phases, problems } = tapePhases(await lab.commandLog('tapesrv'), 'rmt0', runs);
+  assert.deepEqual(problems, []);
+  assert.equal(phases.length, 2, 'one tape phase per backup');
+  assert.deepEqual(overlapping(phases), []);
+  assert.ok(phases[0]!.end < phases[1]!.start, 'the second phase starts after the first ended');
+  for (const p of phases) {
+    assert.deepEqual(p.files, [1, 2, 3, 4]);
+    assert.equal(p.lsmksysbOk, 1);
+  }
+  assertWithinTenures(phases, await lockState(DRIVES[0]!), backupIdFromWorkflowId);
+
+  // The cartridge, read by Hercules' tools, holds the backup that wrote last.
+  const last = results.find((r) => r.backupId === phases[1]!.run)!;
+  const aws = lab.host('tapesrv').devices!.rmt0!.aws;
+  const map = await tapemap(aws);
+  assert.equal(map.files.length, 4, map.raw);
+  const file4 = await hetget(aws, 4, tmp);
+  const { createHash } = await import('node:crypto');
+  assert.equal(createHash('sha256').update(file4).digest('hex'), last.records[3]!.sha256);
+});
+
+test(`a fleet of ${SOURCES} sources on ${DRIVES.length} drives completes; one failing source is reported and stops no other`, async () => {
+  const sources = lab.hosts.filter((h) => h.role === 'source').map((h) => h.name);
+  assert.equal(sources.length, SOURCES);
+  const failing = 'aix07';
+  await lab.fault(failing, 'exit command=mksysb code=71 message="0512-005 mksysb: backup of rootvg failed" always');
+
+  const fleetId = `mksysb-fleet/test-${randomUUID().slice(0, 8)}`;
+  const input: FleetInput = {
+    sources,
+    drives: DRIVES,
+    // No operator wait: a step that used its attempts fails the backup at once (the armed mksysb fails every time).
+    backupInput: { overwrite: true, verify: 'full', retry: { maxAttempts: 3 }, operatorWaitHours: 0 },
+  };
+  const started = Date.now();
+  const handle = await t.client.workflow.start('mksysbFleet', { taskQueue: config.taskQueue, workflowId: fleetId, args: [input] });
+  // While it runs, the status query shows every source.
+  await delay(3000);
+  const status = await handle.query(fleetStatusQuery);
+  assert.equal(status.sources.length, SOURCES);
+  assert.ok(status.counts.running > 0 && status.counts.running <= 2 * DRIVES.length, JSON.stringify(status.counts));
+
+  const result = (await handle.result()) as FleetResult;
+  const seconds = (Date.now() - started) / 1000;
+  await lab.clearFaults(failing);
+
+  assert.equal(result.results.length, SOURCES);
+  assert.equal(result.ok, SOURCES - 1);
+  assert.equal(result.failed, 1);
+  const bad = result.results.find((r) => r.state === 'failed')!;
+  assert.equal(bad.source, failing);
+  assert.match(bad.error ?? '', /mksysb|0512-005/);
+  for (const r of result.results.filter((x) => x.state === 'ok')) {
+    assert.ok(r.bytes! > MiB, `${r.source}: ${r.bytes} bytes on tape`);
+    assert.ok(DRIVES.some((d) => d.device === r.drive?.device), `${r.source} has a drive`);
+  }
+  // Every drive was used.
+  for (const d of DRIVES) assert.ok(result.results.some((r) => r.state === 'ok' && r.drive!.device === d.device), `${d.device} used`);
+
+  // From the tape host's command log: per drive, phases one after another, each of one backup, on the drive the fleet gave it.
+  const log = await lab.commandLog('tapesrv');
+  const runOf = (workflowId: string) => backupIdFromWorkflowId(workflowId);
+  const runs = result.results.map((r) => runOf(r.workflowId));
+  let total = 0;
+  for (const d of DRIVES) {
+    const { phases, problems } = tapePhases(
+      log.filter((e) => Date.parse(e.time) >= started),
+      d.device,
+      runs,
+    );
+    assert.deepEqual(problems, [], `${d.device}: ${problems.join('\n')}`);
+    assert.deepEqual(overlapping(phases), []);
+    for (const p of phases) {
+      const r = result.results.find((x) => runOf(x.workflowId) === p.run)!;
+      assert.equal(r.drive!.device, d.device, `${r.source} wrote to the drive it was given`);
+      assert.deepEqual(p.files, [1, 2, 3, 4], `${r.source} on ${d.device}`);
+      assert.equal(p.lsmksysbOk, 1);
+    }
+    assertWithinTenures(phases, await lockState(d), runOf);
+    total += phases.length;
+  }
+  assert.equal(total, SOURCES - 1, 'one tape phase per successful backup');
+  const failedRuns = (await lab.commandLog(failing)).filter((e) => e.command === 'mksysb' && Date.parse(e.time) >= started);
+  assert.ok(failedRuns.length >= 1 && failedRuns.length <= 3, `the failing mksysb ran ${failedRuns.length} times (at most maxAttempts)`);
+  for (const r of failedRuns) assert.equal(r.exit, 71);
+  console.log(`fleet of ${SOURCES} on ${DRIVES.length} drives: ${seconds.toFixed(1)} s`);
+});
+
+test('a nightly fleet schedule, triggered now, runs a fleet longest image first', async () => {
+  // Sizes known from earlier runs (the fleet above): make them differ, back up once, then schedule.
+  const sizes: Record<string, number> = { aix11: 1 * MiB, aix12: 3 * MiB, aix13: 2 * MiB };
+  for (const [h, b] of Object.entries(sizes)) await lab.setHostConfig(h, { mksysbBytes: b });
+  const warm = (await (
+    await t.client.workflow.start('mksysbFleet', {
+      taskQueue: config.taskQueue,
+      workflowId: `mksysb-fleet/warm-${randomUUID().slice(0, 8)}`,
+      args: [{ sources: Object.keys(sizes), drives: DRIVES.slice(0, 2), backupInput: { overwrite: true } }],
+    })
+  ).result()) as FleetResult;
+  assert.equal(warm.ok, 3);
+
+  const scheduleId = `nightly-${randomUUID().slice(0, 8)}`;
+  const info = await createFleetSchedule(t.client, {
+    scheduleId,
+    cron: '0 1 * * *',
+    timeZone: 'Europe/Berlin',
+    overlap: 'skip',
+    catchupWindow: '2h',
+    taskQueue: config.taskQueue,
+    input: { sources: Object.keys(sizes), drives: DRIVES.slice(0, 2), backupInput: { overwrite: true } },
+  });
+  try {
+    assert.equal(info.timeZone, 'Europe/Berlin');
+    assert.deepEqual(info.cron, ['0 1 * * *']);
+    assert.equal(info.overlap, 'SKIP');
+    assert.equal(info.catchupWindowMs, 2 * 3600_000);
+    assert.equal(info.paused, false);
+    assert.ok(info.nextActionTimes.length > 0);
+
+    await t.client.schedule.getHandle(scheduleId).trigger();
+    let runId: string | undefined;
+    for (let i = 0; i < 100 && !runId; i++) {
+      runId = (await describeFleetSchedule(t.client, scheduleId)).recentActions[0]?.workflowId;
+      if (!runId) await delay(200);
+    }
+    assert.ok(runId, 'the schedule started a fleet run');
+    assert.ok(runId.startsWith(`mksysb-fleet/${scheduleId}-`), runId);
+    const result = (await t.client.workflow.getHandle(runId).result()) as FleetResult;
+    assert.equal(result.ok, 3);
+    // Started longest first, by the tape bytes of each source's last backup.
+    assert.deepEqual(result.results.map((r) => r.source), ['aix12', 'aix13', 'aix11']);
+    const expected = result.results.map((r) => r.expectedBytes!);
+    assert.ok(expected[0]! > expected[1]! && expected[1]! > expected[2]!, JSON.stringify(expected));
+  } finally {
+    await deleteFleetSchedule(t.client, scheduleId);
+  }
+});
+
+test('a fleet with an unknown source or drive fails at once, naming them', async () => {
+  const handle = await t.client.workflow.start('mksysbFleet', {
+    taskQueue: config.taskQueue,
+    workflowId: `mksysb-fleet/bad-${randomUUID().slice(0, 8)}`,
+    args: [{ sources: ['aix01', 'nosuch'], drives: [{ host: 'tapesrv', device: 'rmt9' }] }],
+  });
+  await assert.rejects(handle.result(), (err: Error) => {
+    const msgs: string[] = [];
+    for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) msgs.push(e.message);
+    const msg = msgs.join('\n');
+    assert.match(msg, /sources\[1\] "nosuch" is not a host in the inventory/);
+    assert.match(msg, /drives\[0\]\.device "rmt9" is not a device of tapesrv/);
+    return true;
+  });
+});
