@@ -227,6 +227,38 @@ test('abort signals the remote command (its whole process group) and closes the 
   await assert.rejects(h.exec('true', { signal: AbortSignal.abort() }), CommandAbortedError);
 });
 
+test('a dropped connection (a crashed worker) kills the command it was running, children included', async () => {
+  const p = new SshPool({ readyTimeoutMs: 5000 });
+  try {
+    const h = p.host(sshd.endpoint());
+    const dir = sshd.dir;
+    const running = h.exec(`sleep 306 & echo $! > ${dir}/drop.pid; wait`).catch((e: unknown) => e);
+    assert.ok(await waitUntil(() => existsSync(`${dir}/drop.pid`)));
+    await sleep(100);
+    const pid = Number(readFileSync(`${dir}/drop.pid`, 'utf8'));
+    assert.ok(alive(pid));
+    sshd.killSessions();
+    assert.ok((await running) instanceof ConnectionLostError);
+    assert.ok(await waitUntil(() => !alive(pid)), 'the remote command outlived its connection');
+  } finally {
+    await p.closeAll();
+  }
+});
+
+test('execStream abort stops a streaming remote command', async () => {
+  const h = pool.host(sshd.endpoint());
+  const ac = new AbortController();
+  const proc = await h.execStream(`echo $$ > ${sshd.dir}/stream.pid; exec cat /dev/zero`, { signal: ac.signal });
+  let got = 0;
+  proc.stdout.on('data', (d: Buffer) => {
+    got += d.length;
+    if (got > 4 * 1024 * 1024) ac.abort();
+  });
+  await assert.rejects(proc.exit, CommandAbortedError);
+  const pid = Number(readFileSync(`${sshd.dir}/stream.pid`, 'utf8'));
+  assert.ok(await waitUntil(() => !alive(pid)), 'remote cat still running');
+});
+
 test('timeoutMs stops the command', async () => {
   const h = pool.host(sshd.endpoint());
   const t0 = Date.now();
