@@ -1,0 +1,233 @@
+/**
+ * Fleet benchmark: the makespan of one `mksysbFleet` run (many lab sources, a few drives) against the lower bound
+ * any schedule must respect, the total tape write time divided by the number of drives. Also shown: the time the
+ * drives were held (tape preparation + write + verification, what the drive lock serialises) divided by the drives,
+ * and the longest single backup.
+ *
+ *   tsx bench/fleet.ts [--sources 16] [--drives 4] [--mib 64]     runs it alone and writes "## Fleet" in BENCHMARKS.md
+ *   import { runFleetBench } from './fleet'                         (bench/run.ts)
+ *
+ * Starts its own Temporal dev server (or uses `address`), its own lab and a project worker.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode } from '@temporalio/worker';
+import { startLab } from '../lab/index';
+import { loadConfig } from '../temporal.config';
+import { requireTemporalCli } from '../scripts/temporal-cli';
+import { SEARCH_ATTRIBUTES } from '../src/shared/search-attributes';
+import { WORKFLOWS_PATH, createWorker } from '../src/worker';
+import type { BackupResult } from '../src/shared/contract';
+import type { FleetResult } from '../src/workflows/fleet';
+
+export interface FleetBenchOptions {
+  sources?: number;
+  drives?: number;
+  /** Size of each source's mksysb image. Default 32 MiB. */
+  mksysbBytes?: number;
+  /** Rate of the lab's mksysb double. Default 32 MiB/s. */
+  mksysbBytesPerSecond?: number;
+  /** Simulated drive speed (the lab's dd on the tape host). Default 16 MiB/s. */
+  tapeBytesPerSecond?: number;
+  maxConcurrentMksysbPerTapeHost?: number;
+  /** An existing Temporal server; default: a dev server of its own. */
+  address?: string;
+  log?: (msg: string) => void;
+}
+
+export interface FleetBenchFigures {
+  sources: number;
+  drives: number;
+  mksysbBytes: number;
+  mksysbBytesPerSecond: number;
+  tapeBytesPerSecond: number;
+  ok: number;
+  failed: number;
+  makespanSeconds: number;
+  totalTapeWriteSeconds: number;
+  /** totalTapeWriteSeconds / drives */
+  lowerBoundSeconds: number;
+  /** makespan / lower bound */
+  ratio: number;
+  /** Sum over backups of tape-prepare + tape-write + verify seconds. */
+  totalDriveHeldSeconds: number;
+  driveHeldBoundSeconds: number;
+  longestBackupSeconds: number;
+  perTapeHostLimit: number;
+}
+
+export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ figures: FleetBenchFigures; markdown: string }> {
+  const log = opts.log ?? (() => {});
+  const nSources = opts.sources ?? 16;
+  const nDrives = opts.drives ?? 4;
+  const mksysbBytes = opts.mksysbBytes ?? 64 << 20;
+  const mksysbRate = opts.mksysbBytesPerSecond ?? 32 << 20;
+  const tapeRate = opts.tapeBytesPerSecond ?? 16 << 20;
+  let env: TestWorkflowEnvironment | undefined;
+  let address = opts.address;
+  if (!address) {
+    env = await TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'existing-path', path: requireTemporalCli().path }, searchAttributes: [...SEARCH_ATTRIBUTES] },
+    });
+    address = env.address;
+  }
+  const lab = await startLab({
+    sources: nSources,
+    tapeHosts: [{ name: 'tapesrv', os: 'aix', drives: nDrives }],
+    mksysbBytes,
+    mksysbBytesPerSecond: mksysbRate,
+  });
+  await lab.setHostConfig('tapesrv', { tapeBytesPerSecond: tapeRate });
+  const connection = await Connection.connect({ address });
+  const native = await NativeConnection.connect({ address });
+  try {
+    const client = new Client({ connection, namespace: 'default' });
+    const config = {
+      ...loadConfig({ TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: 'default' }),
+      taskQueue: `bench-fleet-${process.pid}-${Date.now()}`,
+      inventoryPath: lab.inventoryPath,
+    };
+    log('bundling workflows');
+    const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+    const worker = await createWorker({
+      config,
+      connection: native,
+      workflowBundle: { code: bundle.code },
+      activityDeps: { pollIntervalMs: 250, temporalClient: client },
+    });
+    const running = worker.run();
+    try {
+      const drives = Array.from({ length: nDrives }, (_, i) => ({ host: 'tapesrv', device: `rmt${i}` }));
+      const sources = lab.hosts.filter((h) => h.role === 'source').map((h) => h.name);
+      log(`fleet: ${sources.length} sources × ${(mksysbBytes / 2 ** 20).toFixed(0)} MiB on ${nDrives} drives`);
+      const result = (await client.workflow.execute('mksysbFleet', {
+        taskQueue: config.taskQueue,
+        workflowId: `mksysb-fleet/bench-${Date.now()}`,
+        args: [
+          {
+            sources,
+            drives,
+            ...(opts.maxConcurrentMksysbPerTapeHost ? { maxConcurrentMksysbPerTapeHost: opts.maxConcurrentMksysbPerTapeHost } : {}),
+            backupInput: { overwrite: true },
+          },
+        ],
+      })) as FleetResult;
+      const children = (await Promise.all(
+        result.results.filter((r) => r.state === 'ok').map((r) => client.workflow.getHandle(r.workflowId).result()),
+      )) as BackupResult[];
+      const sum = (f: (r: BackupResult) => number) => children.reduce((n, r) => n + f(r), 0);
+      const write = sum((r) => r.durations['tape-write'] ?? 0);
+      const held = sum((r) => (r.durations['tape-prepare'] ?? 0) + (r.durations['tape-write'] ?? 0) + (r.durations.verify ?? 0));
+      const figures: FleetBenchFigures = {
+        sources: sources.length,
+        drives: nDrives,
+        mksysbBytes,
+        mksysbBytesPerSecond: mksysbRate,
+        tapeBytesPerSecond: tapeRate,
+        ok: result.ok,
+        failed: result.failed,
+        makespanSeconds: result.seconds,
+        totalTapeWriteSeconds: round(write),
+        lowerBoundSeconds: round(write / nDrives),
+        ratio: round(result.seconds / (write / nDrives)),
+        totalDriveHeldSeconds: round(held),
+        driveHeldBoundSeconds: round(held / nDrives),
+        longestBackupSeconds: Math.max(...result.results.map((r) => r.seconds ?? 0)),
+        perTapeHostLimit: result.limits.perTapeHost.tapesrv ?? 0,
+      };
+      return { figures, markdown: fleetMarkdown(figures) };
+    } finally {
+      worker.shutdown();
+      await running;
+    }
+  } finally {
+    await native.close();
+    await connection.close();
+    await lab.down();
+    await env?.teardown();
+  }
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+export function fleetMarkdown(f: FleetBenchFigures): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  return [
+    '## Fleet',
+    '',
+    `${f.sources} lab sources, mksysb image ${(f.mksysbBytes / 2 ** 20).toFixed(0)} MiB each (made at ` +
+      `${(f.mksysbBytesPerSecond / 2 ** 20).toFixed(0)} MiB/s), ${f.drives} drives on one tape host writing at ` +
+      `${(f.tapeBytesPerSecond / 2 ** 20).toFixed(0)} MiB/s (the lab's simulated drive speed) ` +
+      `(at most ${f.perTapeHostLimit} backups running at once); ${f.ok} ok, ${f.failed} failed. ` +
+      `One machine (${os.cpus().length} × ${cpu}), ${new Date().toISOString().slice(0, 10)}; \`tsx bench/fleet.ts\`.`,
+    '',
+    '| figure | seconds |',
+    '|---|---:|',
+    `| makespan (fleet start to end) | ${f.makespanSeconds.toFixed(1)} |`,
+    `| lower bound: total tape write time (${f.totalTapeWriteSeconds.toFixed(1)} s) / ${f.drives} drives | ${f.lowerBoundSeconds.toFixed(1)} |`,
+    `| **makespan / lower bound** | **${f.ratio.toFixed(2)}** |`,
+    `| drive-held time (prepare + write + verify, ${f.totalDriveHeldSeconds.toFixed(1)} s) / ${f.drives} drives | ${f.driveHeldBoundSeconds.toFixed(1)} |`,
+    `| longest single backup (images, transfer, tape) | ${f.longestBackupSeconds.toFixed(1)} |`,
+    '',
+    'The drive is held longer than it writes: preparation, positioning before each record and the read-back ' +
+      'verification (each a few SSH commands, and a read of the whole cartridge) also need it, so the drive-held time ' +
+      'per drive is the tighter bound; the makespan is also bounded below by the longest single backup.',
+    '',
+  ].join('\n');
+}
+
+/** Replaces the `## Fleet` section of BENCHMARKS.md, or appends it. */
+export function writeFleetSection(markdown: string, file = path.join(__dirname, '..', 'BENCHMARKS.md')): void {
+  const cur = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n\n';
+  const start = cur.search(/^## Fleet\s*$/m);
+  let next: string;
+  if (start < 0) next = `${cur.replace(/\s*$/, '\n\n')}${markdown}`;
+  else {
+    const rest = cur.slice(start + 1);
+    const endRel = rest.search(/^## /m);
+    next = cur.slice(0, start) + markdown + (endRel < 0 ? '' : `\n${rest.slice(endRel)}`);
+  }
+  fs.writeFileSync(file, next.replace(/\n{3,}/g, '\n\n'));
+}
+
+const quiet = {
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn(m: string) {
+    console.warn(m);
+  },
+  error(m: string) {
+    console.error(m);
+  },
+};
+
+if (require.main === module) {
+  const arg = (name: string): number | undefined => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? Number(process.argv[i + 1]) : undefined;
+  };
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const mib = arg('mib');
+  runFleetBench({
+    sources: arg('sources'),
+    drives: arg('drives'),
+    ...(mib ? { mksysbBytes: mib * 2 ** 20 } : {}),
+    log: (m) => console.log(m),
+  }).then(
+    ({ figures, markdown }) => {
+      console.log(JSON.stringify(figures, null, 2));
+      writeFleetSection(markdown);
+      console.log('BENCHMARKS.md: ## Fleet written');
+      process.exit(0);
+    },
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
