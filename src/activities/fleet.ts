@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { loadInventory } from '../schema/load-inventory';
 import { hostHasRole, type Inventory } from '../schema';
-import { WORKFLOW_TYPE, type BackupResult } from '../shared/contract';
+import { WORKFLOW_TYPE, progressQuery, type BackupResult } from '../shared/contract';
 import { SA_SOURCE } from '../shared/search-attributes';
 
 export interface Drive {
@@ -119,7 +119,35 @@ export function fleetActivities(deps: { inventoryPath: string; client?: Client }
       }
       return sizes;
     },
+
+    /** What each running child is doing (its `progress` query), for the fleet's details; silent children left out. */
+    async fleetChildProgress(input: { workflowIds: string[] }): Promise<Record<string, ChildProgress>> {
+      if (!deps.client) return {};
+      const client = deps.client;
+      const out: Record<string, ChildProgress> = {};
+      await Promise.all(
+        input.workflowIds.map(async (id) => {
+          try {
+            const p = await Promise.race([
+              client.workflow.getHandle(id).query(progressQuery),
+              new Promise<never>((_, rej) => setTimeout(() => rej(new Error('query timed out')), 5000).unref()),
+            ]);
+            out[id] = { stage: p.stage, outcome: p.outcome, activity: p.activity, ...(p.record ? { record: p.record } : {}) };
+          } catch {
+            // Not started yet, or its worker busy: shown without a stage this time.
+          }
+        }),
+      );
+      return out;
+    },
   };
+}
+
+export interface ChildProgress {
+  stage: string;
+  outcome: string;
+  activity: string;
+  record?: number;
 }
 
 export type FleetActivities = ReturnType<typeof fleetActivities>;

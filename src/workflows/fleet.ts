@@ -47,6 +47,8 @@ export interface FleetInput {
   maxConcurrentMksysbPerTapeHost?: number;
   /** Running children in all, so at most this many transfers at once. Default: no limit beyond the per-host ones. */
   maxConcurrentTransfers?: number;
+  /** How often the fleet asks its running children what they do, for its details (0: never). Default 30. */
+  detailsEverySeconds?: number;
   /** Options for every child run (everything of the mksysbToTape input but `source`, `tape` and `backupId`). */
   backupInput?: Partial<Omit<BackupInput, 'source' | 'tape' | 'backupId'>>;
 }
@@ -63,6 +65,8 @@ export interface FleetSourceResult {
   /** Tape bytes of the source's last earlier backup, when known (what the order used). */
   expectedBytes?: number;
   error?: string;
+  /** While running: the child's stage and what it does (from its `progress` query, refreshed periodically). */
+  doing?: string;
   startedAt?: string;
   finishedAt?: string;
   seconds?: number;
@@ -89,7 +93,7 @@ export interface FleetStatus {
 
 export const fleetStatusQuery = defineQuery<FleetStatus>('fleetStatus');
 
-const { resolveFleet, lastBackupSizes } = proxyActivities<FleetActivities>({
+const { resolveFleet, lastBackupSizes, fleetChildProgress } = proxyActivities<FleetActivities>({
   startToCloseTimeout: '5m',
   retry: { maximumAttempts: 3, initialInterval: '1s' },
 });
@@ -176,7 +180,7 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
           case 'queued':
             return `- ${e.source}: queued`;
           case 'running':
-            return `- ${e.source}: running on ${driveKey(e.drive!)} since ${e.startedAt}`;
+            return `- ${e.source}: running on ${driveKey(e.drive!)} since ${e.startedAt}${e.doing ? `; ${e.doing}` : ''}`;
           case 'ok':
             return `- ${e.source}: ok on ${driveKey(e.drive!)}, ${e.bytes} bytes, ${e.seconds}s`;
           case 'failed':
@@ -223,6 +227,7 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
     } finally {
       const t1 = Date.now();
       e.finishedAt = new Date(t1).toISOString();
+      delete e.doing;
       e.seconds = Math.round((t1 - t0) / 100) / 10;
       runningOn.set(driveKey(drive), runningOn.get(driveKey(drive))! - 1);
       running--;
@@ -230,6 +235,27 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
       showDetails();
     }
   };
+
+  let allDone = false;
+  const detailsEvery = (input.detailsEverySeconds ?? 30) * 1000;
+  const watchChildren = async () => {
+    while (detailsEvery > 0 && !allDone) {
+      if (await condition(() => allDone, detailsEvery)) break;
+      const ids = [...entries.values()].filter((e) => e.state === 'running').map((e) => e.workflowId);
+      if (!ids.length) continue;
+      try {
+        const now = await fleetChildProgress({ workflowIds: ids });
+        for (const e of entries.values()) {
+          const p = e.state === 'running' ? now[e.workflowId] : undefined;
+          if (p) e.doing = `${p.outcome === 'waiting' ? 'WAITING for an operator, ' : ''}${p.stage}: ${p.activity}`;
+        }
+        showDetails();
+      } catch (err) {
+        log.warn('could not ask the children what they do', { error: (err as Error).message });
+      }
+    }
+  };
+  const watcher = watchChildren();
 
   showDetails();
   const queue = [...order];
@@ -247,6 +273,8 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
     children.push(runChild(source, drive));
   }
   await Promise.all(children);
+  allDone = true;
+  await watcher;
 
   const c = count();
   const done = new Date();

@@ -86,8 +86,6 @@ test('four workflows started at once on one drive hold it one after another, in 
   const acquiredInOrder = queuedIds.map((id) => Date.parse(byId.get(id)!.acquiredAt));
   assert.deepEqual(acquiredInOrder, [...acquiredInOrder].sort((a, b) => a - b), 'granted in FIFO order');
   for (const r of results) assert.ok(Date.parse(r.releasedAt) - Date.parse(r.acquiredAt) >= 1000);
-  // Those that waited were told who held the drive.
-  assert.ok(results.filter((r) => r.waitedFor !== undefined).length >= 3);
 
   const after = await waitFor('the drive free again', async () => {
     const s = await lockState(d);

@@ -117,6 +117,7 @@ test(`a fleet of ${SOURCES} sources on ${DRIVES.length} drives completes; one fa
   const input: FleetInput = {
     sources,
     drives: DRIVES,
+    detailsEverySeconds: 2,
     // No operator wait: a step that used its attempts fails the backup at once (the armed mksysb fails every time).
     backupInput: { overwrite: true, verify: 'full', retry: { maxAttempts: 3 }, operatorWaitHours: 0 },
   };
@@ -127,6 +128,16 @@ test(`a fleet of ${SOURCES} sources on ${DRIVES.length} drives completes; one fa
   const status = await handle.query(fleetStatusQuery);
   assert.equal(status.sources.length, SOURCES);
   assert.ok(status.counts.running > 0 && status.counts.running <= 2 * DRIVES.length, JSON.stringify(status.counts));
+  // ... including, for the running ones, what each child does (its own progress query), and so do its details.
+  let doing: string | undefined;
+  for (let i = 0; i < 50 && !doing; i++) {
+    doing = (await handle.query(fleetStatusQuery)).sources.find((e) => e.state === 'running' && e.doing)?.doing;
+    if (!doing) await delay(200);
+  }
+  assert.match(doing ?? '', /^(WAITING for an operator, )?(validating|images|transfer|tape-prepare|tape-write|verify|cleanup|done): /);
+  const meta = await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata');
+  for (const s of sources) assert.match(meta.currentDetails, new RegExp(`^- ${s}: (queued|running on tapesrv/rmt\\d|ok|FAILED)`, 'm'));
+  for (const d of DRIVES) assert.match(meta.currentDetails, new RegExp(`^- tapesrv/${d.device}: `, 'm'));
 
   const result = (await handle.result()) as FleetResult;
   const seconds = (Date.now() - started) / 1000;
