@@ -44,7 +44,10 @@ async function freePort(): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  const files = listTests(process.argv.slice(2));
+  // Arguments: test files (default: all), and node --test options such as --test-name-pattern=REGEX.
+  const args = process.argv.slice(2);
+  const nodeFlags = args.filter((a) => a.startsWith('--'));
+  const files = listTests(args.filter((a) => !a.startsWith('--')));
   // Debian packages the lab and the checks need (sshd, Hercules' tapemap/hetget, file, chromium), when missing.
   execFileSync('bash', [path.join(root, 'scripts', 'system-deps.sh')], { stdio: 'inherit' });
   const useSdkDownload = process.env.MKSYSB_TAPE_SDK_DOWNLOAD === '1';
@@ -79,7 +82,7 @@ async function main(): Promise<number> {
     const concurrency = process.env.MKSYSB_TEST_CONCURRENCY ?? '2';
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
+      ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...nodeFlags, ...files],
       {
         cwd: root,
         stdio: 'inherit',

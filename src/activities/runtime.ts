@@ -102,7 +102,8 @@ export class Runtime {
     if (state.state === 'running') attached = true;
     else {
       if (state.state !== 'absent') await exec(detached.forget(dir, name));
-      const started = await exec(detached.start(dir, name, cmd));
+      // No hang-up watcher here: it would take the detached command down with this session's process group.
+      const started = await mapSshErrors(() => host.exec(detached.start(dir, name, cmd), { signal: cancellationSignal(), killOnHangup: false }));
       if (started.code !== 0) throw commandFailure(hostName, `start ${what}`, started);
       state = detached.parseState(started.stdout);
     }

@@ -317,11 +317,17 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
         progress.lastError = `verification failed: ${why}`;
         // A staged copy that changed since it was moved is moved again before the rewrite.
         const firstBad: RecordNumber = bad ? bad.record : 4;
+        let restaged = false;
         for (const img of images) {
           if (img.record < firstBad) continue;
           const ok = await step('transfer', () => acts('transfer', `check the staged ${RECORDS[img.record - 1]!.name}`).checkStagedImage(plan!, img));
-          if (!ok) await move(img);
+          if (!ok) {
+            await move(img);
+            restaged = true;
+          }
         }
+        // A round whose cause was found and fixed (a staged copy moved again) does not count against the retries.
+        if (restaged) verifyRounds -= 1;
         if (verifyRounds >= backup.retry.maxAttempts) {
           const req = await askOperator('verify', ApplicationFailure.nonRetryable(`verification failed: ${why}`, 'VerificationFailed'), firstBad);
           from = (req.fromRecord && req.fromRecord >= 1 && req.fromRecord <= 4 ? req.fromRecord : firstBad) as RecordNumber;

@@ -2,6 +2,7 @@
  * A lab and a project worker on a fresh task queue, for workflow tests: `startLab` hosts, the worker's inventory is
  * the lab's, polls are quick and heartbeat timeouts short so that a lost worker is noticed in seconds.
  */
+import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -115,7 +116,6 @@ export async function sourceRuns(env: BackupEnv, host = 'aix01'): Promise<Record
 
 /** Asserts the cartridge holds the bootable layout of the given source images (Hercules' tapemap and hetget). */
 export async function assertTapeHolds(env: BackupEnv, img: { boot: Buffer; install: Buffer; mksysb: Buffer }, device = 'rmt0', tapeHost = 'tapesrv'): Promise<void> {
-  const assert = await import('node:assert/strict');
   const { map, files } = await readCartridge(env, img, device, tapeHost);
   assert.equal(map.files.length, 4, map.raw);
   assert.ok(files[0]!.equals(padTo(img.boot, 512)), 'file 1 is the boot image padded to 512');
