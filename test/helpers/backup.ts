@@ -3,6 +3,7 @@
  * the lab's, polls are quick and heartbeat timeouts short so that a lost worker is noticed in seconds.
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -139,10 +140,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
  * The project's worker as a separate process (`src/worker.ts`, configured by environment variables only), so a test
  * can SIGKILL it as a crash would.
  */
-export function spawnWorker(env: BackupEnv): { child: import('node:child_process').ChildProcess; exited: Promise<number | null> } {
-  const cp = require('node:child_process') as typeof import('node:child_process');
+export function spawnWorker(env: BackupEnv): { child: ChildProcess; exited: Promise<number | null> } {
   const root = path.resolve(__dirname, '..', '..');
-  const child = cp.spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'worker.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'worker.ts')], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {

@@ -5,9 +5,10 @@ import * as path from 'node:path';
 import { assertTapeHolds, backupEnv, sourceImages, sourceRuns, tapeWrites, waitFor } from '../helpers/backup';
 import type { BackupProgress, BackupResult } from '../../src/shared/contract';
 import type { TransferOutcome } from '../../src/activities';
+import type { WorkflowHandle } from '@temporalio/client';
 
 /** Results of completed transferImage activities, from the run's history. */
-async function transferOutcomes(handle: { fetchHistory(): Promise<import('@temporalio/client').temporal.api.history.v1.IHistory> }, decode: (p: unknown) => Promise<unknown>): Promise<TransferOutcome[]> {
+async function transferOutcomes(handle: WorkflowHandle, decode: (p: unknown) => Promise<unknown>): Promise<TransferOutcome[]> {
   const history = await handle.fetchHistory();
   const out: TransferOutcome[] = [];
   for (const e of history.events ?? []) {
