@@ -70,12 +70,12 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log('\nstopping worker, lab and Temporal dev server...');
-    await workerRun?.shutdown();
+    await started.shutdown?.();
     await lab?.down().catch((e: Error) => console.error(`lab down: ${e.message}`));
     server.kill('SIGTERM');
     process.exit(code);
   };
-  let workerRun: { shutdown: () => Promise<void> } | undefined;
+  const started: { shutdown?: () => Promise<void> } = {};
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
   server.on('exit', (code) => {
@@ -96,11 +96,9 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address });
   const worker = await createWorker({ config, connection });
   const running = worker.run();
-  workerRun = {
-    shutdown: async () => {
-      worker.shutdown();
-      await running;
-    },
+  started.shutdown = async () => {
+    worker.shutdown();
+    await running;
   };
 
   const ui = `http://127.0.0.1:${opts.uiPort}`;
