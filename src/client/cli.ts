@@ -7,12 +7,14 @@
  *   mksysb-tape list [--source aix01] [--outcome failed]
  *   mksysb-tape schedule create|list|pause|unpause|update|trigger|delete
  *   mksysb-tape inventory check
+ *   mksysb-tape inventory trust HOST [--yes]
  *
  * Human output by default, `--json` for scripts. Exit codes: 0 ok, 1 the run failed or was aborted, 2 bad usage or
  * input (or a refused request), 3 Temporal cannot be reached, 4 the inventory check found problems.
  * Connection settings come from temporal.config.ts (envconfig: TEMPORAL_ADDRESS, TEMPORAL_PROFILE, ...).
  */
 import * as fs from 'node:fs';
+import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type MksysbTapeConfig } from '../../temporal.config';
 import { InputValidationError, MKSYSB_FLAGS, VERIFY_LEVELS } from '../schema';
@@ -27,6 +29,7 @@ import {
 } from './errors';
 import { formatInventoryReport, formatList, formatResult, formatSchedules, formatStatus } from './format';
 import { checkInventory } from './inventory-check';
+import { fetchHostKey, formatSeenHostKey, recordHostKey } from './inventory-trust';
 import { createProgressView, follow } from './progress';
 
 export const EXIT = { ok: 0, runFailed: 1, usage: 2, unreachable: 3, inventory: 4 } as const;
@@ -374,9 +377,35 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       else print(`updated schedule ${id}\n${formatSchedules([info])}`);
     });
 
-  program
-    .command('inventory')
-    .description('the host inventory')
+  const inventory = program.command('inventory').description('the host inventory');
+  inventory
+    .command('trust')
+    .description("show the host key HOST presents now and pin it in the inventory (only with --yes or after you confirm)")
+    .argument('<host>', 'inventory name of the host')
+    .option('--yes', 'record the key without asking (check the fingerprint first)')
+    .action(async (host: string, o: { yes?: boolean }) => {
+      const cfg = config();
+      const seen = await fetchHostKey(cfg.inventoryPath, host).catch((err: unknown) => {
+        throw new CliExit(EXIT.usage, (err as Error).message);
+      });
+      if (!json()) print(formatSeenHostKey(seen));
+      let yes = !!o.yes || seen.matchesPinned;
+      if (!yes && !json() && process.stdin.isTTY) {
+        const rl = createInterface({ input: process.stdin, output: io.stdout });
+        const answer = await rl.question(`record this key for ${host} in ${cfg.inventoryPath}? [y/N] `);
+        rl.close();
+        yes = /^y(es)?$/i.test(answer.trim());
+      }
+      const recorded = yes && !seen.matchesPinned ? await recordHostKey(cfg.inventoryPath, host, seen.hostKey) : undefined;
+      if (json()) printJson({ ...seen, recorded: !!recorded, inventoryProblems: recorded?.inventoryProblems ?? null });
+      else if (seen.matchesPinned) print('nothing to change');
+      else if (recorded) {
+        print(`recorded ${seen.fingerprint} as the host key of ${host} in ${cfg.inventoryPath}`);
+        if (recorded.inventoryProblems) print(`the inventory still has problems: ${recorded.inventoryProblems}`);
+      } else print(`not recorded; check the fingerprint on the host's console, then run: mksysb-tape inventory trust ${host} --yes`);
+      code = yes ? EXIT.ok : EXIT.usage;
+    });
+  inventory
     .command('check')
     .description('connect to every host: host key, commands each role needs, work folder free space (run it where the worker runs)')
     .option('--host <name...>', 'only these hosts')
