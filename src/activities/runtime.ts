@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { Context, ApplicationFailure } from '@temporalio/activity';
-import { SshPool, isSshError, NON_RETRYABLE_SSH_ERROR_TYPES, type HostEndpoint, type SshHost, type ExecResult } from '../ssh';
+import { ConnectionLostError, SshPool, isSshError, NON_RETRYABLE_SSH_ERROR_TYPES, type ExecOptions, type HostEndpoint, type SshHost, type ExecResult } from '../ssh';
 import { loadInventory } from '../schema/load-inventory';
 import type { Inventory, InventoryHost } from '../schema';
 import { detached } from '../tape';
@@ -76,7 +76,9 @@ export class Runtime {
   /** Runs a command; non-zero exit → a failure naming host, what was done and the command's own message. */
   async run(hostName: string, what: string, cmd: string, opts: { allowExit?: number[]; timeoutMs?: number } = {}): Promise<ExecResult> {
     const host = await this.host(hostName);
-    const res = await withHeartbeat(() => mapSshErrors(() => host.exec(cmd, { signal: cancellationSignal(), timeoutMs: opts.timeoutMs })));
+    const res = await withHeartbeat(() =>
+      mapSshErrors(() => execIdempotent(host, cmd, { signal: cancellationSignal(), timeoutMs: opts.timeoutMs })),
+    );
     if (res.code === 0 || (res.code !== null && opts.allowExit?.includes(res.code))) return res;
     throw commandFailure(hostName, what, res);
   }
@@ -95,7 +97,7 @@ export class Runtime {
     progress: (elapsedMs: number) => Record<string, unknown>,
   ): Promise<{ attached: boolean }> {
     const host = await this.host(hostName);
-    const exec = (c: string) => mapSshErrors(() => host.exec(c, { signal: cancellationSignal() }));
+    const exec = (c: string) => mapSshErrors(() => execIdempotent(host, c, { signal: cancellationSignal() }));
     let state = detached.parseState((await exec(detached.poll(dir, name))).stdout);
     let attached = false;
     if (state.state === 'exited' && state.code === 0) return { attached: true };
@@ -103,7 +105,7 @@ export class Runtime {
     else {
       if (state.state !== 'absent') await exec(detached.forget(dir, name));
       // No hang-up watcher here: it would take the detached command down with this session's process group.
-      const started = await mapSshErrors(() => host.exec(detached.start(dir, name, cmd), { signal: cancellationSignal(), killOnHangup: false }));
+      const started = await mapSshErrors(() => execIdempotent(host, detached.start(dir, name, cmd), { signal: cancellationSignal(), killOnHangup: false }));
       if (started.code !== 0) throw commandFailure(hostName, `start ${what}`, started);
       state = detached.parseState(started.stdout);
     }
@@ -131,6 +133,21 @@ export class Runtime {
         throw new Error(`${what} on ${hostName}: activity cancelled`);
       }
       state = detached.parseState((await exec(detached.poll(dir, name))).stdout);
+    }
+  }
+}
+
+/**
+ * Runs a command that is safe to run twice (every command of `run` and the polls of detached commands are: queries,
+ * chdev/tctl positioning, read-backs, removals), trying again up to twice when the channel or connection was lost
+ * before the command reported its exit status. A lost connection that persists still fails the attempt.
+ */
+export async function execIdempotent(host: SshHost, cmd: string, opts: ExecOptions): Promise<ExecResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await host.exec(cmd, opts);
+    } catch (err) {
+      if (!(err instanceof ConnectionLostError) || attempt >= 3 || opts.signal?.aborted) throw err;
     }
   }
 }

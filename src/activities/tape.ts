@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { driverFor, drivers, images, layout, shell, stagedPath, writeRecordAt, type RecordNumber } from '../tape';
 import { recordTapeBytes } from '../tape/record-bytes';
-import type { Runtime } from './runtime';
+import { execIdempotent, mapSshErrors, type Runtime } from './runtime';
 import type { RecordCheck, RecordWrite, RunPlan, StagedImage, VerifyOutcome } from './types';
 
 export function tapeActivities(rt: Runtime) {
@@ -19,7 +19,7 @@ export function tapeActivities(rt: Runtime) {
       const dev = backup.tape.device;
       const where = `${backup.tape.host}:${dev}`;
       const host = await rt.host(backup.tape.host);
-      const st = await host.exec(driver.status(dev));
+      const st = await mapSshErrors(() => execIdempotent(host, driver.status(dev), {}));
       const status = drivers.parseStatus(tapeOs, st.code, st.stdout + st.stderr);
       if (!status.loaded) {
         if (/does not exist|No such (device|file)|0514-/.test(st.stderr + st.stdout)) {
@@ -72,7 +72,7 @@ export function tapeActivities(rt: Runtime) {
       const check = driver.verifyMksysb(dev);
       if (check && backup.verify !== 'none') {
         const host = await rt.host(tapeHost);
-        const res = await host.exec(shell.and(...driver.setBlockSize(dev, bs4), check));
+        const res = await mapSshErrors(() => execIdempotent(host, shell.and(...driver.setBlockSize(dev, bs4), check), {}));
         out.lsmksysb = res.code === 0;
         out.lsmksysbDetail = (res.stdout + res.stderr).trim().split('\n').slice(-3).join(' | ').slice(0, 400);
       }

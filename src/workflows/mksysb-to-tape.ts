@@ -16,6 +16,7 @@ import {
   ApplicationFailure,
   ActivityFailure,
   condition,
+  isCancellation,
 
   proxyActivities,
   setCurrentDetails,
@@ -209,6 +210,7 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
 
     // ---- 1 + 2. images on the source, moved to the tape host ----------------------------------------------------
     const staged: Partial<Record<1 | 2 | 4, StagedImage>> = {};
+    let followed = null as Awaited<ReturnType<Activities['followImage']>> | null;
     const make = (record: 1 | 2 | 4, what: string) =>
       step(
         'images',
@@ -229,20 +231,30 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
       await make(1, 'bosboot -ad ' + backup.bootDevice + ' -b 1_bosboot.img');
       show('images', `mkinsttape on ${backup.source}`, { record: 2 });
       await make(2, 'mkinsttape 2_mkinsttape.img');
-      show('images', `mksysb ${backup.mksysbFlags.join(' ')} on ${backup.source}; moving the boot and install images meanwhile`, { record: 4 });
+      show('images', `mksysb ${backup.mksysbFlags.join(' ')} on ${backup.source}; moving the boot and install images, and the mksysb image as it grows, meanwhile`, { record: 4 });
       // The small images move while mksysb runs.
       const small = timed('transfer', async () => {
         await move(staged[1]!);
         await move(staged[2]!);
       });
+      // The mksysb image follows the file while mksysb writes it. Best effort: whatever goes wrong there, the image is
+      // moved (resuming at what arrived) and checked the ordinary way below.
+      const follow = acts('transfer', `follow the mksysb image as it grows, ${backup.source} → ${backup.tape.host}`)
+        .followImage(plan!)
+        .catch(() => null);
       await make(4, `mksysb ${backup.mksysbFlags.join(' ')} 4_mksysb.img`);
       await small;
+      followed = await follow;
     });
-    show('transfer', `moving the mksysb image (${size(staged[4]!.bytes)}) to ${backup.tape.host}`, {
-      record: 4,
-      bytesTotal: staged[4]!.bytes,
-    });
-    await timed('transfer', () => move(staged[4]!));
+    // Moved while it was made only if the tape host's copy has the source's size and SHA-256 (each host hashed its own).
+    const mksysbThere = followed?.complete === true && followed.bytes === staged[4]!.bytes && followed.sha256 === staged[4]!.sha256;
+    if (!mksysbThere) {
+      show('transfer', `moving the mksysb image (${size(staged[4]!.bytes)}) to ${backup.tape.host}`, {
+        record: 4,
+        bytesTotal: staged[4]!.bytes,
+      });
+      await timed('transfer', () => move(staged[4]!));
+    }
     const images = [staged[1]!, staged[2]!, staged[4]!];
 
     // ---- capacity ----------------------------------------------------------------------------------------------
@@ -381,7 +393,10 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
       stagingKept: !cleanup,
     };
   } catch (err) {
-    if (progress.outcome !== 'aborted') {
+    if (isCancellation(err)) {
+      progress.outcome = 'aborted';
+      upsertSearchAttributes([{ key: SA_OUTCOME, value: 'aborted' }]);
+    } else if (progress.outcome !== 'aborted') {
       progress.outcome = 'failed';
       upsertSearchAttributes([{ key: SA_OUTCOME, value: 'failed' }]);
     }

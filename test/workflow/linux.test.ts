@@ -1,0 +1,16 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertTapeHolds, backupEnv, sourceImages, sourceRuns, tapeWrites } from '../helpers/backup';
+
+test('the same backup on a Linux tape host (mt, /dev/nst0) gives the same cartridge', async () => {
+  const env = await backupEnv({ lab: { tapeHosts: [{ name: 'lnx', os: 'linux', drives: 1 }] } });
+  const result = await env.run({ tape: { host: 'lnx', device: 'nst0' }, keepStaging: true });
+  assert.equal(result.verification.readBack, true);
+  assert.equal(result.verification.lsmksysb, null, 'no lsmksysb on Linux');
+  assert.deepEqual(await sourceRuns(env, 'aix01'), { bosboot: 1, mkinsttape: 1, mksysb: 1 });
+  assert.deepEqual((await tapeWrites(env, 'lnx', 'nst0')).map((w) => w.file), [1, 2, 3, 4]);
+  const log = await env.lab.commandLog('lnx');
+  assert.ok(log.some((e) => e.command === 'mt' && e.args.join(' ') === '-f /dev/nst0 setblk 512'), 'mt setblk 512');
+  assert.ok(!log.some((e) => e.command === 'tctl' || e.command === 'chdev'), 'no AIX commands on Linux');
+  await assertTapeHolds(env, sourceImages(env, result.backupId), 'nst0', 'lnx');
+});
