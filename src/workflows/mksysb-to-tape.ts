@@ -242,9 +242,8 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
       const follow = acts('transfer', `follow the mksysb image as it grows, ${backup.source} → ${backup.tape.host}`)
         .followImage(plan!)
         .catch(() => null);
-      await make(4, `mksysb ${backup.mksysbFlags.join(' ')} 4_mksysb.img`);
-      await small;
-      followed = await follow;
+      // Promise.all: a failure of any of the three is handled (never an unhandled rejection in workflow code).
+      [, , followed] = await Promise.all([make(4, `mksysb ${backup.mksysbFlags.join(' ')} 4_mksysb.img`), small, follow]);
     });
     // Moved while it was made only if the tape host's copy has the source's size and SHA-256 (each host hashed its own).
     const mksysbThere = followed?.complete === true && followed.bytes === staged[4]!.bytes && followed.sha256 === staged[4]!.sha256;
