@@ -3,13 +3,33 @@
  * connections: streaming (memory bounded by the channel windows, whatever the size), resumable at the last byte
  * offset that reached the tape host (heartbeated, and cross-checked with the file's size there), and checked against
  * the source's SHA-256 at the end.
+ *
+ * `followImage` overlaps the move of the mksysb image with its making: while the detached `mksysb` runs on the source
+ * it repeatedly moves what the file holds beyond what the tape host already has (`tail -c +N`, which reads to the
+ * current end of the file and stops: AIX's `tail -f` cannot be relied on for a growing file over SSH), and after
+ * `mksysb` has exited one last round takes the final bytes. It is an optimisation only: the workflow still compares the
+ * tape host's SHA-256 of the whole file with the source's, and falls back to `transferImage` when they differ or when
+ * following stopped early (mksysb failed or was restarted, which rewrites the file from its start).
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { relay } from '../ssh';
-import { images, shell, transfer } from '../tape';
+import { detached, images, shell, stagedPath, transfer } from '../tape';
 import { describeImage } from './images';
 import { heartbeat, mapSshErrors, commandFailure, cancellationSignal, type Runtime } from './runtime';
 import type { ProgressBeat, RunPlan, StagedImage, TransferOutcome } from './types';
+
+/** What `followImage` achieved: with `complete`, the tape host's size and SHA-256 of its copy after mksysb ended. */
+export interface FollowOutcome {
+  record: 4;
+  complete: boolean;
+  /** Bytes the tape host held when this attempt began (what earlier attempts moved). */
+  resumedFrom: number;
+  bytesSent: number;
+  /** Reads of the growing file (one relay each). */
+  rounds: number;
+  bytes?: number;
+  sha256?: string;
+}
 
 export function transferActivities(rt: Runtime) {
   return {
@@ -73,6 +93,63 @@ export function transferActivities(rt: Runtime) {
       return { record: image.record, bytes: image.bytes, bytesSent: res.bytes, resumedFrom: offset, alreadyThere: false };
     },
 
+    /**
+     * Follows the source's growing mksysb image (record 4) while the detached `mksysb` of this backup writes it, and
+     * returns the tape host's size and SHA-256 of its copy once mksysb has exited successfully and the last bytes moved;
+     * `complete: false` when mksysb ended otherwise (the caller then moves the image the ordinary way).
+     * Assumes mksysb only appends to its output file (it writes one backup archive front to back); any other change is
+     * caught by the caller's SHA-256 comparison.
+     */
+    async followImage(plan: RunPlan): Promise<FollowOutcome> {
+      const { backup, stagingTape, stagingSource } = plan;
+      const tapeHost = backup.tape.host;
+      const file = stagedPath(stagingSource, 4);
+      const target = shell.joinPath(stagingTape, file.slice(file.lastIndexOf('/') + 1));
+      await rt.run(tapeHost, `create ${stagingTape}`, images.mkdirP(stagingTape));
+      const src = await rt.host(backup.source);
+      const dst = await rt.host(tapeHost);
+      const signal = cancellationSignal();
+      const interval = Math.min(rt.deps.pollIntervalMs ?? 2000, 1000);
+      let offset = images.parseSizeOrAbsent((await rt.run(tapeHost, `size of ${target}`, images.fileSizeOrAbsent(target))).stdout) ?? 0;
+      const resumedFrom = offset;
+      let sent = 0;
+      let rounds = 0;
+      const beat = (): void => heartbeat({ stage: 'transfer', record: 4, bytesDone: offset, offset });
+      for (;;) {
+        // The state first, then the bytes: a move that starts after mksysb has exited sees the whole file.
+        const state = detached.parseState((await rt.run(backup.source, 'state of mksysb', detached.poll(stagingSource, 'mksysb'))).stdout);
+        const failed = state.state === 'exited' ? state.code !== 0 : state.state === 'stopped' || state.state === 'vanished';
+        if (failed) return { record: 4, complete: false, resumedFrom, bytesSent: sent, rounds };
+        const have = images.parseSizeOrAbsent((await rt.run(backup.source, `size of ${file}`, images.fileSizeOrAbsent(file))).stdout);
+        if (have !== null && have < offset) {
+          // The source file is shorter than the copy: mksysb started again. Leave it to transferImage.
+          return { record: 4, complete: false, resumedFrom, bytesSent: sent, rounds };
+        }
+        if (have !== null && have > offset) {
+          rounds++;
+          const base = offset;
+          const res = await mapSshErrors(() =>
+            relay(src, transfer.readFrom(file, base), dst, transfer.writeFrom(target, base), {
+              signal,
+              onProgress: (n) => heartbeat({ stage: 'transfer', record: 4, bytesDone: base + n, offset: base + n }),
+            }),
+          );
+          if (res.source.code !== 0) throw commandFailure(backup.source, `read ${file}`, { ...res.source, stdout: '', code: res.source.code });
+          if (res.destination.code !== 0) {
+            throw commandFailure(tapeHost, `write ${target}`, { ...res.destination, stdout: '', code: res.destination.code });
+          }
+          offset = base + res.bytes;
+          sent += res.bytes;
+        }
+        beat();
+        if (state.state === 'exited' && state.code === 0) {
+          const there = await describeImage(rt, tapeHost, plan.tapeOs, 4, target);
+          return { record: 4, complete: true, resumedFrom, bytesSent: sent, rounds, bytes: there.bytes, sha256: there.sha256 };
+        }
+        if (have === null || have === offset) await sleep(interval, signal);
+      }
+    },
+
     /** Is the staged copy on the tape host still the source's image? (After a failed read-back.) */
     async checkStagedImage(plan: RunPlan, image: StagedImage): Promise<boolean> {
       const target = shell.joinPath(plan.stagingTape, image.file.slice(image.file.lastIndexOf('/') + 1));
@@ -84,6 +161,21 @@ export function transferActivities(rt: Runtime) {
       return there.sha256 === image.sha256;
     },
   };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new Error('cancelled'));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(new Error('cancelled'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function recordName(record: number): string {
