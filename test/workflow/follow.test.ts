@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertTapeHolds, backupEnv, sourceImages, sourceRuns } from '../helpers/backup';
 import type { BackupResult } from '../../src/shared/contract';
-import type { FollowOutcome, TransferOutcome } from '../../src/activities/transfer';
+import type { FollowOutcome } from '../../src/activities/transfer';
+import type { TransferOutcome } from '../../src/activities';
 
 test('the mksysb image moves while mksysb writes it: several reads of the growing file, one final SHA-256 match, no second move', async () => {
   const env = await backupEnv({ lab: { mksysbBytes: 8 << 20 } });
