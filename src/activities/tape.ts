@@ -32,9 +32,14 @@ export function tapeActivities(rt: Runtime) {
       const start = await rt.run(backup.tape.host, `read the start of the cartridge in ${where}`, driver.readCartridgeStart(dev));
       const first = drivers.parseCartridgeStart(start.stdout);
       if (first.hasData && !backup.overwrite) {
+        // "expectedLabel" does not permit an overwrite: the bootable layout (4 records fixed by AIX) has no label
+        // this project can read back and trust, so only an explicit "overwrite": true does (README, "Tape safety").
+        const label = backup.expectedLabel
+          ? ` ("expectedLabel" ${JSON.stringify(backup.expectedLabel)} was not checked: a bootable mksysb tape carries no label to compare, so only "overwrite": true permits writing over data)`
+          : '';
         throw ApplicationFailure.nonRetryable(
           `the cartridge in ${where} already holds data (its first block has ${first.bytes} bytes); ` +
-            `refusing to overwrite it. Load a blank or scratch cartridge, or start the backup with "overwrite": true`,
+            `refusing to overwrite it. Load a blank or scratch cartridge, or start the backup with "overwrite": true${label}`,
           'TapeNotBlank',
         );
       }
