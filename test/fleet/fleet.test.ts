@@ -16,7 +16,7 @@ import { startProjectWorker, testTemporal, type TestTemporal } from '../helpers/
 import { hetget, tapemap } from '../lab/helpers';
 import type { MksysbTapeConfig } from '../../temporal.config';
 import { DEFAULT_POLICIES, type StagePolicies } from '../../src/shared/policies';
-import { backupIdFromWorkflowId, type BackupResult } from '../../src/shared/contract';
+import { backupIdFromWorkflowId, progressQuery, type BackupResult } from '../../src/shared/contract';
 import { driveLockStateQuery, driveLockWorkflowId, type Drive, type DriveLockState } from '../../src/workflows/drive-lock';
 import { fleetStatusQuery, type FleetInput, type FleetResult } from '../../src/workflows/fleet';
 import { createFleetSchedule, describeFleetSchedule, deleteFleetSchedule } from '../../src/client/fleet-schedule';
@@ -105,6 +105,59 @@ test('two backups started at once for one drive: their tape phases do not overla
   const file4 = await hetget(aws, 4, tmp);
   const { createHash } = await import('node:crypto');
   assert.equal(createHash('sha256').update(file4).digest('hex'), last.records[3]!.sha256);
+});
+
+test('a backup terminated while it writes releases the drive; the waiting backup then writes and verifies its tape', async () => {
+  const d = DRIVES[3]!;
+  // The first backup reaches the drive first (its images are made fast) and writes slowly; the second queues for it.
+  await lab.setHostConfig('aix21', { mksysbBytes: 8 * MiB });
+  await lab.setHostConfig('aix22', { mksysbBytesPerSecond: MiB / 4 });
+  await lab.setHostConfig('tapesrv', { tapeBytesPerSecond: MiB / 2 });
+  try {
+    const ids = ['aix21', 'aix22'].map((s) => `mksysb-tape/${s}/kill-${randomUUID().slice(0, 8)}`);
+    const [a, b] = await Promise.all(
+      ['aix21', 'aix22'].map((source, i) =>
+        t.client.workflow.start('mksysbToTape', {
+          taskQueue: config.taskQueue,
+          workflowId: ids[i]!,
+          args: [{ source, tape: d, backupId: backupIdFromWorkflowId(ids[i]!), overwrite: true }],
+        }),
+      ),
+    );
+    const waitUntil = async (what: string, ok: (st: DriveLockState | undefined, stage: string | undefined) => boolean, ms: number) => {
+      const end = Date.now() + ms;
+      let st: DriveLockState | undefined;
+      let stage: string | undefined;
+      while (Date.now() < end) {
+        st = await lockState(d).catch(() => undefined);
+        stage = (await a!.query(progressQuery).catch(() => undefined))?.stage;
+        if (ok(st, stage)) return;
+        await delay(100);
+      }
+      assert.fail(`${what}: lock ${JSON.stringify(st ? { holder: st.holder?.workflowId, queue: st.queue.map((q) => q.workflowId) } : null)}, first backup at ${stage}`);
+    };
+    await waitUntil('the first backup writes', (st, stage) => st?.holder?.workflowId === ids[0] && stage === 'tape-write', 60_000);
+    await waitUntil('the second backup waits for the drive', (st) => !!st?.queue.some((q) => q.workflowId === ids[1]), 30_000);
+    await a!.terminate('test: holder killed during its tape write');
+    const rb = (await b!.result()) as BackupResult;
+    assert.equal(rb.verification.readBack, true);
+
+    const ta = (await lockState(d)).recent.find((r) => r.workflowId === ids[0])!;
+    assert.equal(ta.end, 'holder-gone');
+    const { phases, problems } = tapePhases(await lab.commandLog('tapesrv'), d.device, ids.map(backupIdFromWorkflowId));
+    // Nothing of the killed backup ran on the drive once the next one started preparing it.
+    assert.deepEqual(problems, []);
+    assert.deepEqual(phases.map((x) => x.run), ids.map(backupIdFromWorkflowId));
+    assert.deepEqual(phases[1]!.files, [1, 2, 3, 4]);
+    assert.ok(phases[0]!.end < phases[1]!.start);
+    const aws = lab.host('tapesrv').devices![d.device]!.aws;
+    const { createHash } = await import('node:crypto');
+    assert.equal(createHash('sha256').update(await hetget(aws, 4, tmp)).digest('hex'), rb.records[3]!.sha256);
+  } finally {
+    await lab.setHostConfig('tapesrv', { tapeBytesPerSecond: undefined });
+    await lab.setHostConfig('aix21', { mksysbBytes: MiB });
+    await lab.setHostConfig('aix22', { mksysbBytesPerSecond: undefined });
+  }
 });
 
 test(`a fleet of ${SOURCES} sources on ${DRIVES.length} drives completes; one failing source is reported and stops no other`, async () => {
