@@ -10,7 +10,8 @@ export interface RelayResult {
   /** Bytes that went from the source's stdout into the destination's stdin. */
   bytes: number;
   source: ExitResult & { stderr: string };
-  destination: ExitResult & { stderr: string };
+  /** The destination command's exit, stderr tail and the last 4 KiB of its stdout (e.g. a digest it printed). */
+  destination: ExitResult & { stderr: string; stdout: string };
 }
 
 export interface RelayOptions {
@@ -34,8 +35,12 @@ export async function relay(src: SshHost, srcCmd: string, dst: SshHost, dstCmd: 
   let timer: NodeJS.Timeout | undefined;
   try {
     to = await dst.execStream(dstCmd, { signal: inner.signal });
-    // Nothing reads the destination's stdout; ssh2 reports a channel's close only after its stdout has ended.
-    to.stdout.resume();
+    // ssh2 reports a channel's close only after its stdout has ended: read it, keeping a short tail for the caller.
+    let out = Buffer.alloc(0);
+    to.stdout.on('data', (d: Buffer) => {
+      out = Buffer.concat([out, d]);
+      if (out.length > 4096) out = out.subarray(out.length - 4096);
+    });
     from = await src.execStream(srcCmd, { signal: inner.signal });
     let bytes = 0;
     from.stdout.on('data', (d: Buffer) => {
@@ -73,7 +78,7 @@ export async function relay(src: SshHost, srcCmd: string, dst: SshHost, dstCmd: 
     return {
       bytes,
       source: { ...srcExit, stderr: f.stderrTail() },
-      destination: { ...dstExit, stderr: t.stderrTail() },
+      destination: { ...dstExit, stderr: t.stderrTail(), stdout: out.toString('utf8') },
     };
   } catch (e) {
     from?.kill();
