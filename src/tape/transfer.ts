@@ -3,7 +3,8 @@
  * at a byte offset. Pure: no I/O, no Node built-ins. Only AIX-safe tools: `tail -c +N` (GNU's `dd iflag=` and
  * `skip_bytes` do not exist on AIX), `dd seek=` with `if=/dev/null` to cut the receiving file, `cat >>`.
  */
-import { assertAbsolutePath, assertInt, quote } from './shell';
+import { sha256Stdin, type HostOs } from './digest';
+import { assertAbsolutePath, assertInt, pipeWithStatus, quote } from './shell';
 
 /** Exit status of `writeFrom` when the receiving file is shorter than the offset (nothing is written). */
 export const SHORT_FILE_STATUS = 3;
@@ -34,4 +35,15 @@ export function writeFrom(file: string, offset: number): string {
     `if awk -v h="$have" 'BEGIN { exit !(h + 0 < ${offset}) }'; then echo "receiving file has $have bytes, fewer than the offset ${offset}" >&2; exit ${SHORT_FILE_STATUS}; fi; ` +
     `dd if=/dev/null of=${f} bs=1 seek=${offset} 2>/dev/null && cat >> ${f}`
   );
+}
+
+/**
+ * Receives standard input into FILE (created or emptied) and prints the SHA-256 of the bytes as they are written
+ * (`tee FILE | openssl dgst -sha256`), so the tape host checks what it received without reading the file again.
+ * The output ends with `tee`'s exit status (`pipeWithStatus`): parse with `digest.parseSha256WithStatus`; a status
+ * other than 0 means the file is incomplete whatever the digest says.
+ */
+export function writeHashing(os: HostOs, file: string): string {
+  assertAbsolutePath(file, 'file');
+  return pipeWithStatus(`tee ${quote(file)}`, sha256Stdin(os));
 }

@@ -5,7 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFrom, SHORT_FILE_STATUS, writeFrom } from '../../src/tape/transfer';
+import { readFrom, SHORT_FILE_STATUS, writeFrom, writeHashing } from '../../src/tape/transfer';
+import { parseSha256WithStatus } from '../../src/tape/digest';
+import { createHash } from 'node:crypto';
 
 function sh(script: string, input?: Buffer): { code: number | null; stdout: Buffer; stderr: string } {
   const r = spawnSync('/bin/sh', ['-c', script], { input, maxBuffer: 64 * 1024 * 1024 });
@@ -71,6 +73,29 @@ test('readFrom | writeFrom round trip over a resumed transfer', () => {
     writeFileSync(dst, data.subarray(0, 777777));
     assert.equal(sh(`${readFrom(src, 777777)} | { ${writeFrom(dst, 777777)}; }`).code, 0);
     assert.ok(readFileSync(dst).equals(data));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('writeHashing writes stdin to the file and prints the SHA-256 of exactly those bytes, with tee\'s status', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'transfer-'));
+  try {
+    const dst = join(dir, 'it is b');
+    const data = randomBytes(3 << 20);
+    writeFileSync(dst, 'old content, longer than nothing');
+    for (const os of ['aix', 'linux'] as const) {
+      const r = sh(writeHashing(os, dst), data);
+      assert.equal(r.code, 0, r.stderr);
+      const parsed = parseSha256WithStatus(r.stdout.toString());
+      assert.deepEqual(parsed, { ok: true, status: 0, sha256: createHash('sha256').update(data).digest('hex') });
+      assert.ok(readFileSync(dst).equals(data));
+    }
+    // A file that cannot be written: tee's failure shows in the status, whatever the digest of the stream.
+    const r = sh(writeHashing('linux', join(dir, 'no such dir', 'x')), data);
+    const parsed = parseSha256WithStatus(r.stdout.toString());
+    assert.equal(parsed.ok, false);
+    assert.notEqual(parsed.status, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
