@@ -13,7 +13,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { relay } from '../ssh';
-import { detached, images, shell, stagedPath, transfer } from '../tape';
+import { detached, digest, images, shell, stagedPath, transfer } from '../tape';
 import { describeImage } from './images';
 import { heartbeat, mapSshErrors, commandFailure, cancellationSignal, type Runtime } from './runtime';
 import type { ProgressBeat, RunPlan, StagedImage, TransferOutcome } from './types';
@@ -69,17 +69,27 @@ export function transferActivities(rt: Runtime) {
         offset: offset + sent,
       });
       heartbeat({ ...progress(0) });
+      // From byte 0 the tape host hashes the bytes as it writes them (tee | openssl): no second read of the file.
+      // A resumed move appends to a prefix from an earlier attempt, so its check reads the whole file again.
+      const hashing = offset === 0;
       const res = await mapSshErrors(() =>
-        relay(src, transfer.readFrom(image.file, offset), dst, transfer.writeFrom(target, offset), {
+        relay(src, transfer.readFrom(image.file, offset), dst, hashing ? transfer.writeHashing(plan.tapeOs, target) : transfer.writeFrom(target, offset), {
           signal: cancellationSignal(),
           onProgress: (sent) => heartbeat({ ...progress(sent) }),
         }),
       );
       if (res.source.code !== 0) throw commandFailure(backup.source, `read ${image.file}`, { ...res.source, stdout: '', code: res.source.code });
-      if (res.destination.code !== 0) {
-        throw commandFailure(tapeHost, `write ${target}`, { ...res.destination, stdout: '', code: res.destination.code });
+      const written = hashing ? digest.parseSha256WithStatus(res.destination.stdout) : undefined;
+      if (res.destination.code !== 0 || (written && written.status !== 0)) {
+        throw commandFailure(tapeHost, `write ${target}`, { ...res.destination, stdout: '', code: written?.status ?? res.destination.code });
       }
-      const arrived = await describeImage(rt, tapeHost, plan.tapeOs, image.record, target);
+      const arrived =
+        written?.ok && written.sha256
+          ? {
+              bytes: images.parseSize((await rt.run(tapeHost, `size of ${target}`, images.fileSize(target))).stdout),
+              sha256: written.sha256,
+            }
+          : await describeImage(rt, tapeHost, plan.tapeOs, image.record, target);
       if (arrived.bytes !== image.bytes || arrived.sha256 !== image.sha256) {
         // Start the next attempt from zero: the bytes there cannot be trusted.
         await rt.run(tapeHost, `remove ${target}`, images.removeFile(target));
