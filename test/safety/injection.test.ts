@@ -1,0 +1,162 @@
+/**
+ * Command injection: every command builder that takes a value a user can influence (work folders and backup IDs,
+ * which make every staged path; devices; the boot device; mksysb flags; block sizes) is fed hostile strings (shell
+ * metacharacters, quotes, newlines, `..`, globs, long strings, Unicode). Each either refuses the value
+ * (ShellValueError) or builds a command that is then run on a lab AIX host over the worker's own SSH code. The
+ * injected command (`lsdev`, an AIX double that logs every call, and `touch INJ...`) never runs: no `lsdev`
+ * entry in any command log, no canary file; and where a logged double receives the hostile value, it receives it
+ * byte for byte as one argument.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { startLab } from '../../lab';
+import { SshPool, type SshHost } from '../../src/ssh';
+import { aixDriver, detached, images, stagedPath, stagingDir, transfer, writeRecordAt } from '../../src/tape';
+import { sha256File, sha256FilePadded } from '../../src/tape/digest';
+import { ShellValueError } from '../../src/tape/shell';
+
+/** Hostile texts; INJ is replaced by a per-value tag so that a canary names the value that leaked. */
+const HOSTILE = [
+  'x; lsdev -C INJ; touch INJ',
+  'x && lsdev -C INJ && touch INJ',
+  'x | lsdev -C INJ',
+  'x || lsdev -C INJ',
+  'x & lsdev -C INJ &',
+  '$(lsdev -C INJ)$(touch INJ)',
+  '`lsdev -C INJ``touch INJ`',
+  "'; lsdev -C INJ; touch INJ; '",
+  '"; lsdev -C INJ; touch INJ; "',
+  "x'\"'\"'; lsdev -C INJ #",
+  '\\; lsdev -C INJ',
+  'x\nlsdev -C INJ\ntouch INJ',
+  'x\rlsdev -C INJ',
+  'x\tlsdev\t-C\tINJ',
+  'x > INJ',
+  'x < /etc/passwd; lsdev -C INJ',
+  '${IFS}lsdev${IFS}-C${IFS}INJ',
+  '$((1+1))INJ; lsdev -C INJ',
+  '../../../tmp/INJ',
+  '*',
+  '~root; lsdev -C INJ',
+  '-rf; lsdev -C INJ',
+  '\u00e4\u20ac\u{1F600}\u202e; lsdev -C INJ',
+  '\u037e lsdev -C INJ',
+  'A'.repeat(3000) + '; lsdev -C INJ',
+  'x\u0000; lsdev -C INJ',
+].map((v, i) => v.replaceAll('INJ', `INJ${i}`));
+
+type Builder = { name: string; host: 'aix01' | 'tapesrv'; build: (v: string) => string };
+
+const WORK = '/home/mksysb';
+/** A staged-file path whose last folder is the hostile value, as a hostile backup ID would make it. */
+const dirOf = (v: string) => stagingDir(WORK, v);
+const fileOf = (v: string) => stagedPath(stagingDir(WORK, v), 4);
+/** A work folder whose path contains the hostile value. */
+const rootOf = (v: string) => `${WORK}/${v}`;
+
+const BUILDERS: Builder[] = [
+  { name: 'bosboot file', host: 'aix01', build: (v) => images.bosboot('/dev/rmt0', stagedPath(dirOf(v), 1)) },
+  { name: 'bosboot boot device', host: 'aix01', build: (v) => images.bosboot(v, '/home/mksysb/b/1_bosboot.img') },
+  { name: 'mkinsttape', host: 'aix01', build: (v) => images.mkinsttape(stagedPath(dirOf(v), 2)) },
+  { name: 'mkinsttape with /tapeblksz', host: 'aix01', build: (v) => images.mkinsttapeForBlockSize(stagedPath(dirOf(v), 2), 262144) },
+  { name: 'mksysb file', host: 'aix01', build: (v) => images.mksysb(['-i', '-p'], fileOf(v)) },
+  { name: 'mksysb flags', host: 'aix01', build: (v) => images.mksysb(['-i', v], '/home/mksysb/f/4_mksysb.img') },
+  { name: 'df of a work folder', host: 'aix01', build: (v) => images.freeSpace(rootOf(v)) },
+  { name: 'mkdir -p', host: 'aix01', build: (v) => images.mkdirP(dirOf(v)) },
+  { name: 'file size', host: 'aix01', build: (v) => images.fileSize(fileOf(v)) },
+  { name: 'file size or absent', host: 'aix01', build: (v) => images.fileSizeOrAbsent(fileOf(v)) },
+  { name: 'remove staging', host: 'aix01', build: (v) => images.removeStaging(WORK, dirOf(`${v}-absent`)) },
+  { name: 'remove a file', host: 'aix01', build: (v) => images.removeFile(`${fileOf(v)}-absent`) },
+  { name: 'sha256 of a file', host: 'aix01', build: (v) => sha256File('aix', fileOf(v)) },
+  { name: 'sha256 of a padded file', host: 'tapesrv', build: (v) => sha256FilePadded('aix', fileOf(v), 211) },
+  { name: 'transfer read', host: 'aix01', build: (v) => transfer.readFrom(fileOf(v), 100) },
+  { name: 'transfer write', host: 'tapesrv', build: (v) => transfer.writeFrom(fileOf(v), 100) },
+  { name: 'detached start', host: 'tapesrv', build: (v) => detached.start(dirOf(v), 'write-r4-g1', images.fileSize(fileOf(v))) },
+  { name: 'detached poll', host: 'tapesrv', build: (v) => detached.poll(dirOf(v), 'write-r4-g1') },
+  { name: 'detached stop', host: 'tapesrv', build: (v) => detached.stop(dirOf(v), 'write-r4-g1') },
+  { name: 'detached output', host: 'tapesrv', build: (v) => detached.outputTail(dirOf(v), 'write-r4-g1') },
+  { name: 'detached forget', host: 'tapesrv', build: (v) => detached.forget(dirOf(v), 'write-r4-g1') },
+  { name: 'write record 4 from a staged file', host: 'tapesrv', build: (v) => writeRecordAt(aixDriver, 'rmt0', 4, fileOf(v)) },
+  { name: 'tape status', host: 'tapesrv', build: (v) => aixDriver.status(v) },
+  { name: 'tape prepare', host: 'tapesrv', build: (v) => aixDriver.prepare(v).join(' && ') },
+  { name: 'tape block size', host: 'tapesrv', build: (v) => aixDriver.setBlockSize(v, 512).join(' && ') },
+  { name: 'tape cartridge start', host: 'tapesrv', build: (v) => aixDriver.readCartridgeStart(v) },
+  { name: 'tape read back', host: 'tapesrv', build: (v) => aixDriver.readRecordSha256(v, 2, 512) },
+  { name: 'tape write at', host: 'tapesrv', build: (v) => writeRecordAt(aixDriver, v, 1, '/home/mksysb/w/1_bosboot.img') },
+  { name: 'lsmksysb', host: 'tapesrv', build: (v) => aixDriver.verifyMksysb(v)! },
+];
+
+test('hostile values never inject a command: each builder refuses them or quotes them, run on lab AIX hosts', { timeout: 300_000 }, async (t) => {
+  const lab = await startLab({ mksysbBytes: 64 << 10 });
+  t.after(() => lab.down());
+  const pool = new SshPool();
+  t.after(() => pool.closeAll());
+  const conn = (name: string): SshHost => {
+    const h = lab.host(name);
+    return pool.host({ name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey, privateKey: fs.readFileSync(h.privateKeyPath) });
+  };
+  const hosts = { aix01: conn('aix01'), tapesrv: conn('tapesrv') };
+  // The work folder exists, as on a real host, so that commands get as far as they can.
+  await hosts.aix01.exec('mkdir -p /home/mksysb');
+  await hosts.tapesrv.exec('mkdir -p /home/mksysb');
+
+  const stats: Record<string, { ran: number; refused: number }> = {};
+  const ran: { builder: string; value: string; cmd: string }[] = [];
+  const failures: string[] = [];
+  for (const b of BUILDERS) {
+    stats[b.name] = { ran: 0, refused: 0 };
+    for (const v of HOSTILE) {
+      let cmd: string;
+      try {
+        cmd = b.build(v);
+      } catch (err) {
+        assert.ok(err instanceof ShellValueError, `${b.name}: ${String(err)}`);
+        stats[b.name]!.refused += 1;
+        continue;
+      }
+      stats[b.name]!.ran += 1;
+      ran.push({ builder: b.name, value: v, cmd });
+      // Every command here is idempotent; a dropped channel (a known, rare flake of the pool) is tried once more.
+      const once = () => hosts[b.host].exec(cmd, { timeoutMs: 20_000 }).catch((e: Error) => e);
+      let r = await once();
+      if (r instanceof Error && r.name === 'ConnectionLostError') r = await once();
+      if (r instanceof Error) failures.push(`${b.name} ${JSON.stringify(v.slice(0, 40))}: ${r.message}`);
+    }
+  }
+  assert.deepEqual(failures, []);
+  t.diagnostic(`commands run: ${ran.length}; per builder (ran/refused): ${Object.entries(stats).map(([k, s]) => `${k} ${s.ran}/${s.refused}`).join(', ')}`);
+
+  // Settle detached starts, then look.
+  await new Promise((r) => setTimeout(r, 500));
+  for (const name of ['aix01', 'tapesrv'] as const) {
+    const log = await lab.commandLog(name);
+    const injected = log.filter((e) => e.command === 'lsdev');
+    assert.deepEqual(injected, [], `${name}: an injected lsdev ran`);
+    const root = lab.host(name).root;
+    const canaries = ['root', 'tmp', '.', 'home/mksysb'].flatMap((d) => fs.readdirSync(path.join(root, d)).filter((f) => f.startsWith('INJ')));
+    assert.deepEqual(canaries, [], `${name}: an injected touch or redirection ran`);
+  }
+
+  // Not vacuous: path-carrying builders ran with most hostile values, and the doubles got them verbatim.
+  for (const b of ['bosboot file', 'mkinsttape', 'mksysb file', 'df of a work folder', 'mkdir -p', 'write record 4 from a staged file', 'detached start', 'transfer write']) {
+    assert.ok(stats[b]!.ran >= 15, `${b} ran only ${stats[b]!.ran} hostile values`);
+  }
+  const aixLog = await lab.commandLog('aix01');
+  // (df is not logged by the lab; bosboot, mkinsttape and mksysb are.)
+  for (const { builder, value } of ran.filter((r) => ['bosboot file', 'mkinsttape', 'mksysb file'].includes(r.builder))) {
+    const arg =
+      builder === 'bosboot file' ? stagedPath(dirOf(value), 1) :
+      builder === 'mkinsttape' ? stagedPath(dirOf(value), 2) : fileOf(value);
+    const cmd = builder === 'bosboot file' ? 'bosboot' : builder;
+    assert.ok(
+      aixLog.some((e) => e.command === cmd.split(' ')[0] && e.args.at(-1) === arg),
+      `${builder}: no ${cmd} call received ${JSON.stringify(arg.slice(0, 80))} as one argument`,
+    );
+  }
+  // mkdir -p made folders with the literal hostile names.
+  for (const { value } of ran.filter((r) => r.builder === 'mkdir -p' && Buffer.byteLength(r.value) <= 255)) {
+    assert.ok(fs.existsSync(path.join(lab.host('aix01').root, dirOf(value))), `folder ${JSON.stringify(value.slice(0, 60))} exists by its literal name`);
+  }
+});
