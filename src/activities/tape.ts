@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
-import { driverFor, drivers, images, layout, shell, stagedPath, writeRecordAt, type RecordNumber } from '../tape';
+import { detached, driverFor, drivers, images, layout, shell, stagedPath, writeRecordAt, type RecordNumber } from '../tape';
 import { recordTapeBytes } from '../tape/record-bytes';
 import { execIdempotent, mapSshErrors, type Runtime } from './runtime';
 import type { RecordCheck, RecordWrite, RunPlan, StagedImage, VerifyOutcome } from './types';
@@ -31,6 +31,10 @@ export function tapeActivities(rt: Runtime) {
       if (!opts.checkBlank) return { blank: null };
       const start = await rt.run(backup.tape.host, `read the start of the cartridge in ${where}`, driver.readCartridgeStart(dev));
       const first = drivers.parseCartridgeStart(start.stdout);
+      if (first.hasData && !backup.overwrite && (await ownPartialTape(rt, plan))) {
+        // This backup wrote record 1 of this very cartridge before (a failed run started again): rewriting it is safe.
+        return { blank: false };
+      }
       if (first.hasData && !backup.overwrite) {
         // "expectedLabel" does not permit an overwrite: the bootable layout (4 records fixed by AIX) has no label
         // this project can read back and trust, so only an explicit "overwrite": true does (README, "Tape safety").
@@ -46,7 +50,11 @@ export function tapeActivities(rt: Runtime) {
       return { blank: !first.hasData };
     },
 
-    async writeRecord(plan: RunPlan, k: RecordNumber, generation: number, image?: StagedImage): Promise<RecordWrite> {
+    /**
+     * `generation` names this write's detached command (`write-r<k>-<generation>`): the workflow makes it unique per
+     * run and per pass over the tape, so a retried attempt re-attaches to its own write and never to an older one.
+     */
+    async writeRecord(plan: RunPlan, k: RecordNumber, generation: string, image?: StagedImage): Promise<RecordWrite> {
       const { backup, tapeOs, stagingTape } = plan;
       const driver = driverFor(tapeOs);
       const dev = backup.tape.device;
@@ -59,7 +67,7 @@ export function tapeActivities(rt: Runtime) {
         backup.tape.host,
         `write record ${k} to ${backup.tape.host}:${dev}`,
         stagingTape,
-        `write-r${k}-g${generation}`,
+        `write-r${k}-${generation}`,
         cmd,
         (elapsedMs) => ({ stage: 'tape-write', record: k, bytesTotal: bytes, elapsedMs }),
       );
@@ -108,6 +116,28 @@ export function tapeActivities(rt: Runtime) {
       await rt.run(backup.tape.host, `remove ${plan.stagingTape}`, images.removeStaging(backup.workFolder.tape, plan.stagingTape));
     },
   };
+}
+
+/**
+ * Is the cartridge the partial tape of this same backup? True when a record-1 write of this backup (its staging folder
+ * on the tape host keeps the exit status of every write) finished with status 0, and the cartridge's record 1 is
+ * byte for byte this backup's boot image padded to 512. A cartridge swapped since then has another record 1.
+ */
+async function ownPartialTape(rt: Runtime, plan: RunPlan): Promise<boolean> {
+  const { backup, tapeOs, stagingTape } = plan;
+  const wrote = await rt.run(backup.tape.host, 'look for an earlier record-1 write of this backup', detached.anySucceeded(stagingTape, 'write-r1-'));
+  if (wrote.stdout.trim() !== 'yes') return false;
+  const file = stagedPath(stagingTape, 1);
+  const size = images.parseSizeOrAbsent((await rt.run(backup.tape.host, `size of ${file}`, images.fileSizeOrAbsent(file))).stdout);
+  if (size === null) return false;
+  const mine = images.parseSha256WithStatus(
+    (await rt.run(backup.tape.host, `SHA-256 of ${file}`, images.sha256FilePadded(tapeOs, file, layout.paddedLength(size, 512) - size))).stdout,
+  );
+  const driver = driverFor(tapeOs);
+  const onTape = images.parseSha256WithStatus(
+    (await rt.run(backup.tape.host, 'read back record 1', driver.readRecordSha256(backup.tape.device, 1, 512), { allowExit: [1, 2] })).stdout,
+  );
+  return mine.ok && onTape.ok && mine.sha256 === onTape.sha256;
 }
 
 async function expectedSha(rt: Runtime, plan: RunPlan, k: RecordNumber, staged: StagedImage[], bs: number): Promise<string> {

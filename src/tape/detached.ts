@@ -169,3 +169,16 @@ export function parseState(stdout: string): DetachedState {
       throw new ShellValueError(`unknown detached-command state: ${JSON.stringify(line)}`);
   }
 }
+
+/**
+ * Prints `yes` when some detached command of `dir` whose name starts with `prefix` exited 0 (its NAME.rc holds 0),
+ * `no` otherwise. Used to recognise a cartridge this backup has already written to.
+ */
+export function anySucceeded(dir: string, prefix: string): string {
+  const d = assertAbsolutePath(dir, 'work folder');
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(prefix)) throw new ShellValueError(`name prefix must be letters, digits, "_", "." or "-": ${JSON.stringify(prefix)}`);
+  return (
+    `for f in ${quote(d)}/${prefix}*.rc; do ` +
+    `if [ -f "$f" ] && [ "$(cat "$f")" = 0 ]; then echo yes; exit 0; fi; done; echo no`
+  );
+}

@@ -227,13 +227,16 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
       );
 
     await timed('images', async () => {
-      show('images', `bosboot on ${backup.source}`, { record: 1 });
-      await make(1, 'bosboot -ad ' + backup.bootDevice + ' -b 1_bosboot.img');
-      show('images', `mkinsttape on ${backup.source}`, { record: 2 });
+      show('images', `bosboot and mkinsttape on ${backup.source}`, { record: 1 });
+      // bosboot depends on nothing the other two make: it runs beside mkinsttape and then mksysb. mkinsttape still
+      // runs before mksysb, as in the procedure (record 2 archives /image.data, which `mksysb -i` rewrites).
+      const boot = make(1, 'bosboot -ad ' + backup.bootDevice + ' -b 1_bosboot.img');
+      boot.catch(() => undefined); // awaited below; this only keeps an abort during mkinsttape from going unhandled
       await make(2, 'mkinsttape 2_mkinsttape.img');
       show('images', `mksysb ${backup.mksysbFlags.join(' ')} on ${backup.source}; moving the boot and install images, and the mksysb image as it grows, meanwhile`, { record: 4 });
       // The small images move while mksysb runs.
       const small = timed('transfer', async () => {
+        await boot;
         await move(staged[1]!);
         await move(staged[2]!);
       });
@@ -298,7 +301,7 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
               await acts('write', `write record ${k}/4, ${rec.name}, ${size(bytes)}, to ${drive}`).writeRecord(
                 plan!,
                 k,
-                generation,
+                `${info.runId.slice(0, 8)}-g${generation}`,
                 k === 3 ? undefined : staged[k as 1 | 2 | 4],
               );
               wroteAny = true;
