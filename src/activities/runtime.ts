@@ -112,27 +112,28 @@ export class Runtime {
     const t0 = Date.now();
     const interval = this.deps.pollIntervalMs ?? 2000;
     const signal = cancellationSignal();
-    for (;;) {
-      if (state.state === 'exited') {
-        if (state.code === 0) return { attached };
-        const tail = await exec(detached.outputTail(dir, name, 20)).catch(() => undefined);
-        throw commandFailure(hostName, what, { code: state.code, stdout: '', stderr: tail?.stdout ?? '' });
-      }
-      if (state.state === 'vanished' || state.state === 'stopped' || state.state === 'absent') {
-        throw ApplicationFailure.retryable(`${what} on ${hostName} is no longer running and left no exit status (${state.state})`, 'CommandVanished');
-      }
-      heartbeat({ ...progress(Date.now() - t0), pid: state.pid });
-      try {
-        await sleep(interval, signal);
-      } catch {
-        // Cancelled (workflow cancelled, or this worker shutting down): stop the remote command only when the
-        // workflow asked; a worker shutdown leaves it running for the next attempt to re-attach.
-        if (Context.current().cancellationDetails?.cancelRequested) {
-          await mapSshErrors(() => host.exec(detached.stop(dir, name))).catch(() => undefined);
+    try {
+      for (;;) {
+        if (state.state === 'exited') {
+          if (state.code === 0) return { attached };
+          const tail = await exec(detached.outputTail(dir, name, 20)).catch(() => undefined);
+          throw commandFailure(hostName, what, { code: state.code, stdout: '', stderr: tail?.stdout ?? '' });
         }
-        throw new Error(`${what} on ${hostName}: activity cancelled`);
+        if (state.state === 'vanished' || state.state === 'stopped' || state.state === 'absent') {
+          throw ApplicationFailure.retryable(`${what} on ${hostName} is no longer running and left no exit status (${state.state})`, 'CommandVanished');
+        }
+        heartbeat({ ...progress(Date.now() - t0), pid: state.pid });
+        await sleep(interval, signal);
+        state = detached.parseState((await exec(detached.poll(dir, name))).stdout);
       }
-      state = detached.parseState((await exec(detached.poll(dir, name))).stdout);
+    } catch (err) {
+      // Cancelled by the workflow (not a worker shutdown, which leaves the command running for the next attempt to
+      // re-attach): stop the remote command and everything it started.
+      if (signal?.aborted && Context.current().cancellationDetails?.cancelRequested) {
+        await mapSshErrors(() => host.exec(detached.stop(dir, name))).catch(() => undefined);
+        throw new Error(`${what} on ${hostName}: stopped because the workflow was cancelled`);
+      }
+      throw err;
     }
   }
 }

@@ -13,6 +13,7 @@
  * (optionally from a given record) or `abort`, for `operatorWaitHours`, and says so in its details and progress.
  */
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   ActivityFailure,
   condition,
@@ -180,6 +181,8 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
       startToCloseTimeout: p.startToCloseTimeout,
       heartbeatTimeout: p.heartbeatTimeout,
       summary,
+      // On cancellation the run waits for the activity to stop its remote command (mksysb, dd) before it ends.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: {
         maximumAttempts: stage === 'validate' || stage === 'cleanup' ? p.maximumAttempts : plan?.backup.retry.maxAttempts ?? p.maximumAttempts,
         initialInterval: p.initialInterval,
@@ -245,8 +248,9 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
       const follow = acts('transfer', `follow the mksysb image as it grows, ${backup.source} → ${backup.tape.host}`)
         .followImage(plan!)
         .catch(() => null);
-      // Promise.all: a failure of any of the three is handled (never an unhandled rejection in workflow code).
-      [, , followed] = await Promise.all([make(4, `mksysb ${backup.mksysbFlags.join(' ')} 4_mksysb.img`), small, follow]);
+      // All three settle before the run goes on or fails: no unhandled rejection, and on cancellation mksysb is
+      // stopped on the source before the run ends.
+      [, , followed] = await settleAll([make(4, `mksysb ${backup.mksysbFlags.join(' ')} 4_mksysb.img`), small, follow] as const);
     });
     // Moved while it was made only if the tape host's copy has the source's size and SHA-256 (each host hashed its own).
     const mksysbThere = followed?.complete === true && followed.bytes === staged[4]!.bytes && followed.sha256 === staged[4]!.sha256;
@@ -406,6 +410,14 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
     setCurrentDetails(details());
     throw err;
   }
+}
+
+/** Like Promise.all, but waits for every promise to settle, then throws the first failure. */
+async function settleAll<T extends readonly unknown[]>(ps: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const results = await Promise.allSettled(ps);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 function stageText(stage: StageName, record?: number): string {
