@@ -6,7 +6,7 @@
  *   - a worker on the lab's inventory;
  * then prints the UI address and how to start a first backup, and offers to start one.
  * Ctrl-C stops everything. Options: --no-lab (worker on MKSYSB_TAPE_INVENTORY instead), --port N (gRPC, default 7233),
- * --ui-port N (default 8233), --first-backup (start one without asking).
+ * --ui-port N (default 8233), --first-backup (start one without asking), --data-dir D (default .data).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -47,12 +47,13 @@ async function main(): Promise<void> {
     .option('--ui-port <n>', 'Temporal Web UI port', '8233')
     .option('--no-lab', 'do not start the simulated AIX lab')
     .option('--first-backup', 'start a first backup of the lab without asking')
+    .option('--data-dir <dir>', 'where the Temporal database and the lab live', path.join(root, '.data'))
     .parse()
-    .opts<{ port: string; uiPort: string; lab: boolean; firstBackup?: boolean }>();
+    .opts<{ port: string; uiPort: string; lab: boolean; firstBackup?: boolean; dataDir: string }>();
 
   const cli = requireTemporalCli();
   console.log(describeCli(cli));
-  const dataDir = path.join(root, '.data');
+  const dataDir = path.resolve(opts.dataDir);
   fs.mkdirSync(dataDir, { recursive: true });
   const args = [
     'server', 'start-dev',
