@@ -71,12 +71,13 @@ test('the lock workflow ID is drive-lock/<host>/<device> on the production queue
 
 test('four workflows started at once on one drive hold it one after another, in the order they were queued', async () => {
   const d = drive();
-  const handles = await Promise.all(['a', 'b', 'c', 'd'].map((label) => startProbe({ drive: d, holdSeconds: 1, label })));
+  // Each holds it 3 s, so that the moment with one holder and three waiters lasts, even on a loaded machine.
+  const handles = await Promise.all(['a', 'b', 'c', 'd'].map((label) => startProbe({ drive: d, holdSeconds: 3, label })));
   // While the first holds the drive, the query shows it and the three others queued.
   const busy = await waitFor('a holder and three waiters', async () => {
     const s = await lockState(d);
     return s.holder && s.queue.length === 3 ? s : undefined;
-  });
+  }, 90_000);
   const queuedIds = [busy.holder!.workflowId, ...busy.queue.map((q) => q.workflowId)];
   assert.deepEqual([...queuedIds].sort(), handles.map((h) => h.workflowId).sort());
 
@@ -85,7 +86,7 @@ test('four workflows started at once on one drive hold it one after another, in 
   const byId = new Map(handles.map((h, i) => [h.workflowId, results[i]!]));
   const acquiredInOrder = queuedIds.map((id) => Date.parse(byId.get(id)!.acquiredAt));
   assert.deepEqual(acquiredInOrder, [...acquiredInOrder].sort((a, b) => a - b), 'granted in FIFO order');
-  for (const r of results) assert.ok(Date.parse(r.releasedAt) - Date.parse(r.acquiredAt) >= 1000);
+  for (const r of results) assert.ok(Date.parse(r.releasedAt) - Date.parse(r.acquiredAt) >= 3000);
 
   const after = await waitFor('the drive free again', async () => {
     const s = await lockState(d);
