@@ -15,7 +15,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { relay } from '../ssh';
 import { detached, digest, images, shell, stagedPath, transfer } from '../tape';
 import { describeImage } from './images';
-import { heartbeat, mapSshErrors, commandFailure, cancellationSignal, type Runtime } from './runtime';
+import { heartbeat, mapSshErrors, commandFailure, cancellationSignal, execIdempotent, type Runtime } from './runtime';
 import type { ProgressBeat, RunPlan, StagedImage, TransferOutcome } from './types';
 
 /** What `followImage` achieved: with `complete`, the tape host's size and SHA-256 of its copy after mksysb ended. */
@@ -119,7 +119,15 @@ export function transferActivities(rt: Runtime) {
       const src = await rt.host(backup.source);
       const dst = await rt.host(tapeHost);
       const signal = cancellationSignal();
-      const interval = Math.min(rt.deps.pollIntervalMs ?? 2000, 1000);
+      // As often as the detached mksysb is polled (each round is a few channels on both connections).
+      const interval = rt.deps.pollIntervalMs ?? 2000;
+      // Reads that change nothing, retried when a channel closes without an exit status.
+      const ask = async (hostName: string, what: string, cmd: string): Promise<string> => {
+        const h = await rt.host(hostName);
+        const r = await mapSshErrors(() => execIdempotent(h, cmd, { signal }));
+        if (r.code !== 0) throw commandFailure(hostName, what, r);
+        return r.stdout;
+      };
       let offset = images.parseSizeOrAbsent((await rt.run(tapeHost, `size of ${target}`, images.fileSizeOrAbsent(target))).stdout) ?? 0;
       const resumedFrom = offset;
       let sent = 0;
@@ -127,10 +135,10 @@ export function transferActivities(rt: Runtime) {
       const beat = (): void => heartbeat({ stage: 'transfer', record: 4, bytesDone: offset, offset });
       for (;;) {
         // The state first, then the bytes: a move that starts after mksysb has exited sees the whole file.
-        const state = detached.parseState((await rt.run(backup.source, 'state of mksysb', detached.poll(stagingSource, 'mksysb'))).stdout);
+        const state = detached.parseState(await ask(backup.source, 'state of mksysb', detached.poll(stagingSource, 'mksysb')));
         const failed = state.state === 'exited' ? state.code !== 0 : state.state === 'stopped' || state.state === 'vanished';
         if (failed) return { record: 4, complete: false, resumedFrom, bytesSent: sent, rounds };
-        const have = images.parseSizeOrAbsent((await rt.run(backup.source, `size of ${file}`, images.fileSizeOrAbsent(file))).stdout);
+        const have = images.parseSizeOrAbsent(await ask(backup.source, `size of ${file}`, images.fileSizeOrAbsent(file)));
         if (have !== null && have < offset) {
           // The source file is shorter than the copy: mksysb started again. Leave it to transferImage.
           return { record: 4, complete: false, resumedFrom, bytesSent: sent, rounds };
