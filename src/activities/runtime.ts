@@ -32,15 +32,16 @@ export interface RuntimeDeps {
 }
 
 export class Runtime {
-  private cached?: { mtimeMs: number; size: number; inv: Inventory };
+  private cached?: { text: string; inv: Inventory };
   constructor(readonly deps: RuntimeDeps) {}
 
+  /** The inventory as the file says now (re-read every time: small, and an operator may change it between steps). */
   async inventory(): Promise<Inventory> {
-    const st = await fs.promises.stat(this.deps.inventoryPath).catch(() => undefined);
-    if (st && this.cached && this.cached.mtimeMs === st.mtimeMs && this.cached.size === st.size) return this.cached.inv;
+    const text = await fs.promises.readFile(this.deps.inventoryPath, 'utf8').catch(() => undefined);
+    if (text !== undefined && this.cached?.text === text) return this.cached.inv;
     try {
       const inv = await loadInventory(this.deps.inventoryPath);
-      if (st) this.cached = { mtimeMs: st.mtimeMs, size: st.size, inv };
+      if (text !== undefined) this.cached = { text, inv };
       return inv;
     } catch (err) {
       throw ApplicationFailure.nonRetryable((err as Error).message, 'InventoryValidationError');
