@@ -133,15 +133,20 @@ test('freeBytes: df reports it and mksysb fails when the image does not fit', as
 });
 
 test('a detached mksysb grows its file while it runs and is polled like the workflow does', async () => {
-  await lab.setHostConfig('aix01', { mksysbBytes: 6 << 20, mksysbBytesPerSecond: 3 << 20 });
+  // 12 MiB at 2 MiB/s: about 6 s, long enough to see it grow even on a loaded machine.
+  await lab.setHostConfig('aix01', { mksysbBytes: 12 << 20, mksysbBytesPerSecond: 2 << 20 });
   const d = `${W}/BID1`;
   const pid = (await ok(lab, 'aix01', `mkdir -p ${d} && cd ${d} && nohup sh -c 'mksysb -i -p ${d}/4_mksysb.img; echo $? > ${d}/x.rc' > ${d}/x.out 2>&1 & echo $!`)).trim();
-  await new Promise((r) => setTimeout(r, 700));
+  await new Promise((r) => setTimeout(r, 300));
   await ok(lab, 'aix01', `kill -0 ${pid}`);
-  const s1 = Number((await ok(lab, 'aix01', `wc -c < ${d}/4_mksysb.img`)).trim());
-  await new Promise((r) => setTimeout(r, 600));
-  const s2 = Number((await ok(lab, 'aix01', `wc -c < ${d}/4_mksysb.img`)).trim());
-  assert.ok(s1 > 0 && s2 > s1, `file grows: ${s1} then ${s2}`);
+  // Sizes seen while it runs: at least two different non-zero ones before it finishes.
+  const sizes = new Set<number>();
+  while ((await lab.exec('aix01', `test -f ${d}/x.rc`)).code !== 0) {
+    const n = Number((await ok(lab, 'aix01', `wc -c < ${d}/4_mksysb.img 2>/dev/null || echo 0`)).trim());
+    if (n > 0) sizes.add(n);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  assert.ok(sizes.size >= 2, `file grows while mksysb runs: sizes seen ${[...sizes].join(', ')}`);
   for (let i = 0; i < 100; i++) {
     if ((await lab.exec('aix01', `test -f ${d}/x.rc`)).code === 0) break;
     await new Promise((r) => setTimeout(r, 200));
