@@ -53,11 +53,12 @@ test('a changed host key is refused: non-retryable, names the host and the finge
   assert.ok(cause instanceof ApplicationFailure, String(cause));
   assert.equal(cause.type, 'HostKeyMismatchError');
   assert.equal(cause.nonRetryable, true);
-  assert.match(cause.message, /^making the images \(record 1\) failed: host key mismatch for aix01 \(127\.0\.0\.1:\d+\): /);
+  // bosboot and mkinsttape start side by side: whichever reaches the host first reports the mismatch.
+  assert.match(cause.message, /^making the images \(record [12]\) failed: host key mismatch for aix01 \(127\.0\.0\.1:\d+\): /);
   assert.ok(cause.message.includes(`presented ${fp(real)}, pinned ${fp(wrong)}`), cause.message);
   const history = await handle.fetchHistory();
   const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-  assert.deepEqual(attempts, [1, 1], 'validation once, the image step once: a host-key mismatch is not retried');
+  assert.ok(attempts.length >= 2 && attempts.every((a) => a === 1), `validation once, each image step once: a host-key mismatch is not retried (${attempts})`);
 
   // With the default wait the run waits for an operator and says why.
   const waiting = await env.start({});
