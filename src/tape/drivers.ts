@@ -107,6 +107,40 @@ function dummyToc(noRewind: string): string {
   return pipe(command(['echo', DUMMY_TOC_TEXT.trimEnd()]), command(['dd', `of=${noRewind}`, `bs=${TAPE_BLOCK_SIZE}`, 'conv=sync']));
 }
 
+/**
+ * What both drivers do alike, with their OS's tape tool (`tctl` on AIX, `mt` on Linux) and always on the no-rewind
+ * device: status, absolute positioning, the record writes and the read-backs. Methods use `this` (the driver).
+ */
+function sharedOps(os: HostOs, tool: 'tctl' | 'mt'): Pick<
+  TapeDriver,
+  'status' | 'positionForRecord' | 'writeRecord' | 'writeDummyToc' | 'readRecordSha256' | 'readCartridgeStart'
+> {
+  return {
+    status(this: TapeDriver, device) {
+      return command([tool, '-f', this.noRewindDevice(device), 'status']);
+    },
+    positionForRecord(this: TapeDriver, device, k) {
+      record(k);
+      const cmds = [this.rewind(device)];
+      if (k > 1) cmds.push(command([tool, '-f', this.noRewindDevice(device), 'fsf', String(k - 1)]));
+      return cmds;
+    },
+    writeRecord(this: TapeDriver, device, k, opts) {
+      checkRecordOptions(k, opts);
+      return ddWrite(this.noRewindDevice(device), opts);
+    },
+    writeDummyToc(this: TapeDriver, device) {
+      return dummyToc(this.noRewindDevice(device));
+    },
+    readRecordSha256(this: TapeDriver, device, k, blockSize) {
+      return and(...this.positionForRecord(device, k), readSha(os, this.noRewindDevice(device), blockSize));
+    },
+    readCartridgeStart(this: TapeDriver, device) {
+      return and(this.rewind(device), readStart(this.noRewindDevice(device)));
+    },
+  };
+}
+
 export const aixDriver: TapeDriver = {
   os: 'aix',
   devicePattern: /^rmt\d{1,3}$/,
@@ -130,28 +164,7 @@ export const aixDriver: TapeDriver = {
     assertBlockSize(blockSize);
     return [command(['chdev', '-l', d, '-a', `block_size=${blockSize}`]), this.rewind(d)];
   },
-  status(device) {
-    return command(['tctl', '-f', this.noRewindDevice(device), 'status']);
-  },
-  positionForRecord(device, k) {
-    record(k);
-    const cmds = [this.rewind(device)];
-    if (k > 1) cmds.push(command(['tctl', '-f', this.noRewindDevice(device), 'fsf', String(k - 1)]));
-    return cmds;
-  },
-  writeRecord(device, k, opts) {
-    checkRecordOptions(k, opts);
-    return ddWrite(this.noRewindDevice(device), opts);
-  },
-  writeDummyToc(device) {
-    return dummyToc(this.noRewindDevice(device));
-  },
-  readRecordSha256(device, k, blockSize) {
-    return and(...this.positionForRecord(device, k), readSha('aix', this.noRewindDevice(device), blockSize));
-  },
-  readCartridgeStart(device) {
-    return and(this.rewind(device), readStart(this.noRewindDevice(device)));
-  },
+  ...sharedOps('aix', 'tctl'),
   verifyMksysb(device) {
     return and(this.rewind(device), command(['lsmksysb', '-V', '-f', this.rewindDevice(device)]));
   },
@@ -181,28 +194,7 @@ export const linuxDriver: TapeDriver = {
     assertBlockSize(blockSize);
     return [command(['mt', '-f', this.noRewindDevice(device), 'setblk', String(blockSize)])];
   },
-  status(device) {
-    return command(['mt', '-f', this.noRewindDevice(device), 'status']);
-  },
-  positionForRecord(device, k) {
-    record(k);
-    const cmds = [this.rewind(device)];
-    if (k > 1) cmds.push(command(['mt', '-f', this.noRewindDevice(device), 'fsf', String(k - 1)]));
-    return cmds;
-  },
-  writeRecord(device, k, opts) {
-    checkRecordOptions(k, opts);
-    return ddWrite(this.noRewindDevice(device), opts);
-  },
-  writeDummyToc(device) {
-    return dummyToc(this.noRewindDevice(device));
-  },
-  readRecordSha256(device, k, blockSize) {
-    return and(...this.positionForRecord(device, k), readSha('linux', this.noRewindDevice(device), blockSize));
-  },
-  readCartridgeStart(device) {
-    return and(this.rewind(device), readStart(this.noRewindDevice(device)));
-  },
+  ...sharedOps('linux', 'mt'),
   verifyMksysb() {
     return null;
   },
