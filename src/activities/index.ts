@@ -33,7 +33,7 @@ export function createActivities(deps: ActivityDeps) {
     ...resolveActivities(rt, deps.policies),
     ...imageActivities(rt),
     ...transferActivities(rt),
-    ...tapeActivities(rt),
+    ...tapeActivities(rt, deps.temporalClient),
     ...driveLockActivities(deps.temporalClient),
     ...fleetActivities({ inventoryPath: deps.inventoryPath, client: deps.temporalClient }),
   };

@@ -9,9 +9,11 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { detached, driverFor, drivers, images, layout, shell, stagedPath, writeRecordAt, type RecordNumber } from '../tape';
 import { recordTapeBytes } from '../tape/record-bytes';
 import { execIdempotent, mapSshErrors, type Runtime } from './runtime';
+import type { Client } from '@temporalio/client';
+import type { BackupResult } from '../shared/contract';
 import type { RecordCheck, RecordWrite, RunPlan, StagedImage, VerifyOutcome } from './types';
 
-export function tapeActivities(rt: Runtime) {
+export function tapeActivities(rt: Runtime, client?: Client) {
   return {
     async prepareTape(plan: RunPlan, opts: { checkBlank: boolean }): Promise<{ blank: boolean | null }> {
       const { backup, tapeOs } = plan;
@@ -36,14 +38,15 @@ export function tapeActivities(rt: Runtime) {
         return { blank: false };
       }
       if (first.hasData && !backup.overwrite) {
-        // "expectedLabel" does not permit an overwrite: the bootable layout (4 records fixed by AIX) has no label
-        // this project can read back and trust, so only an explicit "overwrite": true does (README, "Tape safety").
-        const label = backup.expectedLabel
-          ? ` ("expectedLabel" ${JSON.stringify(backup.expectedLabel)} was not checked: a bootable mksysb tape carries no label to compare, so only "overwrite": true permits writing over data)`
-          : '';
+        let why = '';
+        if (backup.expectedLabel) {
+          const label = await labelMatches(rt, client, plan, backup.expectedLabel);
+          if (label.ok) return { blank: false };
+          why = ` (the cartridge is not the expected backup ${JSON.stringify(backup.expectedLabel)}: ${label.why})`;
+        }
         throw ApplicationFailure.nonRetryable(
           `the cartridge in ${where} already holds data (its first block has ${first.bytes} bytes); ` +
-            `refusing to overwrite it. Load a blank or scratch cartridge, or start the backup with "overwrite": true${label}`,
+            `refusing to overwrite it. Load a blank or scratch cartridge, or start the backup with "overwrite": true${why}`,
           'TapeNotBlank',
         );
       }
@@ -138,6 +141,50 @@ async function ownPartialTape(rt: Runtime, plan: RunPlan): Promise<boolean> {
     (await rt.run(backup.tape.host, 'read back record 1', driver.readRecordSha256(backup.tape.device, 1, 512), { allowExit: [1, 2] })).stdout,
   );
   return mine.ok && onTape.ok && mine.sha256 === onTape.sha256;
+}
+
+/**
+ * The cartridge's "label" check for `expectedLabel`: a bootable mksysb tape has no label field, so the label is the
+ * tape's own content. The expected backup (a workflow ID, or a backup ID found among the source's completed runs) must
+ * be a completed backup of the same source, and records 1 and 2 on the cartridge must have the SHA-256s its result
+ * recorded when it read them back. Then the cartridge is that backup's tape and may be written over.
+ */
+async function labelMatches(rt: Runtime, client: Client | undefined, plan: RunPlan, label: string): Promise<{ ok: boolean; why: string }> {
+  if (!client) return { ok: false, why: 'the worker has no Temporal client to look it up' };
+  const { backup, tapeOs } = plan;
+  const prev = await findBackupResult(client, backup.source, label);
+  if (!prev) return { ok: false, why: `no completed backup of ${backup.source} with that workflow or backup ID` };
+  if (prev.source !== backup.source) return { ok: false, why: `it was a backup of ${prev.source}, not of ${backup.source}` };
+  const driver = driverFor(tapeOs);
+  for (const k of [1, 2] as const) {
+    const want = prev.records.find((r) => r.record === k)?.sha256;
+    const res = await rt.run(backup.tape.host, `read back record ${k}`, driver.readRecordSha256(backup.tape.device, k, 512), { allowExit: [1, 2] });
+    const got = images.parseSha256WithStatus(res.stdout);
+    if (!want || !got.ok || got.sha256 !== want) return { ok: false, why: `record ${k} on the cartridge differs from that backup's` };
+  }
+  return { ok: true, why: '' };
+}
+
+async function findBackupResult(client: Client, source: string, label: string): Promise<BackupResult | undefined> {
+  const resultOf = async (workflowId: string): Promise<BackupResult | undefined> => {
+    try {
+      const h = client.workflow.getHandle(workflowId);
+      if ((await h.describe()).status.name !== 'COMPLETED') return undefined;
+      return (await h.result()) as BackupResult;
+    } catch {
+      return undefined;
+    }
+  };
+  const direct = await resultOf(label);
+  if (direct) return direct;
+  const q = `WorkflowType = 'mksysbToTape' AND ExecutionStatus = 'Completed' AND MksysbSource = '${source.replace(/'/g, '')}'`;
+  let n = 0;
+  for await (const wf of client.workflow.list({ query: q })) {
+    if (++n > 200) break;
+    const r = await resultOf(wf.workflowId);
+    if (r?.backupId === label) return r;
+  }
+  return undefined;
 }
 
 async function expectedSha(rt: Runtime, plan: RunPlan, k: RecordNumber, staged: StagedImage[], bs: number): Promise<string> {

@@ -1,6 +1,6 @@
 /**
  * Tapes that must not be overwritten: a cartridge holding data is refused without "overwrite": true (no record is
- * written: the lab's command log shows no dd write), "expectedLabel" alone does not permit an overwrite, and with
+ * written: the lab's command log shows no dd write), "expectedLabel" permits it only for the named earlier backup's tape, and with
  * "overwrite": true the backup proceeds and the cartridge then holds the new source's images. Images larger than
  * the cartridge are refused before record 1, saying by how much, with no tape command at all.
  */
@@ -17,32 +17,39 @@ async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
   return err.cause;
 }
 
-test('a cartridge with data is refused without overwrite; expectedLabel does not permit it; overwrite: true does', async () => {
+test('a cartridge with data is refused without overwrite unless it is the expected earlier backup; overwrite: true proceeds', async () => {
   const env = await backupEnv({ lab: { sources: ['aix01', 'aix02'] } });
-  const first = await env.run({ source: 'aix01', verify: 'lsmksysb' });
-  assert.equal(first.verification.lsmksysb, true);
+  const firstId = `mksysb-tape/aix01/first-${Date.now()}`;
+  const first = await env.run({ source: 'aix01' }, firstId);
+  assert.equal(first.verification.readBack, true);
   const writesAfterFirst = await tapeWrites(env);
   assert.deepEqual(writesAfterFirst.map((w) => w.file), [1, 2, 3, 4]);
   const aws = env.lab.host('tapesrv').devices!.rmt0!.aws;
   const before = (await import('node:fs')).readFileSync(aws);
+  const refusal =
+    'preparing the drive failed: the cartridge in tapesrv:rmt0 already holds data (its first block has 262144 bytes); ' +
+    'refusing to overwrite it. Load a blank or scratch cartridge, or start the backup with "overwrite": true';
 
   const refused = await failure((await env.start({ source: 'aix02', operatorWaitHours: 0 })).result());
   assert.equal(refused.type, 'TapeNotBlank');
   assert.equal(refused.nonRetryable, true);
-  assert.equal(
-    refused.message,
-    'preparing the drive failed: the cartridge in tapesrv:rmt0 already holds data (its first block has 262144 bytes); ' +
-      'refusing to overwrite it. Load a blank or scratch cartridge, or start the backup with "overwrite": true',
-  );
+  assert.equal(refused.message, refusal);
 
-  const labelled = await failure((await env.start({ source: 'aix01', operatorWaitHours: 0, expectedLabel: 'aix01-previous' })).result());
-  assert.equal(labelled.type, 'TapeNotBlank');
-  assert.ok(labelled.message.endsWith(
-    '("expectedLabel" "aix01-previous" was not checked: a bootable mksysb tape carries no label to compare, so only "overwrite": true permits writing over data)',
-  ), labelled.message);
+  // expectedLabel names an earlier backup; the cartridge must hold that very backup (records 1 and 2 as it read them
+  // back) and it must be of the same source.
+  const unknown = await failure((await env.start({ source: 'aix01', operatorWaitHours: 0, expectedLabel: 'aix01-previous' })).result());
+  assert.equal(unknown.type, 'TapeNotBlank');
+  assert.equal(unknown.message, `${refusal} (the cartridge is not the expected backup "aix01-previous": no completed backup of aix01 with that workflow or backup ID)`);
+  const otherSource = await failure((await env.start({ source: 'aix02', operatorWaitHours: 0, expectedLabel: first.backupId })).result());
+  assert.equal(otherSource.message, `${refusal} (the cartridge is not the expected backup ${JSON.stringify(first.backupId)}: no completed backup of aix02 with that workflow or backup ID)`);
 
   assert.deepEqual(await tapeWrites(env), writesAfterFirst, 'no record was written by the refused runs');
   assert.ok((await import('node:fs')).readFileSync(aws).equals(before), 'the cartridge is byte for byte as the first backup left it');
+
+  // The same source, naming the earlier backup by its backup ID: the cartridge is that backup's tape, so it is reused.
+  const relabelled = await env.run({ source: 'aix01', expectedLabel: first.backupId, keepStaging: true });
+  assert.equal(relabelled.verification.readBack, true);
+  assert.deepEqual((await tapeWrites(env)).map((w) => w.file), [1, 2, 3, 4, 1, 2, 3, 4]);
 
   const second = await env.run({ source: 'aix02', overwrite: true, keepStaging: true });
   assert.equal(second.verification.readBack, true);
