@@ -288,72 +288,72 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
     await withDriveLock(
       backup.tape,
       async () => {
-      for (;;) {
-        generation += 1;
-        show('tape-prepare', `preparing ${drive}: extfm=yes, block size 512, rewind`);
-        const checkBlank = !wroteAny;
-        await timed('tape-prepare', () =>
-          step('tape-prepare', () => acts('prepare', `prepare ${drive} (extfm, block size 512, rewind${checkBlank ? ', blank check' : ''})`).prepareTape(plan!, { checkBlank })),
-        );
-        let k: RecordNumber = from;
-        await timed('tape-write', async () => {
-          while (k <= 4) {
-            const rec = RECORDS[k - 1]!;
-            const bytes = onTape(k);
-            show('tape-write', `writing record ${k}/4 (${rec.name}, ${size(bytes)}) to ${drive}`, { record: k, bytesTotal: bytes });
-            try {
-              await acts('write', `write record ${k}/4, ${rec.name}, ${size(bytes)}, to ${drive}`).writeRecord(
-                plan!,
-                k,
-                `${info.runId.slice(0, 8)}-g${generation}`,
-                k === 3 ? undefined : staged[k as 1 | 2 | 4],
-              );
-              wroteAny = true;
-              writes[k] = (writes[k] ?? 0) + 1;
-              progress.recordsWritten.push(k);
-              k = (k + 1) as RecordNumber;
-            } catch (err) {
-              wroteAny = true;
-              const req = await askOperator('tape-write', err, k);
-              const again = req.fromRecord && req.fromRecord >= 1 && req.fromRecord <= k ? (req.fromRecord as RecordNumber) : k;
-              k = again;
-              generation += 1;
+        for (;;) {
+          generation += 1;
+          show('tape-prepare', `preparing ${drive}: extfm=yes, block size 512, rewind`);
+          const checkBlank = !wroteAny;
+          await timed('tape-prepare', () =>
+            step('tape-prepare', () => acts('prepare', `prepare ${drive} (extfm, block size 512, rewind${checkBlank ? ', blank check' : ''})`).prepareTape(plan!, { checkBlank })),
+          );
+          let k: RecordNumber = from;
+          await timed('tape-write', async () => {
+            while (k <= 4) {
+              const rec = RECORDS[k - 1]!;
+              const bytes = onTape(k);
+              show('tape-write', `writing record ${k}/4 (${rec.name}, ${size(bytes)}) to ${drive}`, { record: k, bytesTotal: bytes });
+              try {
+                await acts('write', `write record ${k}/4, ${rec.name}, ${size(bytes)}, to ${drive}`).writeRecord(
+                  plan!,
+                  k,
+                  `${info.runId.slice(0, 8)}-g${generation}`,
+                  k === 3 ? undefined : staged[k as 1 | 2 | 4],
+                );
+                wroteAny = true;
+                writes[k] = (writes[k] ?? 0) + 1;
+                progress.recordsWritten.push(k);
+                k = (k + 1) as RecordNumber;
+              } catch (err) {
+                wroteAny = true;
+                const req = await askOperator('tape-write', err, k);
+                const again = req.fromRecord && req.fromRecord >= 1 && req.fromRecord <= k ? (req.fromRecord as RecordNumber) : k;
+                k = again;
+                generation += 1;
+              }
+            }
+          });
+
+          if (backup.verify === 'none') break;
+          show('verify', backup.verify === 'full' ? `verifying ${drive}: lsmksysb -V and reading back records 1-4` : `verifying ${drive}: lsmksysb -V`);
+          verification = await timed('verify', () =>
+            step('verify', () => acts('verify', `verify ${drive}: lsmksysb -V${backup.verify === 'full' ? ', read back 4 records' : ''}`).verifyTape(plan!, images)),
+          );
+          const bad = verification.records.find((r) => !r.ok);
+          const lsFailed = verification.lsmksysb === false;
+          if (!bad && !lsFailed) break;
+          verifyRounds += 1;
+          const why = bad ? `record ${bad.record}: ${bad.detail ?? 'mismatch'}` : `lsmksysb -V failed: ${verification.lsmksysbDetail ?? ''}`;
+          progress.lastError = `verification failed: ${why}`;
+          // A staged copy that changed since it was moved is moved again before the rewrite.
+          const firstBad: RecordNumber = bad ? bad.record : 4;
+          let restaged = false;
+          for (const img of images) {
+            if (img.record < firstBad) continue;
+            const ok = await step('transfer', () => acts('transfer', `check the staged ${RECORDS[img.record - 1]!.name}`).checkStagedImage(plan!, img));
+            if (!ok) {
+              await move(img);
+              restaged = true;
             }
           }
-        });
-
-        if (backup.verify === 'none') break;
-        show('verify', backup.verify === 'full' ? `verifying ${drive}: lsmksysb -V and reading back records 1-4` : `verifying ${drive}: lsmksysb -V`);
-        verification = await timed('verify', () =>
-          step('verify', () => acts('verify', `verify ${drive}: lsmksysb -V${backup.verify === 'full' ? ', read back 4 records' : ''}`).verifyTape(plan!, images)),
-        );
-        const bad = verification.records.find((r) => !r.ok);
-        const lsFailed = verification.lsmksysb === false;
-        if (!bad && !lsFailed) break;
-        verifyRounds += 1;
-        const why = bad ? `record ${bad.record}: ${bad.detail ?? 'mismatch'}` : `lsmksysb -V failed: ${verification.lsmksysbDetail ?? ''}`;
-        progress.lastError = `verification failed: ${why}`;
-        // A staged copy that changed since it was moved is moved again before the rewrite.
-        const firstBad: RecordNumber = bad ? bad.record : 4;
-        let restaged = false;
-        for (const img of images) {
-          if (img.record < firstBad) continue;
-          const ok = await step('transfer', () => acts('transfer', `check the staged ${RECORDS[img.record - 1]!.name}`).checkStagedImage(plan!, img));
-          if (!ok) {
-            await move(img);
-            restaged = true;
+          // A round whose cause was found and fixed (a staged copy moved again) does not count against the retries.
+          if (restaged) verifyRounds -= 1;
+          if (verifyRounds >= backup.retry.maxAttempts) {
+            const req = await askOperator('verify', ApplicationFailure.nonRetryable(`verification failed: ${why}`, 'VerificationFailed'), firstBad);
+            from = (req.fromRecord && req.fromRecord >= 1 && req.fromRecord <= 4 ? req.fromRecord : firstBad) as RecordNumber;
+            verifyRounds = 0;
+          } else {
+            from = firstBad;
           }
         }
-        // A round whose cause was found and fixed (a staged copy moved again) does not count against the retries.
-        if (restaged) verifyRounds -= 1;
-        if (verifyRounds >= backup.retry.maxAttempts) {
-          const req = await askOperator('verify', ApplicationFailure.nonRetryable(`verification failed: ${why}`, 'VerificationFailed'), firstBad);
-          from = (req.fromRecord && req.fromRecord >= 1 && req.fromRecord <= 4 ? req.fromRecord : firstBad) as RecordNumber;
-          verifyRounds = 0;
-        } else {
-          from = firstBad;
-        }
-      }
       },
       (holder) => show('tape-prepare', `waiting for ${drive}, in use by ${holder ?? 'another backup'}`),
     );
