@@ -8,7 +8,7 @@
  * Ctrl-C stops everything. Options: --no-lab (worker on MKSYSB_TAPE_INVENTORY instead), --port N (gRPC, default 7233),
  * --ui-port N (default 8233), --first-backup (start one without asking), --data-dir D (default .data).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -51,6 +51,8 @@ async function main(): Promise<void> {
     .parse()
     .opts<{ port: string; uiPort: string; lab: boolean; firstBackup?: boolean; dataDir: string }>();
 
+  // Debian packages the lab needs (sshd, ...), installed when missing, and the Temporal CLI.
+  if (opts.lab) execFileSync('bash', [path.join(root, 'scripts', 'system-deps.sh')], { stdio: 'inherit' });
   const cli = requireTemporalCli();
   console.log(describeCli(cli));
   const dataDir = path.resolve(opts.dataDir);
