@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { Context, ApplicationFailure } from '@temporalio/activity';
-import { ConnectionLostError, SshPool, isSshError, NON_RETRYABLE_SSH_ERROR_TYPES, type ExecOptions, type HostEndpoint, type SshHost, type ExecResult } from '../ssh';
+import { SshPool, isSshError, NON_RETRYABLE_SSH_ERROR_TYPES, type ExecOptions, type HostEndpoint, type SshHost, type ExecResult } from '../ssh';
 import { loadInventory } from '../schema/load-inventory';
 import type { Inventory, InventoryHost } from '../schema';
 import { detached } from '../tape';
@@ -144,14 +144,8 @@ export class Runtime {
  * chdev/tctl positioning, read-backs, removals), trying again up to twice when the channel or connection was lost
  * before the command reported its exit status. A lost connection that persists still fails the attempt.
  */
-export async function execIdempotent(host: SshHost, cmd: string, opts: ExecOptions): Promise<ExecResult> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await host.exec(cmd, opts);
-    } catch (err) {
-      if (!(err instanceof ConnectionLostError) || attempt >= 3 || opts.signal?.aborted) throw err;
-    }
-  }
+export function execIdempotent(host: SshHost, cmd: string, opts: ExecOptions): Promise<ExecResult> {
+  return host.exec(cmd, { ...opts, retryIfLost: 2 });
 }
 
 export function cancellationSignal(): AbortSignal | undefined {

@@ -72,6 +72,11 @@ export interface ExecOptions {
    * something meant to outlive the session (a detached start).
    */
   killOnHangup?: boolean;
+  /**
+   * For a command that is safe to run twice (a query, a positioning, a read-back): run it again, up to this many
+   * times, when its channel or connection was lost before it reported an exit status. Ignored with `stdin`. Default 0.
+   */
+  retryIfLost?: number;
 }
 
 export interface ExitResult {
@@ -303,9 +308,16 @@ class PooledHost implements SshHost {
     });
   }
 
-  private async openExec(cmd: string, signal?: AbortSignal): Promise<ClientChannel> {
+  private async openExec(cmd: string, signal?: AbortSignal, reconnect = true): Promise<ClientChannel> {
     if (signal?.aborted) throw new CommandAbortedError(this.ref);
     const client = await this.connection();
+    // ssh2 throws "Not connected" at once when the socket went away before its 'close' event reached us: forget that
+    // client and open the session on a new connection, once.
+    const stale = (client as unknown as { _sock?: { destroyed?: boolean; writable?: boolean } })._sock;
+    if (reconnect && (!stale || stale.destroyed || stale.writable === false)) {
+      if (this.client === client) this.client = null;
+      return await this.openExec(cmd, signal, false);
+    }
     return new Promise<ClientChannel>((resolve, reject) => {
       try {
         client.exec(cmd, (err, ch) => {
@@ -338,6 +350,17 @@ class PooledHost implements SshHost {
   }
 
   async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const retries = opts.stdin === undefined ? (opts.retryIfLost ?? 0) : 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.execOnce(cmd, opts);
+      } catch (err) {
+        if (!(err instanceof ConnectionLostError) || attempt >= retries || opts.signal?.aborted) throw err;
+      }
+    }
+  }
+
+  private async execOnce(cmd: string, opts: ExecOptions): Promise<ExecResult> {
     const lifeline = opts.stdin === undefined && opts.killOnHangup !== false;
     const ch = await this.openExec(lifeline ? killOnHangup(cmd) : cmd, opts.signal);
     const maxBuffer = opts.maxBuffer ?? DEFAULT_MAX_BUFFER;

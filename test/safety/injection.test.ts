@@ -119,7 +119,7 @@ test('hostile values never inject a command: each builder refuses them or quotes
       stats[b.name]!.ran += 1;
       ran.push({ builder: b.name, value: v, cmd });
       // Every command here is idempotent; a dropped channel (a known, rare flake of the pool) is tried once more.
-      const once = () => hosts[b.host].exec(cmd, { timeoutMs: 20_000 }).catch((e: Error) => e);
+      const once = () => hosts[b.host].exec(cmd, { timeoutMs: 20_000, retryIfLost: 2 }).catch((e: Error) => e);
       let r = await once();
       if (r instanceof Error && r.name === 'ConnectionLostError') r = await once();
       if (r instanceof Error) failures.push(`${b.name} ${JSON.stringify(v.slice(0, 40))}: ${r.message}`);
