@@ -112,6 +112,7 @@ export class Runtime {
     }
     const t0 = Date.now();
     const interval = this.deps.pollIntervalMs ?? 2000;
+    let wait = Math.min(interval, 100);
     const signal = cancellationSignal();
     try {
       for (;;) {
@@ -124,7 +125,9 @@ export class Runtime {
           throw ApplicationFailure.retryable(`${what} on ${hostName} is no longer running and left no exit status (${state.state})`, 'CommandVanished');
         }
         heartbeat({ ...progress(Date.now() - t0), pid: state.pid });
-        await sleep(interval, signal);
+        // Quick first polls (short commands finish at once), doubling up to the configured interval.
+        await sleep(wait, signal);
+        wait = Math.min(interval, wait * 2);
         state = detached.parseState((await exec(detached.poll(dir, name))).stdout);
       }
     } catch (err) {
