@@ -109,37 +109,36 @@ test('two backups started at once for one drive: their tape phases do not overla
 
 test('a backup terminated while it writes releases the drive; the waiting backup then writes and verifies its tape', async () => {
   const d = DRIVES[3]!;
-  // The first backup reaches the drive first (its images are made fast) and writes slowly; the second queues for it.
+  // The first backup takes the drive and writes slowly (8 MiB at 0.5 MiB/s); the second starts once the first is
+  // writing, so it queues for the drive behind it whatever the machine's load.
   await lab.setHostConfig('aix21', { mksysbBytes: 8 * MiB });
-  await lab.setHostConfig('aix22', { mksysbBytesPerSecond: MiB / 4 });
   await lab.setHostConfig('tapesrv', { tapeBytesPerSecond: MiB / 2 });
   try {
     const ids = ['aix21', 'aix22'].map((s) => `mksysb-tape/${s}/kill-${randomUUID().slice(0, 8)}`);
-    const [a, b] = await Promise.all(
-      ['aix21', 'aix22'].map((source, i) =>
-        t.client.workflow.start('mksysbToTape', {
-          taskQueue: config.taskQueue,
-          workflowId: ids[i]!,
-          args: [{ source, tape: d, backupId: backupIdFromWorkflowId(ids[i]!), overwrite: true }],
-        }),
-      ),
-    );
+    const startBackup = (source: string, i: number) =>
+      t.client.workflow.start('mksysbToTape', {
+        taskQueue: config.taskQueue,
+        workflowId: ids[i]!,
+        args: [{ source, tape: d, backupId: backupIdFromWorkflowId(ids[i]!), overwrite: true }],
+      });
+    const a = await startBackup('aix21', 0);
     const waitUntil = async (what: string, ok: (st: DriveLockState | undefined, stage: string | undefined) => boolean, ms: number) => {
       const end = Date.now() + ms;
       let st: DriveLockState | undefined;
       let stage: string | undefined;
       while (Date.now() < end) {
         st = await lockState(d).catch(() => undefined);
-        stage = (await a!.query(progressQuery).catch(() => undefined))?.stage;
+        stage = (await a.query(progressQuery).catch(() => undefined))?.stage;
         if (ok(st, stage)) return;
         await delay(100);
       }
       assert.fail(`${what}: lock ${JSON.stringify(st ? { holder: st.holder?.workflowId, queue: st.queue.map((q) => q.workflowId) } : null)}, first backup at ${stage}`);
     };
     await waitUntil('the first backup writes', (st, stage) => st?.holder?.workflowId === ids[0] && stage === 'tape-write', 60_000);
+    const b = await startBackup('aix22', 1);
     await waitUntil('the second backup waits for the drive', (st) => !!st?.queue.some((q) => q.workflowId === ids[1]), 30_000);
-    await a!.terminate('test: holder killed during its tape write');
-    const rb = (await b!.result()) as BackupResult;
+    await a.terminate('test: holder killed during its tape write');
+    const rb = (await b.result()) as BackupResult;
     assert.equal(rb.verification.readBack, true);
 
     const ta = (await lockState(d)).recent.find((r) => r.workflowId === ids[0])!;
@@ -156,7 +155,6 @@ test('a backup terminated while it writes releases the drive; the waiting backup
   } finally {
     await lab.setHostConfig('tapesrv', { tapeBytesPerSecond: undefined });
     await lab.setHostConfig('aix21', { mksysbBytes: MiB });
-    await lab.setHostConfig('aix22', { mksysbBytesPerSecond: undefined });
   }
 });
 
