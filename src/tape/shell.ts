@@ -141,14 +141,15 @@ export function pipeWithStatus(left: string, right: string): string {
 
 /** Reads the status line written by `pipeWithStatus` and returns it, with the other lines. */
 export function parsePipeStatus(stdout: string): { status: number | null; rest: string } {
+  // The status line reaches stdout by its own path (fd 3), so it may land in the middle of the right side's output
+  // when that output has no newline where the status line arrives: take it out wherever it stands.
   let status: number | null = null;
-  const rest: string[] = [];
-  for (const line of stdout.split('\n')) {
-    const m = new RegExp(`^${PIPE_STATUS_TAG} (\\d+)$`).exec(line.trim());
-    if (m) status = Number(m[1]);
-    else rest.push(line);
-  }
-  return { status, rest: rest.join('\n') };
+  const re = new RegExp(`${PIPE_STATUS_TAG} (\\d+)\n?`, 'g');
+  const rest = stdout.replace(re, (_all, code: string) => {
+    status = Number(code);
+    return '';
+  });
+  return { status, rest };
 }
 
 /**
