@@ -21,11 +21,15 @@ export function imageActivities(rt: Runtime) {
           : record === 2
             ? images.mkinsttapeForBlockSize(file, backup.record4BlockSize)
             : images.mksysb(backup.mksysbFlags, file);
-      await rt.runDetached(backup.source, NAMES[record], dir, NAMES[record], cmd, (elapsedMs) => ({
-        stage: 'images',
-        record,
-        elapsedMs,
-      }));
+      await rt.runDetached(
+        backup.source,
+        NAMES[record],
+        dir,
+        NAMES[record],
+        cmd,
+        (elapsedMs, bytesDone) => ({ stage: 'images', record, elapsedMs, bytesDone }),
+        file,
+      );
       return await describeImage(rt, backup.source, 'aix', record, file);
     },
   };

@@ -8,7 +8,7 @@ import { Context, ApplicationFailure } from '@temporalio/activity';
 import { SshPool, isSshError, NON_RETRYABLE_SSH_ERROR_TYPES, type ExecOptions, type HostEndpoint, type SshHost, type ExecResult } from '../ssh';
 import { loadInventory } from '../schema/load-inventory';
 import type { Inventory, InventoryHost } from '../schema';
-import { detached } from '../tape';
+import { detached, images, shell } from '../tape';
 
 /** Failure types retrying cannot fix; the workflow's retry policies list them as non-retryable. */
 export const NON_RETRYABLE_TYPES: readonly string[] = [
@@ -95,7 +95,9 @@ export class Runtime {
     dir: string,
     name: string,
     cmd: string,
-    progress: (elapsedMs: number) => Record<string, unknown>,
+    progress: (elapsedMs: number, bytesDone?: number) => Record<string, unknown>,
+    /** A file the command writes as it goes (mksysb's image): its size is polled and heartbeated as bytes done. */
+    output?: string,
   ): Promise<{ attached: boolean }> {
     const host = await this.host(hostName);
     const exec = (c: string) => mapSshErrors(() => execIdempotent(host, c, { signal: cancellationSignal() }));
@@ -113,6 +115,7 @@ export class Runtime {
     const t0 = Date.now();
     const interval = this.deps.pollIntervalMs ?? 2000;
     let wait = Math.min(interval, 100);
+    let bytesDone: number | undefined;
     const signal = cancellationSignal();
     try {
       for (;;) {
@@ -124,11 +127,13 @@ export class Runtime {
         if (state.state === 'vanished' || state.state === 'stopped' || state.state === 'absent') {
           throw ApplicationFailure.retryable(`${what} on ${hostName} is no longer running and left no exit status (${state.state})`, 'CommandVanished');
         }
-        heartbeat({ ...progress(Date.now() - t0), pid: state.pid });
+        heartbeat({ ...progress(Date.now() - t0, bytesDone), pid: state.pid });
         // Quick first polls (short commands finish at once), doubling up to the configured interval.
         await sleep(wait, signal);
         wait = Math.min(interval, wait * 2);
-        state = detached.parseState((await exec(detached.poll(dir, name))).stdout);
+        const polled = (await exec(output ? shell.seq(detached.poll(dir, name), images.fileSizeOrAbsent(output)) : detached.poll(dir, name))).stdout;
+        state = detached.parseState(polled);
+        if (output) bytesDone = images.parseSizeOrAbsent(polled.trim().split('\n').pop() ?? '') ?? undefined;
       }
     } catch (err) {
       // Cancelled by the workflow (not a worker shutdown, which leaves the command running for the next attempt to
