@@ -22,6 +22,7 @@ import { SEARCH_ATTRIBUTES } from '../src/shared/search-attributes';
 import { WORKFLOWS_PATH, createWorker } from '../src/worker';
 import type { BackupResult } from '../src/shared/contract';
 import type { FleetResult } from '../src/workflows/fleet';
+import { quietLogger } from '../scripts/quiet-logger';
 
 export interface FleetBenchOptions {
   sources?: number;
@@ -91,7 +92,7 @@ export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ fig
       inventoryPath: lab.inventoryPath,
     };
     log('bundling workflows');
-    const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+    const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
     const worker = await createWorker({
       config,
       connection: native,
@@ -193,18 +194,6 @@ export function writeFleetSection(markdown: string, file = path.join(__dirname, 
   fs.writeFileSync(file, next.replace(/\n{3,}/g, '\n\n'));
 }
 
-const quiet = {
-  log() {},
-  trace() {},
-  debug() {},
-  info() {},
-  warn(m: string) {
-    console.warn(m);
-  },
-  error(m: string) {
-    console.error(m);
-  },
-};
 
 if (require.main === module) {
   const arg = (name: string): number | undefined => {

@@ -35,6 +35,7 @@ import { stagedPath, stagingDir } from '../src/tape';
 import type { BackupResult } from '../src/shared/contract';
 import { runFleetBench } from './fleet';
 import { CIPHER, GiB, MiB, directSsh, machine, q, randomFile, round, runActivity, sampleRss, sha256Of, sshTo, timeBash, timed } from './helpers';
+import { quietLogger } from '../scripts/quiet-logger';
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
@@ -555,18 +556,6 @@ function missed(figs: Figure[]): string {
   return rows.length ? rows.join('\n') : 'None: every target with a number was met.';
 }
 
-const quietLogger = {
-  log() {},
-  trace() {},
-  debug() {},
-  info() {},
-  warn(m: string) {
-    console.warn(m);
-  },
-  error(m: string) {
-    console.error(m);
-  },
-};
 
 if (JSON_OUT && !process.env.MKSYSB_BENCH_JSON_FILE) {
   // The Temporal dev server and other children write to the inherited stdout: run the bench in a child whose stdout is

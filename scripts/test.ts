@@ -14,6 +14,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTES } from '../src/shared/search-attributes';
 import { describeCli, requireTemporalCli } from './temporal-cli';
 import { WORKFLOWS_PATH } from '../src/worker';
+import { quietLogger } from './quiet-logger';
 
 const root = path.resolve(__dirname, '..');
 
@@ -104,18 +105,6 @@ async function main(): Promise<number> {
   }
 }
 
-const quietLogger = {
-  log() {},
-  trace() {},
-  debug() {},
-  info() {},
-  warn(m: string) {
-    console.warn(m);
-  },
-  error(m: string) {
-    console.error(m);
-  },
-};
 
 main().then(
   (code) => process.exit(code),
