@@ -224,7 +224,7 @@ export function commandFailure(hostName: string, what: string, res: Pick<ExecRes
   const msg = lastLines(res.stderr || res.stdout, 4);
   const status = res.code === null ? `signal ${res.signal ?? '?'}` : `exit status ${res.code}`;
   const text = `${what} on ${hostName} failed (${status})${msg ? `: ${msg}` : ''}`;
-  if (res.code === 127 || /not found|No such file or directory.*(?:bin|command)/.test(msg) && res.code === 127) {
+  if (res.code === 127) {
     return ApplicationFailure.nonRetryable(text, 'CommandNotFound');
   }
   if (/(No such device|does not exist|0514-519|not defined in the device configuration)/i.test(msg) && /\/dev\/|rmt|nst|st\d/.test(msg)) {

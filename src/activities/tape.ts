@@ -97,15 +97,9 @@ export function tapeActivities(rt: Runtime, client?: Client) {
       for (const k of layout.RECORD_NUMBERS) {
         const bs = layout.blockSizeFor(k, backup.record4BlockSize);
         const expected = await expectedSha(rt, plan, k, staged, bs);
-        const res = await rt.run(
-          tapeHost,
-          `read back record ${k}`,
-          shell.and(...driver.setBlockSize(dev, bs), driver.readRecordSha256(dev, k, bs)),
-          { allowExit: [1, 2] },
-        );
-        const got = images.parseSha256WithStatus(res.stdout);
+        const got = await readBackSha(rt, plan, k, bs);
         const rc: RecordCheck = { record: k, expected, actual: got.sha256, ok: got.ok && got.sha256 === expected };
-        if (!got.ok) rc.detail = `read failed (status ${got.status}): ${res.stderr.trim().slice(-200)}`;
+        if (!got.ok) rc.detail = `read failed (status ${got.status}): ${got.stderr}`;
         else if (!rc.ok) rc.detail = `SHA-256 on tape ${got.sha256}, expected ${expected}`;
         out.records.push(rc);
       }
@@ -127,20 +121,15 @@ export function tapeActivities(rt: Runtime, client?: Client) {
  * byte for byte this backup's boot image padded to 512. A cartridge swapped since then has another record 1.
  */
 async function ownPartialTape(rt: Runtime, plan: RunPlan): Promise<boolean> {
-  const { backup, tapeOs, stagingTape } = plan;
+  const { backup, stagingTape } = plan;
   const wrote = await rt.run(backup.tape.host, 'look for an earlier record-1 write of this backup', detached.anySucceeded(stagingTape, 'write-r1-'));
   if (wrote.stdout.trim() !== 'yes') return false;
   const file = stagedPath(stagingTape, 1);
   const size = images.parseSizeOrAbsent((await rt.run(backup.tape.host, `size of ${file}`, images.fileSizeOrAbsent(file))).stdout);
   if (size === null) return false;
-  const mine = images.parseSha256WithStatus(
-    (await rt.run(backup.tape.host, `SHA-256 of ${file}`, images.sha256FilePadded(tapeOs, file, layout.paddedLength(size, 512) - size))).stdout,
-  );
-  const driver = driverFor(tapeOs);
-  const onTape = images.parseSha256WithStatus(
-    (await rt.run(backup.tape.host, 'read back record 1', driver.readRecordSha256(backup.tape.device, 1, 512), { allowExit: [1, 2] })).stdout,
-  );
-  return mine.ok && onTape.ok && mine.sha256 === onTape.sha256;
+  const mine = await paddedSha(rt, plan, file, layout.paddedLength(size, layout.TAPE_BLOCK_SIZE) - size);
+  const onTape = await readBackSha(rt, plan, 1, layout.TAPE_BLOCK_SIZE);
+  return mine !== null && onTape.ok && mine === onTape.sha256;
 }
 
 /**
@@ -151,15 +140,13 @@ async function ownPartialTape(rt: Runtime, plan: RunPlan): Promise<boolean> {
  */
 async function labelMatches(rt: Runtime, client: Client | undefined, plan: RunPlan, label: string): Promise<{ ok: boolean; why: string }> {
   if (!client) return { ok: false, why: 'the worker has no Temporal client to look it up' };
-  const { backup, tapeOs } = plan;
+  const { backup } = plan;
   const prev = await findBackupResult(client, backup.source, label);
   if (!prev) return { ok: false, why: `no completed backup of ${backup.source} with that workflow or backup ID` };
   if (prev.source !== backup.source) return { ok: false, why: `it was a backup of ${prev.source}, not of ${backup.source}` };
-  const driver = driverFor(tapeOs);
   for (const k of [1, 2] as const) {
     const want = prev.records.find((r) => r.record === k)?.sha256;
-    const res = await rt.run(backup.tape.host, `read back record ${k}`, driver.readRecordSha256(backup.tape.device, k, 512), { allowExit: [1, 2] });
-    const got = images.parseSha256WithStatus(res.stdout);
+    const got = await readBackSha(rt, plan, k, layout.TAPE_BLOCK_SIZE);
     if (!want || !got.ok || got.sha256 !== want) return { ok: false, why: `record ${k} on the cartridge differs from that backup's` };
   }
   return { ok: true, why: '' };
@@ -194,8 +181,32 @@ async function expectedSha(rt: Runtime, plan: RunPlan, k: RecordNumber, staged: 
   const padding = recordTapeBytes(k, image.bytes, bs) - image.bytes;
   if (padding === 0) return image.sha256;
   const file = stagedPath(plan.stagingTape, k);
-  const res = await rt.run(plan.backup.tape.host, `SHA-256 of ${file} padded to ${bs}`, images.sha256FilePadded(plan.tapeOs, file, padding));
+  const sha = await paddedSha(rt, plan, file, padding);
+  if (!sha) throw ApplicationFailure.retryable(`cannot read ${file} on ${plan.backup.tape.host}`, 'CommandFailed');
+  return sha;
+}
+
+/** Positions at record k (drive at block size `bs`) and hashes what the drive returns for it. */
+async function readBackSha(
+  rt: Runtime,
+  plan: RunPlan,
+  k: RecordNumber,
+  bs: number,
+): Promise<{ ok: boolean; sha256: string | null; status: number | null; stderr: string }> {
+  const driver = driverFor(plan.tapeOs);
+  const dev = plan.backup.tape.device;
+  const res = await rt.run(
+    plan.backup.tape.host,
+    `read back record ${k}`,
+    shell.and(...driver.setBlockSize(dev, bs), driver.readRecordSha256(dev, k, bs)),
+    { allowExit: [1, 2] },
+  );
+  return { ...images.parseSha256WithStatus(res.stdout), stderr: res.stderr.trim().slice(-200) };
+}
+
+/** SHA-256 of a staged file on the tape host followed by `padding` NULs (what `dd conv=sync` puts on tape). */
+async function paddedSha(rt: Runtime, plan: RunPlan, file: string, padding: number): Promise<string | null> {
+  const res = await rt.run(plan.backup.tape.host, `SHA-256 of ${file} padded by ${padding}`, images.sha256FilePadded(plan.tapeOs, file, padding));
   const got = images.parseSha256WithStatus(res.stdout);
-  if (!got.ok || !got.sha256) throw ApplicationFailure.retryable(`cannot read ${file} on ${plan.backup.tape.host}`, 'CommandFailed');
-  return got.sha256;
+  return got.ok ? got.sha256 : null;
 }
