@@ -13,10 +13,11 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { relay } from '../ssh';
-import { detached, digest, images, shell, stagedPath, transfer } from '../tape';
+import { detached, digest, images, record, shell, stagedPath, transfer } from '../tape';
 import { describeImage } from './images';
 import { heartbeat, mapSshErrors, commandFailure, cancellationSignal, execIdempotent, type Runtime } from './runtime';
 import type { ProgressBeat, RunPlan, StagedImage, TransferOutcome } from './types';
+import { formatBytes } from '../shared/format';
 
 /** What `followImage` achieved: with `complete`, the tape host's size and SHA-256 of its copy after mksysb ended. */
 export interface FollowOutcome {
@@ -54,7 +55,7 @@ export function transferActivities(rt: Runtime) {
       const df = images.parseDf((await rt.run(tapeHost, `free space in ${stagingTape}`, images.freeSpace(stagingTape))).stdout);
       if (df.freeKiB * 1024 < need - Math.max(0, (have ?? 0) - offset)) {
         throw ApplicationFailure.nonRetryable(
-          `work folder ${stagingTape} on ${tapeHost} has ${fmt(df.freeKiB * 1024)} free but the ${recordName(image.record)} needs ${fmt(need)} more`,
+          `work folder ${stagingTape} on ${tapeHost} has ${formatBytes(df.freeKiB * 1024)} free but the ${record(image.record).name} needs ${formatBytes(need)} more`,
           'StagingFolderFull',
         );
       }
@@ -95,7 +96,7 @@ export function transferActivities(rt: Runtime) {
         await rt.run(tapeHost, `remove ${target}`, images.removeFile(target));
         heartbeat({ ...progress(0), offset: 0 });
         throw ApplicationFailure.retryable(
-          `${recordName(image.record)} on ${tapeHost} does not match the source: ${arrived.bytes} bytes, SHA-256 ${arrived.sha256}; ` +
+          `${record(image.record).name} on ${tapeHost} does not match the source: ${arrived.bytes} bytes, SHA-256 ${arrived.sha256}; ` +
             `expected ${image.bytes} bytes, SHA-256 ${image.sha256}`,
           'ChecksumMismatch',
         );
@@ -196,17 +197,3 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function recordName(record: number): string {
-  return record === 1 ? 'boot image' : record === 2 ? 'install image' : 'mksysb image';
-}
-
-export function fmt(bytes: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${bytes} bytes` : `${v.toFixed(1)} ${units[i]}`;
-}

@@ -46,6 +46,7 @@ import { SA_OUTCOME, SA_SOURCE, SA_STAGE, SA_TAPE_DEVICE, SA_TAPE_HOST } from '.
 import { RECORDS, blockSizeFor, type RecordNumber } from '../tape/layout';
 import { FILEMARK_ALLOWANCE, recordTapeBytes } from '../tape/record-bytes';
 import { withDriveLock } from './drive-lock';
+import { formatBytes } from '../shared/format';
 
 
 type Decision = { kind: 'retry'; request: RetryRequest } | { kind: 'abort'; request: AbortRequest };
@@ -224,7 +225,7 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
       step(
         'transfer',
         () =>
-          acts('transfer', `move ${RECORDS[img.record - 1]!.name}, ${size(img.bytes)}, ${backup.source} → ${backup.tape.host}`)
+          acts('transfer', `move ${RECORDS[img.record - 1]!.name}, ${formatBytes(img.bytes)}, ${backup.source} → ${backup.tape.host}`)
             .transferImage(plan!, img),
         img.record,
       );
@@ -255,7 +256,7 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
     // Moved while it was made only if the tape host's copy has the source's size and SHA-256 (each host hashed its own).
     const mksysbThere = followed?.complete === true && followed.bytes === staged[4]!.bytes && followed.sha256 === staged[4]!.sha256;
     if (!mksysbThere) {
-      show('transfer', `moving the mksysb image (${size(staged[4]!.bytes)}) to ${backup.tape.host}`, {
+      show('transfer', `moving the mksysb image (${formatBytes(staged[4]!.bytes)}) to ${backup.tape.host}`, {
         record: 4,
         bytesTotal: staged[4]!.bytes,
       });
@@ -270,8 +271,8 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
     const totalOnTape = ([1, 2, 3, 4] as RecordNumber[]).reduce((s, k) => s + onTape(k), 0) + FILEMARK_ALLOWANCE;
     if (plan.capacityBytes !== undefined && totalOnTape > plan.capacityBytes) {
       throw ApplicationFailure.nonRetryable(
-        `the images need ${size(totalOnTape)} of tape but the cartridge in ${drive} holds ${size(plan.capacityBytes)}: ` +
-          `${size(totalOnTape - plan.capacityBytes)} too much. Nothing was written; the staged images were kept`,
+        `the images need ${formatBytes(totalOnTape)} of tape but the cartridge in ${drive} holds ${formatBytes(plan.capacityBytes)}: ` +
+          `${formatBytes(totalOnTape - plan.capacityBytes)} too much. Nothing was written; the staged images were kept`,
         'ImageTooLarge',
       );
     }
@@ -300,9 +301,9 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
             while (k <= 4) {
               const rec = RECORDS[k - 1]!;
               const bytes = onTape(k);
-              show('tape-write', `writing record ${k}/4 (${rec.name}, ${size(bytes)}) to ${drive}`, { record: k, bytesTotal: bytes });
+              show('tape-write', `writing record ${k}/4 (${rec.name}, ${formatBytes(bytes)}) to ${drive}`, { record: k, bytesTotal: bytes });
               try {
-                await acts('write', `write record ${k}/4, ${rec.name}, ${size(bytes)}, to ${drive}`).writeRecord(
+                await acts('write', `write record ${k}/4, ${rec.name}, ${formatBytes(bytes)}, to ${drive}`).writeRecord(
                   plan!,
                   k,
                   `${info.runId.slice(0, 8)}-g${generation}`,
@@ -446,16 +447,4 @@ function failureType(err: unknown): string | undefined {
   let e: unknown = err;
   while (e instanceof ActivityFailure && e.cause) e = e.cause;
   return e instanceof ApplicationFailure ? (e.type ?? undefined) : undefined;
-}
-
-function size(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
 }
