@@ -22,6 +22,7 @@ export {
   hostHasRole,
   inventorySchema,
   parseInventory,
+  pullRoute,
   ROLES,
   rolesOf,
   type HostOs,
@@ -29,6 +30,7 @@ export {
   type InventoryFile,
   type InventoryHost,
   type KeySource,
+  type PullRoute,
   type Role,
 } from './inventory';
 export { checkInputAgainstInventory, type CheckedBackup } from './check';

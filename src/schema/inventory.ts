@@ -1,6 +1,7 @@
 /**
  * The host inventory: every host the backups may reach, how to log in (key file or agent, never a secret itself),
- * its pinned host key, OS, role, staging folder and, for tape hosts, its tape devices. Read by the worker from the
+ * its pinned host key, OS, role, staging folder and, for tape hosts, its tape devices and the sources it may pull
+ * images from by itself (`pullFrom`, direct transfers). Read by the worker from the
  * file named in temporal.config.ts; written by the lab too.
  *
  * Pure code (the loader with fs is load-inventory.ts): imports nothing but zod.
@@ -22,6 +23,7 @@ import {
   object,
   oneOf,
   positiveInteger,
+  remoteFileReason,
   text,
   userReason,
   workFolderReason,
@@ -77,6 +79,23 @@ const deviceSchema = object(
   { type: 'must be an object such as {"capacityBytes": 4294967296}' },
 );
 
+/**
+ * How a tape host logs in to a source by itself (OpenSSH on the tape host) to pull the images in one hop. The key is
+ * a file on the tape host, never read by the worker; address, port and user default to the source's own entry.
+ */
+const pullSchema = object(
+  {
+    identityFile: text(remoteFileReason, {
+      required: 'is required: the private key on the tape host that the source accepts (e.g. "/home/mksysb/.ssh/id_pull")',
+      type: 'must be the path of a private key file on the tape host, as text',
+    }),
+    address: text(addressReason, { type: 'must be a host name or IP address as text' }).optional(),
+    port: number(1, 65535).optional(),
+    user: text(userReason, { type: 'must be a login name as text (e.g. "root")' }).optional(),
+  },
+  { type: 'must be an object such as {"identityFile": "/home/mksysb/.ssh/id_pull"}' },
+);
+
 const hostSchema = object(
   {
     address: text(addressReason, {
@@ -99,6 +118,9 @@ const hostSchema = object(
     devices: namedRecord(deviceReason, 'device name', deviceSchema, {
       type: 'must be an object such as {"rmt0": {"capacityBytes": 4294967296}}',
     }).optional(),
+    pullFrom: namedRecord(hostNameReason, 'host name', pullSchema, {
+      type: 'must be an object of source hosts by name, such as {"aix01": {"identityFile": "/home/mksysb/.ssh/id_pull"}}',
+    }).optional(),
   },
   { type: 'must be an object describing the host ("address", "user", "os", "role", ...)' },
 ).superRefine((h, ctx) => {
@@ -114,8 +136,13 @@ const hostSchema = object(
         message: `a tape host must list its tape devices, e.g. {"${h.os === 'linux' ? 'nst0' : 'rmt0'}": {}}`,
       });
     }
-  } else if (h.devices !== undefined) {
-    ctx.addIssue({ code: 'custom', continue: false, path: ['devices'], message: 'only a host with role "tape" has tape devices' });
+  } else {
+    if (h.devices !== undefined) {
+      ctx.addIssue({ code: 'custom', continue: false, path: ['devices'], message: 'only a host with role "tape" has tape devices' });
+    }
+    if (h.pullFrom !== undefined) {
+      ctx.addIssue({ code: 'custom', continue: false, path: ['pullFrom'], message: 'only a host with role "tape" pulls images from source hosts' });
+    }
   }
   for (const name of Object.keys(h.devices ?? {})) {
     const why = deviceKindReason(name, 'this host', h.os);
@@ -158,6 +185,17 @@ export const inventorySchema = object(
       seen.add(m);
     });
   }
+  for (const [name, h] of Object.entries(inv.hosts)) {
+    for (const from of Object.keys(h.pullFrom ?? {})) {
+      const path = ['hosts', name, 'pullFrom', from];
+      const source = Object.hasOwn(inv.hosts, from) ? inv.hosts[from] : undefined;
+      if (!source) ctx.addIssue({ code: 'custom', continue: false, path, message: 'is not a host in this inventory' });
+      else if (from === name) ctx.addIssue({ code: 'custom', continue: false, path, message: 'is this host itself: a host reads its own files without a key' });
+      else if (!rolesOf(source.role).includes('source')) {
+        ctx.addIssue({ code: 'custom', continue: false, path, message: 'is not a host with role "source": a tape host pulls images only from source hosts' });
+      }
+    }
+  }
 });
 
 /** The inventory as written in the file (what the lab writes). */
@@ -173,6 +211,35 @@ export function rolesOf(role: Role | readonly Role[]): Role[] {
 
 export function hostHasRole(host: InventoryHost, role: Role): boolean {
   return rolesOf(host.role).includes(role);
+}
+
+/** How a tape host reaches a source by itself, all fields settled: what direct transfers need. */
+export interface PullRoute {
+  address: string;
+  port: number;
+  user: string;
+  /** Private key on the tape host (the worker never reads it). */
+  identityFile: string;
+  /** The source's pinned host key, `TYPE BASE64`: the only key the tape host's ssh accepts. */
+  hostKey: string;
+}
+
+/**
+ * The route by which `tapeHost` pulls images from `source` itself (its `pullFrom` entry, address, port and user
+ * defaulting to the source's own), or undefined when the inventory does not say the tape host may.
+ */
+export function pullRoute(inv: Inventory, tapeHost: string, source: string): PullRoute | undefined {
+  const tape = Object.hasOwn(inv.hosts, tapeHost) ? inv.hosts[tapeHost] : undefined;
+  const src = Object.hasOwn(inv.hosts, source) ? inv.hosts[source] : undefined;
+  const entry = tape?.pullFrom && Object.hasOwn(tape.pullFrom, source) ? tape.pullFrom[source] : undefined;
+  if (!entry || !src) return undefined;
+  return {
+    address: entry.address ?? src.address,
+    port: entry.port ?? src.port,
+    user: entry.user ?? src.user,
+    identityFile: entry.identityFile,
+    hostKey: src.hostKey,
+  };
 }
 
 /**

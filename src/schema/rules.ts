@@ -41,14 +41,26 @@ export const backupIdReason = (v: string): Reason => nameReason(v, BACKUP_ID_MAX
  * no `..`, no `//`, not `/` itself, no trailing `/`, at most 200 characters.
  */
 export function workFolderReason(v: string): Reason {
+  return plainPathReason(v, 'folder', '/home/mksysb');
+}
+
+/**
+ * A file on a remote host that goes into command lines there (a tape host's private key for direct pulls):
+ * the same plain characters as a work folder, and a file name at the end.
+ */
+export function remoteFileReason(v: string): Reason {
+  return plainPathReason(v, 'file', '/home/mksysb/.ssh/id_pull');
+}
+
+function plainPathReason(v: string, kind: 'folder' | 'file', example: string): Reason {
   if (v.length > WORK_FOLDER_MAX) return `must be at most ${WORK_FOLDER_MAX} characters (it has ${v.length})`;
-  if (!v.startsWith('/')) return 'must be an absolute path starting with "/" (e.g. /home/mksysb)';
+  if (!v.startsWith('/')) return `must be an absolute path starting with "/" (e.g. ${example})`;
   const bad = firstBadChar(v, PATH_CHAR);
   if (bad !== undefined) return `may contain only letters, digits, ".", "_", "-" and "/"; it contains ${describeChar(bad)}`;
-  if (v === '/') return 'must not be "/" itself; name a staging folder such as /home/mksysb';
+  if (v === '/') return kind === 'folder' ? 'must not be "/" itself; name a staging folder such as /home/mksysb' : 'must name a file, not a folder';
   if (v.includes('..')) return 'must not contain ".."';
   if (v.includes('//')) return 'must not contain "//"';
-  if (v.endsWith('/')) return 'must not end with "/"';
+  if (v.endsWith('/')) return kind === 'folder' ? 'must not end with "/"' : 'must name a file, not a folder';
   if (v.split('/').includes('.')) return 'must not contain "." as a folder name';
   return undefined;
 }

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HOST_KEY_TYPES, hostHasRole, InventoryValidationError, parseInventory, rolesOf } from '../../src/schema';
+import { HOST_KEY_TYPES, hostHasRole, InventoryValidationError, parseInventory, pullRoute, rolesOf } from '../../src/schema';
 
 // Real public host keys made with ssh-keygen (public halves only).
 const KEYS = {
@@ -526,6 +526,81 @@ const BAD: BadCase[] = [
     message:
       'hosts.tapesrv.devices.rmt0.capacity: unknown field; the fields are capacityBytes',
   },
+  // Direct pulls (pullFrom)
+  {
+    name: 'pullFrom on a source host',
+    input: host({ pullFrom: { tapesrv: { identityFile: '/home/mksysb/.ssh/id_pull' } } }),
+    message:
+      'hosts.aix01.pullFrom: only a host with role "tape" pulls images from source hosts',
+  },
+  {
+    name: 'pullFrom naming an unknown host',
+    input: tapeHost({ pullFrom: { aix99: { identityFile: '/home/mksysb/.ssh/id_pull' } } }),
+    message:
+      'hosts.tapesrv.pullFrom.aix99: is not a host in this inventory',
+  },
+  {
+    name: 'pullFrom naming a tape host',
+    input: { hosts: { aix01, tape2: { ...tapesrv, hostKey: KEYS.rsa }, tapesrv: { ...tapesrv, pullFrom: { tape2: { identityFile: '/k/id' } } } } },
+    message:
+      'hosts.tapesrv.pullFrom.tape2: is not a host with role "source": a tape host pulls images only from source hosts',
+  },
+  {
+    name: 'pullFrom naming the host itself',
+    input: withHost('both', { ...tapesrv, role: ['source', 'tape'], pullFrom: { both: { identityFile: '/k/id' } } }),
+    message:
+      'hosts.both.pullFrom.both: is this host itself: a host reads its own files without a key',
+  },
+  {
+    name: 'pullFrom with a relative identityFile',
+    input: tapeHost({ pullFrom: { aix01: { identityFile: '.ssh/id_pull' } } }),
+    message:
+      'hosts.tapesrv.pullFrom.aix01.identityFile ".ssh/id_pull": must be an absolute path starting with "/" (e.g. /home/mksysb/.ssh/id_pull)',
+  },
+  {
+    name: 'pullFrom without an identityFile',
+    input: tapeHost({ pullFrom: { aix01: { address: '10.0.0.5' } } }),
+    message:
+      'hosts.tapesrv.pullFrom.aix01.identityFile: is required: the private key on the tape host that the source accepts (e.g. "/home/mksysb/.ssh/id_pull")',
+  },
+  {
+    name: 'pullFrom identityFile with a space',
+    input: tapeHost({ pullFrom: { aix01: { identityFile: '/root/my key' } } }),
+    message:
+      'hosts.tapesrv.pullFrom.aix01.identityFile "/root/my key": may contain only letters, digits, ".", "_", "-" and "/"; it contains a space',
+  },
+  {
+    name: 'pullFrom identityFile a folder',
+    input: tapeHost({ pullFrom: { aix01: { identityFile: '/root/.ssh/' } } }),
+    message:
+      'hosts.tapesrv.pullFrom.aix01.identityFile "/root/.ssh/": must name a file, not a folder',
+  },
+  {
+    name: 'pullFrom with a bad address, port and user',
+    input: tapeHost({ pullFrom: { aix01: { identityFile: '/k/id', address: 'a b', port: 0, user: 'Root' } } }),
+    message:
+      'hosts.tapesrv.pullFrom.aix01.address "a b": must be a host name (e.g. aix01.example.com) or an IP address (e.g. 10.1.2.3); it contains a space; ' +
+      'hosts.tapesrv.pullFrom.aix01.port 0: must be a whole number from 1 to 65535; ' +
+      'hosts.tapesrv.pullFrom.aix01.user "Root": must be a login name: lower-case letters, digits, "_" and "-", starting with a letter or "_", at most 32 characters',
+  },
+  {
+    name: 'pullFrom with a private key in it',
+    input: tapeHost({ pullFrom: { aix01: { identityFile: '/k/id', privateKey: 'x' } } }),
+    message:
+      'hosts.tapesrv.pullFrom.aix01.privateKey: unknown field; secrets must not be written here: the worker keeps credentials (the inventory names a key file or agent, and an environment variable for a passphrase)',
+  },
+  {
+    name: 'pullFrom a list',
+    input: tapeHost({ pullFrom: ['aix01'] }),
+    message:
+      'hosts.tapesrv.pullFrom (a list): must be an object of source hosts by name, such as {"aix01": {"identityFile": "/home/mksysb/.ssh/id_pull"}}',
+  },
+  {
+    name: 'pullFrom entry a string',
+    input: tapeHost({ pullFrom: { aix01: '/k/id' } }),
+    message:
+      'hosts.tapesrv.pullFrom.aix01 "/k/id": must be an object such as {"identityFile": "/home/mksysb/.ssh/id_pull"}',
+  },
   // Groups
   {
     name: 'groups a list',
@@ -654,6 +729,22 @@ describe('parseInventory accepts good inventories', () => {
     assert.ok(hostHasRole(inv.hosts.both!, 'tape'));
     assert.deepEqual(rolesOf(inv.hosts.tapesrv!.role), ['tape']);
     assert.deepEqual(Object.keys(inv.hosts.lintape!.devices ?? {}), ['nst0', 'nst1']);
+  });
+
+  it('accepts pullFrom on a tape host and settles the route from the source\'s own entry', () => {
+    const inv = parseInventory(tapeHost({ pullFrom: { aix01: { identityFile: '/home/mksysb/.ssh/id_pull' } } }));
+    assert.deepEqual(pullRoute(inv, 'tapesrv', 'aix01'), {
+      address: '127.0.0.1',
+      port: 40101,
+      user: 'root',
+      identityFile: '/home/mksysb/.ssh/id_pull',
+      hostKey: KEYS.ed25519,
+    });
+    const over = parseInventory(tapeHost({ pullFrom: { aix01: { identityFile: '/k/id', address: '10.0.0.5', port: 2222, user: 'mksysb' } } }));
+    assert.deepEqual(pullRoute(over, 'tapesrv', 'aix01'), { address: '10.0.0.5', port: 2222, user: 'mksysb', identityFile: '/k/id', hostKey: KEYS.ed25519 });
+    assert.equal(pullRoute(parseInventory(good()), 'tapesrv', 'aix01'), undefined, 'no pullFrom: the images are relayed');
+    assert.equal(pullRoute(over, 'aix01', 'tapesrv'), undefined);
+    assert.equal(pullRoute(over, 'tapesrv', 'nosuch'), undefined);
   });
 
   it('accepts a key file without a passphrase variable', () => {
