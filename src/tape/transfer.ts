@@ -1,10 +1,13 @@
 /**
- * Command builders for moving a staged image from the source host to the tape host through the worker, resumable
- * at a byte offset. Pure: no I/O, no Node built-ins. Only AIX-safe tools: `tail -c +N` (GNU's `dd iflag=` and
- * `skip_bytes` do not exist on AIX), `dd seek=` with `if=/dev/null` to cut the receiving file, `cat >>`.
+ * Command builders for moving a staged image from the source host to the tape host, resumable at a byte offset:
+ * relayed through the worker (`readFrom` on the source piped into `writeFrom` or `writeHashing` on the tape host), or
+ * pulled by the tape host itself with OpenSSH (`pull`, below). Pure: no I/O, no Node built-ins. Only AIX-safe tools:
+ * `tail -c +N` (GNU's `dd iflag=` and `skip_bytes` do not exist on AIX), `dd seek=` with `if=/dev/null` to cut the
+ * receiving file, `cat >>`, `tee`, `printf`, and OpenSSH's `ssh` (on AIX with the OpenSSH fileset: /usr/bin/ssh).
  */
-import { sha256Stdin, type HostOs } from './digest';
-import { assertAbsolutePath, assertInt, pipeWithStatus, quote } from './shell';
+import { parseSha256, sha256Stdin, type HostOs } from './digest';
+import { fileSizeOrAbsent } from './images';
+import { assertAbsolutePath, assertInt, assertName, command, joinPath, parsePipeStatus, pipeWithStatus, quote, ShellValueError } from './shell';
 
 /** Exit status of `writeFrom` when the receiving file is shorter than the offset (nothing is written). */
 export const SHORT_FILE_STATUS = 3;
@@ -46,4 +49,196 @@ export function writeFrom(file: string, offset: number): string {
 export function writeHashing(os: HostOs, file: string): string {
   assertAbsolutePath(file, 'file');
   return pipeWithStatus(`tee ${quote(file)}`, sha256Stdin(os));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Direct pulls: the tape host reads the image from the source with its own OpenSSH client (one hop; the bytes never
+// pass through the worker), when the inventory says it may (`pullFrom`).
+
+/** How the tape host reaches a source with its own `ssh`: every value as the tape host uses it. */
+export interface PullSource {
+  address: string;
+  port: number;
+  user: string;
+  /** Private key file on the tape host that the source accepts. */
+  identityFile: string;
+  /** known_hosts file on the tape host holding the source's pinned host key (`knownHostsLine`). */
+  knownHostsFile: string;
+}
+
+/** Ciphers the pull offers: AES-GCM first (AES-NI, no separate MAC), AES-CTR for servers without GCM. */
+export const PULL_CIPHERS = 'aes128-gcm@openssh.com,aes128-ctr';
+
+/** ssh(1)'s exit status for its own failures: no connection, host key refused, login refused, connection lost. */
+export const SSH_FAILED = 255;
+
+/** Prefix of the status lines `pull` prints. */
+export const PULL_TAG = 'mksysb-tape-pull';
+
+const PLAIN_PATH = /^[A-Za-z0-9._/-]+$/;
+
+/**
+ * A path that goes into ssh's own option parsing (`-o UserKnownHostsFile=...` splits at white space, `-i` expands `%`
+ * and `~`): absolute, and plain characters only.
+ */
+function plainPath(value: string, what: string): string {
+  assertAbsolutePath(value, what);
+  if (!PLAIN_PATH.test(value)) throw new ShellValueError(`${what} may contain only letters, digits, ".", "_", "-" and "/": ${JSON.stringify(value)}`);
+  return value;
+}
+
+function address(value: string): string {
+  if (!/^[A-Za-z0-9:][A-Za-z0-9.:-]*$/.test(value) || value.length > 253) {
+    throw new ShellValueError(`address must be a host name or IP address: ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
+ * The known_hosts line that pins `hostKey` (`TYPE BASE64`, as the inventory holds it) for the source as the tape host
+ * names it: `ADDRESS TYPE KEY` on port 22, `[ADDRESS]:PORT TYPE KEY` on any other port.
+ */
+export function knownHostsLine(addr: string, port: number, hostKey: string): string {
+  address(addr);
+  assertInt(port, 'port', 1, 65535);
+  if (!/^[a-z0-9@.-]+ [A-Za-z0-9+/]+={0,2}$/.test(hostKey)) throw new ShellValueError(`host key must be "TYPE BASE64": ${JSON.stringify(hostKey.slice(0, 80))}`);
+  return `${port === 22 ? addr : `[${addr}]:${port}`} ${hostKey}`;
+}
+
+/** Writes one known_hosts line to FILE (replacing it). */
+export function writeKnownHosts(file: string, line: string): string {
+  plainPath(file, 'known_hosts file');
+  assertName(line, 'known_hosts line');
+  return `printf '%s\\n' ${quote(line)} > ${quote(file)}`;
+}
+
+/**
+ * `ssh ... user@address REMOTE` as the tape host runs it: no configuration files (`-F /dev/null`), no prompts, the
+ * source's key pinned in `knownHostsFile` and no other accepted, only `identityFile` offered, no stdin, and a
+ * connection that stops answering for a minute ends with status 255 instead of hanging. `remote` is a command line
+ * for the source's shell (built by src/tape).
+ */
+export function sshCommand(src: PullSource, remote: string): string {
+  const known = plainPath(src.knownHostsFile, 'known_hosts file');
+  const identity = plainPath(src.identityFile, 'identity file');
+  assertInt(src.port, 'port', 1, 65535);
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(src.user)) throw new ShellValueError(`user must be a login name: ${JSON.stringify(src.user)}`);
+  assertName(remote, 'remote command');
+  return command([
+    'ssh', '-n', '-F', '/dev/null',
+    '-o', 'BatchMode=yes',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', `UserKnownHostsFile=${known}`,
+    // Only the name as written is looked up in the pinned file (older OpenSSH also checks the IP address).
+    '-o', 'CheckHostIP=no',
+    '-o', 'IdentitiesOnly=yes',
+    '-i', identity,
+    '-o', 'LogLevel=ERROR',
+    '-o', 'ConnectTimeout=30',
+    '-o', 'ServerAliveInterval=15',
+    '-o', 'ServerAliveCountMax=4',
+    '-c', PULL_CIPHERS,
+    '-p', String(src.port),
+    `${src.user}@${address(src.address)}`,
+    remote,
+  ]);
+}
+
+/**
+ * Run on the tape host: pulls the source's FILE from byte `offset` into TARGET (`readFrom` on the source through
+ * `sshCommand`, `writeFrom` here; with `hash`, from byte 0 only, `writeHashing` instead, so the SHA-256 of the bytes
+ * written comes with it). Prints status lines for `parsePull`: ssh's exit status (255: ssh's own failure; otherwise
+ * the source's read), the writer's, and TARGET's size afterwards. Its own exit status says nothing: read the report.
+ */
+export function pull(os: HostOs, src: PullSource, file: string, offset: number, target: string, opts: { hash?: boolean } = {}): string {
+  assertAbsolutePath(target, 'target');
+  if (opts.hash && offset !== 0) throw new ShellValueError('a hashing pull starts at byte 0');
+  const read = sshCommand(src, readFrom(file, offset));
+  const write = opts.hash ? writeHashing(os, target) : writeFrom(target, offset);
+  // The writer runs in a subshell: ksh runs a pipeline's last part in the current shell, where its `exit` would end
+  // the whole command before the status lines.
+  return (
+    `{ { ${read}; echo "${PULL_TAG} ssh $?" >&3; } | { ( ${write} ); echo "${PULL_TAG} write $?" >&3; }; } 3>&1; ` +
+    `echo "${PULL_TAG} size $(${fileSizeOrAbsent(target)})"`
+  );
+}
+
+export interface PullReport {
+  /** ssh's exit status: `SSH_FAILED` for its own failures, otherwise the source's read; null when not reported. */
+  ssh: number | null;
+  /** The writer's exit status on the tape host; null when not reported. */
+  write: number | null;
+  /** TARGET's size after the pull; null when it does not exist or was not reported. */
+  size: number | null;
+  /** Hashing pulls: the SHA-256 of the bytes written, when every one was written; null otherwise. */
+  sha256: string | null;
+  /** Whatever else the pull printed: the messages of ssh and of the writer. */
+  messages: string;
+}
+
+/** Parses the output of `pull` (status lines anywhere, as they come from several processes). */
+export function parsePull(output: string): PullReport {
+  const report: PullReport = { ssh: null, write: null, size: null, sha256: null, messages: '' };
+  const tagged = new RegExp(`${PULL_TAG} (ssh|write|size) *(\\d+|absent)\n?`, 'g');
+  const rest = output.replace(tagged, (_all, what: 'ssh' | 'write' | 'size', value: string) => {
+    report[what] = value === 'absent' ? null : Number(value);
+    return '';
+  });
+  const piped = parsePipeStatus(rest);
+  const messages: string[] = [];
+  for (const line of piped.rest.split('\n')) {
+    const digest = line.trim() === '' ? undefined : tryParseSha256(line);
+    if (digest !== undefined && piped.status !== null) {
+      if (piped.status === 0) report.sha256 = digest;
+    } else if (line.trim() !== '') messages.push(line.replace(/\r$/, ''));
+  }
+  report.messages = messages.join('\n');
+  return report;
+}
+
+function tryParseSha256(line: string): string | undefined {
+  try {
+    return parseSha256(line);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Name of the detached pull of record `record` from byte `offset` (one name per starting point). */
+export function pullName(record: number, offset: number): string {
+  assertInt(record, 'record', 1, 4);
+  assertInt(offset, 'offset', 0);
+  return `pull-r${record}-${offset}`;
+}
+
+/** The starting offset of a `pullName` of `record`, or null when `name` is not one. */
+export function parsePullName(name: string, record: number): number | null {
+  const m = new RegExp(`^pull-r${record}-(\\d+)$`).exec(name.trim());
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * The file in DIR that names the current detached pull of `record`, written before the pull starts, so that a retried
+ * attempt finds a pull that still runs (its name depends on where it started) instead of starting a second one.
+ */
+function markFile(dir: string, record: number): string {
+  assertInt(record, 'record', 1, 4);
+  return joinPath(dir, `pull-r${record}.current`);
+}
+
+/** Records `name` as the current pull of `record` in DIR. */
+export function markPull(dir: string, record: number, name: string): string {
+  if (parsePullName(name, record) === null) throw new ShellValueError(`not a pull name of record ${record}: ${JSON.stringify(name)}`);
+  return `echo ${quote(name)} > ${quote(markFile(dir, record))}`;
+}
+
+/** Prints the current pull's name of `record` in DIR (nothing when there is none). Parse with `parsePullName`. */
+export function currentPull(dir: string, record: number): string {
+  const f = quote(markFile(dir, record));
+  return `if [ -f ${f} ]; then cat ${f}; fi`;
+}
+
+/** Removes the mark of `record`'s current pull. */
+export function unmarkPull(dir: string, record: number): string {
+  return command(['rm', '-f', markFile(dir, record)]);
 }
