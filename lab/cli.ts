@@ -1,5 +1,5 @@
 /**
- * `npm run lab -- up|down|fault|clear|status` (see lab/README.md).
+ * `npm run lab -- up|down|fault|clear|status|trust|untrust` (see lab/README.md).
  * `up` prints one JSON object {dir, inventory, hosts} and leaves the hosts' sshd running.
  */
 import * as fs from 'node:fs';
@@ -75,6 +75,29 @@ program
   .action(async (host: string | undefined, o: { dir: string }) => {
     const lab = await attachLab(o.dir);
     await lab.clearFaults(host);
+  });
+
+program
+  .command('trust')
+  .description('let a tape host log in to a source with its own ssh (key, known_hosts) and write pullFrom into the inventory')
+  .argument('<tape-host>')
+  .argument('<source>')
+  .option('--no-inventory', 'set up the key and known_hosts only; leave the inventory as it is')
+  .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+  .action(async (tape: string, source: string, o: { dir: string; inventory: boolean }) => {
+    const lab = await attachLab(o.dir);
+    process.stdout.write(JSON.stringify(lab.trust(tape, source, { inventory: o.inventory }), null, 2) + '\n');
+  });
+
+program
+  .command('untrust')
+  .description('undo trust: remove pullFrom from the inventory and the key from the source')
+  .argument('<tape-host>')
+  .argument('<source>')
+  .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+  .action(async (tape: string, source: string, o: { dir: string }) => {
+    const lab = await attachLab(o.dir);
+    lab.untrust(tape, source);
   });
 
 program

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { FaultStore, parseFaultSpec, type Fault } from './faults';
 import { devicePaths, newDriveState, readState, writeState, type DriveState } from './tape';
@@ -78,6 +78,28 @@ export interface Lab {
   /** ssh(1) arguments for a host: `spawn('ssh', [...lab.sshArgs(h), 'cmd'])`. */
   sshArgs(host: string): string[];
   alive(): boolean[];
+  /**
+   * Lets `tapeHost` log in to `source` with its own OpenSSH client, as at a site where the two trust each other: a key
+   * pair in the tape host's tree (`/root/.ssh/id_pull_SOURCE`) whose public half the source accepts, the source's host
+   * key in the tape host's `/root/.ssh/known_hosts`, and (unless `inventory: false`) `pullFrom` for the pair in the
+   * lab's inventory, so that the worker moves the images between them directly. Running it again changes nothing.
+   */
+  trust(tapeHost: string, source: string, opts?: { inventory?: boolean }): LabTrust;
+  /** Undoes `trust`: the pair's `pullFrom` entry leaves the inventory and the source no longer accepts the key. */
+  untrust(tapeHost: string, source: string): void;
+}
+
+/** What `trust` set up, as the tape host sees it. */
+export interface LabTrust {
+  /** The private key in the tape host's tree that the source accepts. */
+  identityFile: string;
+  /** The tape host's known_hosts file, holding the source's host key. */
+  knownHostsFile: string;
+  /** Options for ssh(1) and scp(1) run on the tape host: no config file, that key only, the pinned host key, no prompts. */
+  options: string[];
+  /** The source's sshd port (`ssh -p`, `scp -P`) and login (`root@127.0.0.1`). */
+  port: number;
+  login: string;
 }
 
 export const WORK_FOLDER = '/home/mksysb';
@@ -93,6 +115,8 @@ const AIX_TOOLS = [
   'pwd', 'id', 'hostname', 'env', 'true', 'false', 'expr', 'basename', 'dirname', 'find', 'tee', 'xargs', 'sync',
   'od', 'cmp', 'diff', 'tar', 'file', 'cksum', 'sum', 'du', 'whoami', 'logname', 'nice', 'which', 'cpio', 'split',
   'paste', 'join', 'comm', 'fold', 'kill', 'echo', 'printf', 'test', '[',
+  // OpenSSH's client, /usr/bin/ssh and /usr/bin/scp on AIX (the source end of `scp -O` runs `scp -f` from the PATH).
+  'ssh', 'scp',
 ];
 const AIX_DOUBLES = ['dd', 'tctl', 'chdev', 'lsattr', 'lsdev', 'bosboot', 'mkinsttape', 'mksysb', 'lsmksysb', 'restore', 'df'];
 const LINUX_DOUBLES = ['dd', 'mt'];
@@ -320,6 +344,13 @@ function startSshd(dir: string, host: LabHost): number {
   return child.pid!;
 }
 
+/** Appends `line` to FILE (created with mode 600) unless it holds it already. */
+function appendLineOnce(file: string, line: string): void {
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  if (text.split('\n').some((l) => l.trim() === line)) return;
+  fs.writeFileSync(file, `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${line}\n`, { mode: 0o600 });
+}
+
 function pidAlive(pid: number, dir: string): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -476,6 +507,21 @@ function makeLab(file: LabFile): Lab {
       `${h.user}@${h.address}`,
     ];
   };
+  const trustPair = (tapeHost: string, source: string) => {
+    const tape = host(tapeHost);
+    const src = host(source);
+    if (tape.role !== 'tape') throw new Error(`lab: ${tapeHost} is not a tape host`);
+    if (src.role !== 'source') throw new Error(`lab: ${source} is not a source host`);
+    return { tape, src, keyName: `id_pull_${source}` };
+  };
+  /** Changes the inventory file in place (written whole, then renamed: a worker reading it sees one or the other). */
+  const editInventory = (change: (hosts: Record<string, Record<string, unknown>>) => void): void => {
+    const inv = JSON.parse(fs.readFileSync(file.inventoryPath, 'utf8')) as { hosts: Record<string, Record<string, unknown>> };
+    change(inv.hosts);
+    const tmp = `${file.inventoryPath}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(inv, null, 2) + '\n');
+    fs.renameSync(tmp, file.inventoryPath);
+  };
   return {
     dir,
     hosts: file.hosts,
@@ -532,6 +578,48 @@ function makeLab(file: LabFile): Lab {
     },
     alive() {
       return file.hosts.map((h) => pidAlive(file.pids[h.name]!, dir));
+    },
+    trust(tapeHost, source, opts = {}) {
+      const { tape, src, keyName } = trustPair(tapeHost, source);
+      const sshDir = path.join(tape.root, 'root', '.ssh');
+      fs.mkdirSync(sshDir, { recursive: true, mode: 0o700 });
+      const key = path.join(sshDir, keyName);
+      if (!fs.existsSync(key)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `pull-${tapeHost}-${source}`, '-f', key]);
+      const pub = fs.readFileSync(`${key}.pub`, 'utf8').trim();
+      appendLineOnce(path.join(src.root, 'etc', 'ssh', 'authorized_keys'), pub);
+      appendLineOnce(path.join(sshDir, 'known_hosts'), src.knownHostsLine);
+      const identityFile = `/root/.ssh/${keyName}`;
+      if (opts.inventory !== false) {
+        editInventory((hosts) => {
+          hosts[tapeHost]!.pullFrom = { ...(hosts[tapeHost]!.pullFrom as object | undefined), [source]: { identityFile } };
+        });
+      }
+      const knownHostsFile = '/root/.ssh/known_hosts';
+      return {
+        identityFile,
+        knownHostsFile,
+        options: [
+          '-F', '/dev/null', '-i', identityFile, '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHostsFile}`,
+          '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR',
+        ],
+        port: src.port,
+        login: `${src.user}@${src.address}`,
+      };
+    },
+    untrust(tapeHost, source) {
+      const { tape, src, keyName } = trustPair(tapeHost, source);
+      editInventory((hosts) => {
+        const pulls = hosts[tapeHost]!.pullFrom as Record<string, unknown> | undefined;
+        if (!pulls) return;
+        delete pulls[source];
+        if (Object.keys(pulls).length === 0) delete hosts[tapeHost]!.pullFrom;
+      });
+      const pubFile = path.join(tape.root, 'root', '.ssh', `${keyName}.pub`);
+      if (!fs.existsSync(pubFile)) return;
+      const pub = fs.readFileSync(pubFile, 'utf8').trim();
+      const auth = path.join(src.root, 'etc', 'ssh', 'authorized_keys');
+      const kept = fs.readFileSync(auth, 'utf8').split('\n').filter((l) => l.trim() !== '' && l.trim() !== pub);
+      fs.writeFileSync(auth, kept.map((l) => `${l}\n`).join(''), { mode: 0o600 });
     },
     async down() {
       const pids = Object.values(file.pids);
