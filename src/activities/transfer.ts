@@ -1,8 +1,13 @@
 /**
- * Moving a staged image from the source host to the tape host, relayed through the worker over its two SSH
- * connections: streaming (memory bounded by the channel windows, whatever the size), resumable at the last byte
- * offset that reached the tape host (heartbeated, and cross-checked with the file's size there), and checked against
- * the source's SHA-256 at the end.
+ * Moving a staged image from the source host to the tape host, resumable at the bytes the tape host already holds and
+ * checked against the source's SHA-256 at the end, in one of two ways:
+ * - relayed through the worker over its two SSH connections: streaming (memory bounded by the channel windows, whatever
+ *   the size);
+ * - direct, when the inventory says the tape host may log in to the source (`pullFrom`): the tape host pulls the image
+ *   itself with OpenSSH (`ssh src 'cat FILE'`, the source's host key pinned from the inventory in a known_hosts file of
+ *   the staging folder), one hop, no byte through the worker. The pull runs detached on the tape host, so a lost worker
+ *   does not stop it and the next attempt attaches to it. When that ssh cannot connect or log in (exit status 255
+ *   before any byte arrived), the attempt relays instead and says why (`directFailed`).
  *
  * `followImage` overlaps the move of the mksysb image with its making: while the detached `mksysb` runs on the source
  * it repeatedly moves what the file holds beyond what the tape host already has (`tail -c +N`, which reads to the
@@ -11,13 +16,24 @@
  * tape host's SHA-256 of the whole file with the source's, and falls back to `transferImage` when they differ or when
  * following stopped early (mksysb failed or was restarted, which rewrites the file from its start).
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import { relay } from '../ssh';
+import { pullRoute, type PullRoute } from '../schema';
 import { detached, digest, images, record, shell, stagedPath, transfer } from '../tape';
 import { describeImage } from './images';
 import { heartbeat, mapSshErrors, commandFailure, cancellationSignal, execIdempotent, type Runtime } from './runtime';
 import type { ProgressBeat, RunPlan, StagedImage, TransferOutcome } from './types';
+import type { TransferMode } from '../shared/contract';
 import { formatBytes } from '../shared/format';
+
+/** The known_hosts file in the tape host's staging folder that pins the source's key for the direct pull. */
+const KNOWN_HOSTS = 'pull-known_hosts';
+
+/**
+ * Local exit statuses of the direct pull's ssh that mean "the tape host cannot pull this way": ssh's own failure (255:
+ * no connection, host key refused, login refused) and a missing or unusable ssh (127, 126).
+ */
+const CANNOT_PULL = [transfer.SSH_FAILED, 127, 126];
 
 /** What `followImage` achieved: with `complete`, the tape host's size and SHA-256 of its copy after mksysb ended. */
 export interface FollowOutcome {
@@ -30,34 +46,130 @@ export interface FollowOutcome {
   rounds: number;
   bytes?: number;
   sha256?: string;
+  /** `direct` when every read was pulled by the tape host itself; `relay` when the worker relayed them. */
+  mode: TransferMode;
+  /** The direct pull could not log in or connect (ssh's message); the rounds from then on were relayed. */
+  directFailed?: string;
 }
 
+/** What a finished direct pull left on the tape host, or why the tape host could not pull. */
+type Pulled = { size: number; sha256?: string } | { refused: string };
+
 export function transferActivities(rt: Runtime) {
+  /** Pins the source's host key for the tape host's ssh (known_hosts in the staging folder); the pull's settled route. */
+  const pinSource = async (plan: RunPlan, route: PullRoute): Promise<transfer.PullSource> => {
+    const knownHostsFile = shell.joinPath(plan.stagingTape, KNOWN_HOSTS);
+    await rt.run(
+      plan.backup.tape.host,
+      `pin the host key of ${plan.backup.source}`,
+      transfer.writeKnownHosts(knownHostsFile, transfer.knownHostsLine(route.address, route.port, route.hostKey)),
+    );
+    return { address: route.address, port: route.port, user: route.user, identityFile: route.identityFile, knownHostsFile };
+  };
+
+  /**
+   * Creates the staging folder and looks for a direct pull of `rec` that an earlier attempt started: its starting offset
+   * when it still runs and `attach` allows taking it over; otherwise null (a finished pull is forgotten, a running one
+   * that may not be taken over is stopped first, so that never two writers append to the same file).
+   */
+  const earlierPull = async (plan: RunPlan, rec: number, attach: boolean): Promise<number | null> => {
+    const { stagingTape: dir } = plan;
+    const tapeHost = plan.backup.tape.host;
+    const marked = (await rt.run(tapeHost, `create ${dir}`, shell.and(images.mkdirP(dir), transfer.currentPull(dir, rec)))).stdout.trim();
+    if (marked === '') return null;
+    const offset = transfer.parsePullName(marked, rec);
+    if (offset !== null) {
+      const state = detached.parseState((await rt.run(tapeHost, `state of ${marked}`, detached.poll(dir, marked))).stdout);
+      if (state.state === 'running' && attach) return offset;
+      if (state.state === 'running') await rt.run(tapeHost, `stop ${marked}`, detached.stop(dir, marked));
+      await rt.run(tapeHost, `forget ${marked}`, detached.forget(dir, marked));
+    }
+    await rt.run(tapeHost, `forget the mark of ${marked}`, transfer.unmarkPull(dir, rec));
+    return null;
+  };
+
+  /**
+   * The tape host pulls `image` from byte `offset` into `target` itself, detached (a worker lost meanwhile leaves it
+   * running; the next attempt attaches), heartbeating the bytes there. From byte 0 the tape host hashes while writing.
+   */
+  const pullImage = async (plan: RunPlan, image: StagedImage, route: PullRoute, offset: number, target: string, attached: boolean): Promise<Pulled> => {
+    const { backup, stagingTape: dir } = plan;
+    const tapeHost = backup.tape.host;
+    const name = transfer.pullName(image.record, offset);
+    const src = await pinSource(plan, route);
+    // One name per starting point, forgotten before it starts and after its result is taken: a success left over from
+    // an earlier move from the same offset is never taken for this one.
+    if (!attached) await rt.run(tapeHost, `mark ${name}`, shell.seq(detached.forget(dir, name), transfer.markPull(dir, image.record, name)));
+    const hash = offset === 0;
+    await rt.runDetached(
+      tapeHost,
+      `direct pull of the ${record(image.record).name} from ${backup.source}`,
+      dir,
+      name,
+      transfer.pull(plan.tapeOs, src, image.file, offset, target, { hash }),
+      (elapsedMs, bytesDone) => ({ stage: 'transfer', record: image.record, bytesDone, bytesTotal: image.bytes, offset: bytesDone, elapsedMs, mode: 'direct' }),
+      target,
+    );
+    const report = transfer.parsePull((await rt.run(tapeHost, `result of ${name}`, detached.outputTail(dir, name, 200))).stdout);
+    await rt.run(tapeHost, `forget ${name}`, shell.seq(detached.forget(dir, name), transfer.unmarkPull(dir, image.record)));
+    return judgePull(report, { source: backup.source, tapeHost, file: image.file, target, offset, hash });
+  };
+
   return {
     async transferImage(plan: RunPlan, image: StagedImage): Promise<TransferOutcome> {
       const { backup, stagingTape } = plan;
       const tapeHost = backup.tape.host;
       const target = shell.joinPath(stagingTape, image.file.slice(image.file.lastIndexOf('/') + 1));
-      await rt.run(tapeHost, `create ${stagingTape}`, images.mkdirP(stagingTape));
-      const have = images.parseSizeOrAbsent((await rt.run(tapeHost, `size of ${target}`, images.fileSizeOrAbsent(target))).stdout);
+      const route = pullRoute(await rt.inventory(), tapeHost, backup.source);
+      const mode: TransferMode = route ? 'direct' : 'relay';
+      const attach = await earlierPull(plan, image.record, route !== undefined);
+      let offset: number;
+      if (attach !== null) offset = attach;
+      else {
+        const have = images.parseSizeOrAbsent((await rt.run(tapeHost, `size of ${target}`, images.fileSizeOrAbsent(target))).stdout);
+        if (have === image.bytes) {
+          const there = await describeImage(rt, tapeHost, plan.tapeOs, image.record, target);
+          if (there.sha256 === image.sha256) {
+            return { record: image.record, bytes: image.bytes, bytesSent: 0, resumedFrom: image.bytes, alreadyThere: true, mode };
+          }
+        }
+        // Resume point: what the tape host really holds (a valid prefix: every writer appends in order), which is at or
+        // past the offset the last attempt heartbeated; a longer or complete-but-wrong file is moved again from 0.
+        offset = have === null || have >= image.bytes ? 0 : have;
 
-      if (have === image.bytes) {
-        const there = await describeImage(rt, tapeHost, plan.tapeOs, image.record, target);
-        if (there.sha256 === image.sha256) {
-          return { record: image.record, bytes: image.bytes, bytesSent: 0, resumedFrom: image.bytes, alreadyThere: true };
+        const need = image.bytes - offset;
+        const df = images.parseDf((await rt.run(tapeHost, `free space in ${stagingTape}`, images.freeSpace(stagingTape))).stdout);
+        if (df.freeKiB * 1024 < need - Math.max(0, (have ?? 0) - offset)) {
+          throw ApplicationFailure.nonRetryable(
+            `work folder ${stagingTape} on ${tapeHost} has ${formatBytes(df.freeKiB * 1024)} free but the ${record(image.record).name} needs ${formatBytes(need)} more`,
+            'StagingFolderFull',
+          );
         }
       }
-      // Resume point: what the tape host really holds (a valid prefix: `cat >>` appends in order), which is at or
-      // past the offset the last attempt heartbeated; a longer or complete-but-wrong file is moved again from 0.
-      const offset = have === null || have >= image.bytes ? 0 : have;
 
-      const need = image.bytes - offset;
-      const df = images.parseDf((await rt.run(tapeHost, `free space in ${stagingTape}`, images.freeSpace(stagingTape))).stdout);
-      if (df.freeKiB * 1024 < need - Math.max(0, (have ?? 0) - offset)) {
-        throw ApplicationFailure.nonRetryable(
-          `work folder ${stagingTape} on ${tapeHost} has ${formatBytes(df.freeKiB * 1024)} free but the ${record(image.record).name} needs ${formatBytes(need)} more`,
-          'StagingFolderFull',
+      /** The bytes arrived: compare with the source's size and SHA-256 (read again unless `hashed` while written). */
+      const check = async (hashed: { bytes: number; sha256: string } | undefined): Promise<void> => {
+        const arrived = hashed ?? (await describeImage(rt, tapeHost, plan.tapeOs, image.record, target));
+        if (arrived.bytes === image.bytes && arrived.sha256 === image.sha256) return;
+        // Start the next attempt from zero: the bytes there cannot be trusted.
+        await rt.run(tapeHost, `remove ${target}`, images.removeFile(target));
+        heartbeat({ stage: 'transfer', record: image.record, bytesDone: 0, bytesTotal: image.bytes, offset: 0 });
+        throw ApplicationFailure.retryable(
+          `${record(image.record).name} on ${tapeHost} does not match the source: ${arrived.bytes} bytes, SHA-256 ${arrived.sha256}; ` +
+            `expected ${image.bytes} bytes, SHA-256 ${image.sha256}`,
+          'ChecksumMismatch',
         );
+      };
+
+      let directFailed: string | undefined;
+      if (route) {
+        const pulled = await pullImage(plan, image, route, offset, target, attach !== null);
+        if (!('refused' in pulled)) {
+          await check(pulled.sha256 !== undefined ? { bytes: pulled.size, sha256: pulled.sha256 } : undefined);
+          return { record: image.record, bytes: image.bytes, bytesSent: pulled.size - offset, resumedFrom: offset, alreadyThere: false, mode: 'direct' };
+        }
+        directFailed = pulled.refused;
+        warn(`${tapeHost} cannot pull the ${record(image.record).name} from ${backup.source} itself (${directFailed}); relaying it through the worker`);
       }
 
       const src = await rt.host(backup.source);
@@ -84,24 +196,20 @@ export function transferActivities(rt: Runtime) {
       if (res.destination.code !== 0 || (written && written.status !== 0)) {
         throw commandFailure(tapeHost, `write ${target}`, { ...res.destination, stdout: '', code: written?.status ?? res.destination.code });
       }
-      const arrived =
+      await check(
         written?.ok && written.sha256
-          ? {
-              bytes: images.parseSize((await rt.run(tapeHost, `size of ${target}`, images.fileSize(target))).stdout),
-              sha256: written.sha256,
-            }
-          : await describeImage(rt, tapeHost, plan.tapeOs, image.record, target);
-      if (arrived.bytes !== image.bytes || arrived.sha256 !== image.sha256) {
-        // Start the next attempt from zero: the bytes there cannot be trusted.
-        await rt.run(tapeHost, `remove ${target}`, images.removeFile(target));
-        heartbeat({ ...progress(0), offset: 0 });
-        throw ApplicationFailure.retryable(
-          `${record(image.record).name} on ${tapeHost} does not match the source: ${arrived.bytes} bytes, SHA-256 ${arrived.sha256}; ` +
-            `expected ${image.bytes} bytes, SHA-256 ${image.sha256}`,
-          'ChecksumMismatch',
-        );
-      }
-      return { record: image.record, bytes: image.bytes, bytesSent: res.bytes, resumedFrom: offset, alreadyThere: false };
+          ? { bytes: images.parseSize((await rt.run(tapeHost, `size of ${target}`, images.fileSize(target))).stdout), sha256: written.sha256 }
+          : undefined,
+      );
+      return {
+        record: image.record,
+        bytes: image.bytes,
+        bytesSent: res.bytes,
+        resumedFrom: offset,
+        alreadyThere: false,
+        mode: 'relay',
+        ...(directFailed !== undefined ? { directFailed } : {}),
+      };
     },
 
     /**
@@ -116,10 +224,15 @@ export function transferActivities(rt: Runtime) {
       const tapeHost = backup.tape.host;
       const file = stagedPath(stagingSource, 4);
       const target = shell.joinPath(stagingTape, file.slice(file.lastIndexOf('/') + 1));
-      await rt.run(tapeHost, `create ${stagingTape}`, images.mkdirP(stagingTape));
+      // No pull of an earlier transferImage may write the copy meanwhile (one from a run of this backup before).
+      await earlierPull(plan, 4, false);
       const src = await rt.host(backup.source);
       const dst = await rt.host(tapeHost);
       const signal = cancellationSignal();
+      // The tape host pulls each round itself when the inventory says it may; relayed rounds otherwise.
+      const route = pullRoute(await rt.inventory(), tapeHost, backup.source);
+      let direct = route ? await pinSource(plan, route) : undefined;
+      let directFailed: string | undefined;
       // As often as the detached mksysb is polled (each round is a few channels on both connections).
       const interval = rt.deps.pollIntervalMs ?? 2000;
       // Reads that change nothing, retried when a channel closes without an exit status.
@@ -133,37 +246,63 @@ export function transferActivities(rt: Runtime) {
       const resumedFrom = offset;
       let sent = 0;
       let rounds = 0;
+      const outcome = (complete: boolean, there?: { bytes: number; sha256: string }): FollowOutcome => ({
+        record: 4,
+        complete,
+        resumedFrom,
+        bytesSent: sent,
+        rounds,
+        ...(there ? { bytes: there.bytes, sha256: there.sha256 } : {}),
+        mode: direct ? 'direct' : 'relay',
+        ...(directFailed !== undefined ? { directFailed } : {}),
+      });
       const beat = (): void => heartbeat({ stage: 'transfer', record: 4, bytesDone: offset, offset });
       for (;;) {
         // The state first, then the bytes: a move that starts after mksysb has exited sees the whole file.
         const state = detached.parseState(await ask(backup.source, 'state of mksysb', detached.poll(stagingSource, 'mksysb')));
         const failed = state.state === 'exited' ? state.code !== 0 : state.state === 'stopped' || state.state === 'vanished';
-        if (failed) return { record: 4, complete: false, resumedFrom, bytesSent: sent, rounds };
+        if (failed) return outcome(false);
         const have = images.parseSizeOrAbsent(await ask(backup.source, `size of ${file}`, images.fileSizeOrAbsent(file)));
         if (have !== null && have < offset) {
           // The source file is shorter than the copy: mksysb started again. Leave it to transferImage.
-          return { record: 4, complete: false, resumedFrom, bytesSent: sent, rounds };
+          return outcome(false);
         }
         if (have !== null && have > offset) {
           rounds++;
           const base = offset;
-          const res = await mapSshErrors(() =>
-            relay(src, transfer.readFrom(file, base), dst, transfer.writeFrom(target, base), {
-              signal,
-              onProgress: (n) => heartbeat({ stage: 'transfer', record: 4, bytesDone: base + n, offset: base + n }),
-            }),
-          );
-          if (res.source.code !== 0) throw commandFailure(backup.source, `read ${file}`, { ...res.source, stdout: '', code: res.source.code });
-          if (res.destination.code !== 0) {
-            throw commandFailure(tapeHost, `write ${target}`, { ...res.destination, stdout: '', code: res.destination.code });
+          if (direct) {
+            // A tape-host command: cuts the copy at `base` and appends, so running it again after a lost channel is safe.
+            const res = await rt.run(tapeHost, `pull of ${file} from ${backup.source}`, transfer.pull(plan.tapeOs, direct, file, base, target));
+            const pulled = judgePull(transfer.parsePull(`${res.stdout}\n${res.stderr}`), {
+              source: backup.source, tapeHost, file, target, offset: base, hash: false,
+            });
+            if ('refused' in pulled) {
+              directFailed = pulled.refused;
+              direct = undefined;
+              rounds--;
+              warn(`${tapeHost} cannot pull the mksysb image from ${backup.source} itself (${directFailed}); relaying it through the worker`);
+              continue;
+            }
+            offset = pulled.size;
+            sent += pulled.size - base;
+          } else {
+            const res = await mapSshErrors(() =>
+              relay(src, transfer.readFrom(file, base), dst, transfer.writeFrom(target, base), {
+                signal,
+                onProgress: (n) => heartbeat({ stage: 'transfer', record: 4, bytesDone: base + n, offset: base + n }),
+              }),
+            );
+            if (res.source.code !== 0) throw commandFailure(backup.source, `read ${file}`, { ...res.source, stdout: '', code: res.source.code });
+            if (res.destination.code !== 0) {
+              throw commandFailure(tapeHost, `write ${target}`, { ...res.destination, stdout: '', code: res.destination.code });
+            }
+            offset = base + res.bytes;
+            sent += res.bytes;
           }
-          offset = base + res.bytes;
-          sent += res.bytes;
         }
         beat();
         if (state.state === 'exited' && state.code === 0) {
-          const there = await describeImage(rt, tapeHost, plan.tapeOs, 4, target);
-          return { record: 4, complete: true, resumedFrom, bytesSent: sent, rounds, bytes: there.bytes, sha256: there.sha256 };
+          return outcome(true, await describeImage(rt, tapeHost, plan.tapeOs, 4, target));
         }
         if (have === null || have === offset) await sleep(interval, signal);
       }
@@ -180,6 +319,49 @@ export function transferActivities(rt: Runtime) {
       return there.sha256 === image.sha256;
     },
   };
+}
+
+/**
+ * Judges a direct pull's report: the bytes there (and their SHA-256 when hashed while written), or `refused` with ssh's
+ * message when the tape host could not pull at all (ssh could not connect, log in or run, and no byte arrived), so that
+ * the caller relays instead. A connection lost after some bytes is a retryable failure: the next attempt resumes at the
+ * bytes the tape host holds.
+ */
+function judgePull(
+  report: transfer.PullReport,
+  at: { source: string; tapeHost: string; file: string; target: string; offset: number; hash: boolean },
+): Pulled {
+  const said = tailLines(report.messages, 4);
+  const what = `direct pull of ${at.file} from ${at.source} to ${at.tapeHost}`;
+  if (report.ssh === null || report.write === null) {
+    throw ApplicationFailure.retryable(`${what} ended without reporting its result${said ? `: ${said}` : ''}`, 'CommandFailed');
+  }
+  if (report.write !== 0 || (at.hash && report.ssh === 0 && report.sha256 === null)) {
+    throw commandFailure(at.tapeHost, `write ${at.target}`, { code: report.write || 1, stdout: '', stderr: report.messages });
+  }
+  if (CANNOT_PULL.includes(report.ssh)) {
+    const moved = (report.size ?? 0) - at.offset;
+    if (moved <= 0) return { refused: said || `ssh exit status ${report.ssh}` };
+    throw ApplicationFailure.retryable(
+      `${what} lost its connection after ${moved} bytes (the next attempt resumes there)${said ? `: ${said}` : ''}`,
+      'ConnectionLostError',
+    );
+  }
+  if (report.ssh !== 0) throw commandFailure(at.source, `read ${at.file} (pulled by ${at.tapeHost})`, { code: report.ssh, stdout: '', stderr: report.messages });
+  if (report.size === null) throw ApplicationFailure.retryable(`${what}: ${at.target} is missing afterwards`, 'CommandFailed');
+  return at.hash && report.sha256 !== null ? { size: report.size, sha256: report.sha256 } : { size: report.size };
+}
+
+function tailLines(s: string, n: number): string {
+  return s.trim().split('\n').map((l) => l.trim()).filter(Boolean).slice(-n).join(' | ').slice(0, 600);
+}
+
+function warn(message: string): void {
+  try {
+    log.warn(message);
+  } catch {
+    /* outside an activity */
+  }
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -1,5 +1,6 @@
 /** Shapes that pass between the workflow and the activities: small, JSON, nothing secret. */
 import type { CheckedBackup } from '../schema';
+import type { TransferMode } from '../shared/contract';
 import type { StagePolicies } from '../shared/policies';
 
 /** A validated backup with what the worker knows of its hosts, as the first activity returns it. */
@@ -26,12 +27,19 @@ export interface StagedImage {
 export interface TransferOutcome {
   record: 1 | 2 | 4;
   bytes: number;
-  /** Bytes that crossed the relay in this activity's final attempt. */
+  /** Bytes moved to the tape host in this activity's final attempt, by the way `mode` says. */
   bytesSent: number;
   /** Byte offset the final attempt resumed from (0 = from the start). */
   resumedFrom: number;
   /** The file was already there with the right checksum. */
   alreadyThere: boolean;
+  /**
+   * `direct`: pulled by the tape host itself (the inventory's `pullFrom`; the worker moved no byte of it); `relay`:
+   * through the worker. For an image already there, the way it would have moved.
+   */
+  mode: TransferMode;
+  /** The direct pull could not log in or connect (ssh exit status 255): ssh's message. The image was relayed. */
+  directFailed?: string;
 }
 
 export interface RecordWrite {

@@ -149,6 +149,12 @@ export function formatResult(r: BackupResult): string {
         `written ${rec.writes}x  sha256 ${rec.sha256 ? rec.sha256.slice(0, 16) + '…' : '-'}`,
     );
   }
+  for (const t of r.transfers ?? []) {
+    const how = t.alreadyThere ? 'already on the tape host' : t.mode === 'direct' ? 'pulled by the tape host' : 'relayed by the worker';
+    const from = t.resumedFrom > 0 && !t.alreadyThere ? `, resumed at ${formatBytes(t.resumedFrom)}` : '';
+    const failed = t.directFailed !== undefined ? `; direct pull failed: ${t.directFailed}` : '';
+    lines.push(`  moved record ${t.record}: ${how}${t.followed ? ' while mksysb wrote it' : ''}${from}${failed}`);
+  }
   const v = r.verification;
   lines.push(
     `verification ${v.level}: lsmksysb ${v.lsmksysb === null ? 'not run' : v.lsmksysb ? 'passed' : 'FAILED'}, ` +

@@ -50,11 +50,35 @@ export interface Verification {
   details: string[];
 }
 
+/** How an image reached the tape host: pulled by the tape host from the source itself, or relayed through the worker. */
+export type TransferMode = 'direct' | 'relay';
+
+/** One move of a staged image to the tape host, as the run made it. */
+export interface TransferResult {
+  record: 1 | 2 | 4;
+  /**
+   * `direct`: the tape host pulled the image with its own ssh (the inventory's `pullFrom`), no byte through the
+   * worker; `relay`: source → worker → tape host over the worker's two SSH connections.
+   */
+  mode: TransferMode;
+  /** Bytes moved by the step's final attempt (0 when the image was there already). */
+  bytesSent: number;
+  /** Byte offset the final attempt resumed from. */
+  resumedFrom: number;
+  alreadyThere: boolean;
+  /** The mksysb image moved while mksysb wrote it (and matched the source's SHA-256 when it had finished). */
+  followed?: boolean;
+  /** Why the tape host could not pull the image itself (ssh's message), when it was relayed instead. */
+  directFailed?: string;
+}
+
 export interface BackupResult {
   backupId: string;
   source: string;
   tape: { host: string; device: string };
   records: RecordResult[];
+  /** Every move of an image to the tape host, in order (absent in results of runs made before it was reported). */
+  transfers?: TransferResult[];
   verification: Verification;
   /** Seconds per stage, wall-clock as the workflow saw it. */
   durations: Partial<Record<StageName, number>>;

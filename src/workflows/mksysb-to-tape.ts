@@ -26,7 +26,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { Activities, RunPlan, StagedImage, VerifyOutcome } from '../activities';
+import type { Activities, RunPlan, StagedImage, TransferOutcome, VerifyOutcome } from '../activities';
 import {
   abortSignal,
   abortUpdate,
@@ -40,6 +40,7 @@ import {
   type RecordResult,
   type RetryRequest,
   type StageName,
+  type TransferResult,
 } from '../shared/contract';
 import { DEFAULT_POLICIES, type Stage, type StagePolicy } from '../shared/policies';
 import { SA_OUTCOME, SA_SOURCE, SA_STAGE, SA_TAPE_DEVICE, SA_TAPE_HOST } from '../shared/search-attributes';
@@ -68,6 +69,8 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
   };
   let decision: Decision | undefined;
   let plan: RunPlan | undefined;
+  /** Every move of an image to the tape host, in order: how (direct or relayed) and from where it resumed. */
+  const transfers: TransferResult[] = [];
 
   // ---- operator interface -------------------------------------------------------------------------------------
   setHandler(progressQuery, () => progress);
@@ -108,6 +111,7 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
   const details = () => {
     const lines = [`**${progress.outcome}** — ${progress.activity}`];
     if (plan) lines.push(`source ${plan.backup.source} → ${plan.backup.tape.host}:${plan.backup.tape.device}, backup ${plan.backup.backupId}`);
+    if (transfers.length) lines.push(`images moved: ${transfers.map(transferText).join('; ')}`);
     if (progress.recordsWritten.length) lines.push(`records written: ${progress.recordsWritten.join(', ')}`);
     if (progress.waiting) {
       lines.push(
@@ -228,7 +232,11 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
           acts('transfer', `move ${RECORDS[img.record - 1]!.name}, ${formatBytes(img.bytes)}, ${backup.source} → ${backup.tape.host}`)
             .transferImage(plan!, img),
         img.record,
-      );
+      ).then((moved) => {
+        transfers.push(transferResult(moved));
+        setCurrentDetails(details());
+        return moved;
+      });
 
     await timed('images', async () => {
       show('images', `bosboot and mkinsttape on ${backup.source}`, { record: 1 });
@@ -255,6 +263,17 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
     });
     // Moved while it was made only if the tape host's copy has the source's size and SHA-256 (each host hashed its own).
     const mksysbThere = followed?.complete === true && followed.bytes === staged[4]!.bytes && followed.sha256 === staged[4]!.sha256;
+    if (followed && (followed.rounds > 0 || followed.directFailed !== undefined)) {
+      transfers.push({
+        record: 4,
+        mode: followed.mode,
+        bytesSent: followed.bytesSent,
+        resumedFrom: followed.resumedFrom,
+        alreadyThere: false,
+        followed: mksysbThere,
+        ...(followed.directFailed !== undefined ? { directFailed: followed.directFailed } : {}),
+      });
+    }
     if (!mksysbThere) {
       show('transfer', `moving the mksysb image (${formatBytes(staged[4]!.bytes)}) to ${backup.tape.host}`, {
         record: 4,
@@ -387,6 +406,7 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
       source: backup.source,
       tape: backup.tape,
       records,
+      transfers,
       verification: {
         level: backup.verify,
         lsmksysb: verification?.lsmksysb ?? null,
@@ -411,6 +431,30 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
     setCurrentDetails(details());
     throw err;
   }
+}
+
+/** What the result says of one move (the outcome without its byte total, which the records carry). */
+function transferResult(o: TransferOutcome): TransferResult {
+  return {
+    record: o.record,
+    mode: o.mode,
+    bytesSent: o.bytesSent,
+    resumedFrom: o.resumedFrom,
+    alreadyThere: o.alreadyThere,
+    ...(o.directFailed !== undefined ? { directFailed: o.directFailed } : {}),
+  };
+}
+
+/** One move in the current details: `mksysb image pulled by the tape host (resumed at 10.0 MiB)`, `boot image relayed (...)`. */
+function transferText(t: TransferResult): string {
+  const how = t.mode === 'direct' ? 'pulled by the tape host' : 'relayed';
+  const notes = [
+    t.followed ? 'while mksysb wrote it' : '',
+    t.alreadyThere ? 'already there' : '',
+    t.resumedFrom > 0 && !t.alreadyThere ? `resumed at ${formatBytes(t.resumedFrom)}` : '',
+    t.directFailed !== undefined ? `direct pull failed: ${t.directFailed}` : '',
+  ].filter(Boolean);
+  return `${RECORDS[t.record - 1]!.name} ${how}${notes.length ? ` (${notes.join(', ')})` : ''}`;
 }
 
 /** Like Promise.all, but waits for every promise to settle, then throws the first failure. */
