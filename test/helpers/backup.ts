@@ -125,6 +125,23 @@ export async function assertTapeHolds(env: BackupEnv, img: { boot: Buffer; insta
   assert.equal(sha256(files[3]!), sha256(img.mksysb), 'file 4 is the mksysb image');
 }
 
+/** The results of a run's completed activities, in order, with each activity's type (from the run's history). */
+export async function activityResults(handle: WorkflowHandle): Promise<{ type: string; value: unknown }[]> {
+  const { defaultPayloadConverter } = await import('@temporalio/common');
+  const history = await handle.fetchHistory();
+  const scheduled = new Map<string, string>();
+  const results: { type: string; value: unknown }[] = [];
+  for (const e of history.events ?? []) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '');
+    const done = e.activityTaskCompletedEventAttributes;
+    if (done?.result?.payloads?.[0]) {
+      results.push({ type: scheduled.get(String(done.scheduledEventId)) ?? '', value: defaultPayloadConverter.fromPayload(done.result.payloads[0] as never) });
+    }
+  }
+  return results;
+}
+
 /** Polls until `fn` returns a truthy value (or throws after `ms`). */
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;
