@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { activityResults, assertTapeHolds, backupEnv, sourceImages, sourceRuns, type BackupEnv } from '../helpers/backup';
-import type { BackupResult } from '../../src/shared/contract';
+import { activityResults, assertTapeHolds, backupEnv, sourceImages, sourceRuns, spawnWorker, waitFor, type BackupEnv } from '../helpers/backup';
+import { backupIdFromWorkflowId, type BackupResult } from '../../src/shared/contract';
 import type { TransferOutcome } from '../../src/activities';
 import type { FollowOutcome } from '../../src/activities/transfer';
 
@@ -82,6 +82,60 @@ test('a direct pull cut midway resumes at the bytes the tape host holds, still d
   assert.ok(result.transfers!.some((t) => t.resumedFrom === r.resumedFrom && t.mode === 'direct'), JSON.stringify(result.transfers));
   assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 1 });
   await assertTapeHolds(env, sourceImages(env, result.backupId));
+});
+
+/** The pending transferImage of `record`: its attempt and last heartbeat, or undefined. */
+async function pendingMove(handle: WorkflowHandle, record: number): Promise<{ attempt: number; beat: Record<string, unknown> } | undefined> {
+  const { defaultPayloadConverter } = await import('@temporalio/common');
+  for (const a of (await handle.describe()).raw.pendingActivities ?? []) {
+    const payload = a.heartbeatDetails?.payloads?.[0];
+    if (a.activityType?.name !== 'transferImage' || !payload) continue;
+    const beat = defaultPayloadConverter.fromPayload(payload as never) as Record<string, unknown>;
+    if (beat.record === record) return { attempt: a.attempt ?? 1, beat };
+  }
+  return undefined;
+}
+
+test('a worker lost during a direct pull: the next attempt attaches to the pull still running on the tape host', async () => {
+  const env = await backupEnv({ worker: false, lab: { mksysbBytes: 6 << 20 } });
+  await env.lab.setHostConfig('aix01', { mksysbBytesPerSecond: 1 << 20 });
+  env.lab.trust('tapesrv', 'aix01');
+  // The tape host's first `openssl` (the hash of the boot image's pull) never reads: the pull stalls with part of the
+  // image written, and runs on without the worker.
+  await env.lab.fault('tapesrv', 'hang command=openssl');
+  let w = spawnWorker(env);
+  const handle = await env.start({ keepStaging: true, retry: { maxAttempts: 5 } });
+  const target = stagingFile(env, 'tapesrv', backupIdFromWorkflowId(handle.workflowId), '1_bosboot.img');
+  const size = () => (fs.existsSync(target) ? fs.statSync(target).size : 0);
+  // Stalled: the size a poll heartbeated is still the size now.
+  const first = await waitFor('the boot image pull stalled with part of it there', async () => {
+    const p = await pendingMove(handle, 1);
+    return p?.beat.pid !== undefined && size() > 0 && p.beat.bytesDone === size() ? p : undefined;
+  });
+  assert.equal(first.beat.mode, 'direct');
+  const partial = size();
+  w.child.kill('SIGKILL');
+  await w.exited;
+  w = spawnWorker(env);
+  // The retry found the pull by its mark and polls that same process instead of starting a second writer.
+  const second = await waitFor('the retry attached', async () => {
+    const p = await pendingMove(handle, 1);
+    return p && p.attempt >= 2 && p.beat.pid !== undefined ? p : undefined;
+  }, 90_000);
+  assert.equal(second.beat.pid, first.beat.pid, 'the same pull process, attached');
+  assert.equal(size(), partial, 'nothing else wrote to the copy');
+  // Let the stalled pull end (its hash is lost, so that attempt fails); the next one resumes at the bytes there.
+  const hung = (await env.lab.commandLog('tapesrv')).find((e) => e.command === 'openssl' && e.fault === 'hang');
+  assert.ok(hung, 'the stalled openssl is in the command log');
+  assert.equal((await env.lab.exec('tapesrv', `kill ${String(hung.pid)}`)).code, 0);
+  const result = (await handle.result()) as BackupResult;
+  const boot = (await moves(handle)).find((m) => m.type === 'transferImage' && (m.value as TransferOutcome).record === 1)!.value;
+  assert.equal(boot.mode, 'direct');
+  assert.equal(boot.resumedFrom, partial, JSON.stringify(boot));
+  assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 1 });
+  await assertTapeHolds(env, sourceImages(env, result.backupId));
+  w.child.kill('SIGTERM');
+  await w.exited;
 });
 
 test('a tape host whose key the source refuses falls back to the relay, and the result says why', async () => {
