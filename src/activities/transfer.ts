@@ -56,35 +56,33 @@ export interface FollowOutcome {
 type Pulled = { size: number; sha256?: string } | { refused: string };
 
 export function transferActivities(rt: Runtime) {
-  /** Pins the source's host key for the tape host's ssh (known_hosts in the staging folder); the pull's settled route. */
-  const pinSource = async (plan: RunPlan, route: PullRoute): Promise<transfer.PullSource> => {
+  /** How the tape host's ssh reaches the source, and the command that pins the source's key for it in the staging folder. */
+  const pullSource = (plan: RunPlan, route: PullRoute): { src: transfer.PullSource; pin: string } => {
     const knownHostsFile = shell.joinPath(plan.stagingTape, KNOWN_HOSTS);
-    await rt.run(
-      plan.backup.tape.host,
-      `pin the host key of ${plan.backup.source}`,
-      transfer.writeKnownHosts(knownHostsFile, transfer.knownHostsLine(route.address, route.port, route.hostKey)),
-    );
-    return { address: route.address, port: route.port, user: route.user, identityFile: route.identityFile, knownHostsFile };
+    return {
+      src: { address: route.address, port: route.port, user: route.user, identityFile: route.identityFile, knownHostsFile },
+      pin: transfer.writeKnownHosts(knownHostsFile, transfer.knownHostsLine(route.address, route.port, route.hostKey)),
+    };
   };
 
   /**
-   * Creates the staging folder and looks for a direct pull of `rec` that an earlier attempt started: its starting offset
+   * A direct pull of `rec` that an earlier attempt started (`marked`, its name from the survey): its starting offset
    * when it still runs and `attach` allows taking it over; otherwise null (a finished pull is forgotten, a running one
    * that may not be taken over is stopped first, so that never two writers append to the same file).
    */
-  const earlierPull = async (plan: RunPlan, rec: number, attach: boolean): Promise<number | null> => {
+  const earlierPull = async (plan: RunPlan, rec: number, marked: string, attach: boolean): Promise<number | null> => {
+    if (marked === '') return null;
     const { stagingTape: dir } = plan;
     const tapeHost = plan.backup.tape.host;
-    const marked = (await rt.run(tapeHost, `create ${dir}`, shell.and(images.mkdirP(dir), transfer.currentPull(dir, rec)))).stdout.trim();
-    if (marked === '') return null;
     const offset = transfer.parsePullName(marked, rec);
+    const forget = [transfer.unmarkPull(dir, rec)];
     if (offset !== null) {
       const state = detached.parseState((await rt.run(tapeHost, `state of ${marked}`, detached.poll(dir, marked))).stdout);
       if (state.state === 'running' && attach) return offset;
-      if (state.state === 'running') await rt.run(tapeHost, `stop ${marked}`, detached.stop(dir, marked));
-      await rt.run(tapeHost, `forget ${marked}`, detached.forget(dir, marked));
+      if (state.state === 'running') forget.unshift(detached.stop(dir, marked));
+      forget.push(detached.forget(dir, marked));
     }
-    await rt.run(tapeHost, `forget the mark of ${marked}`, transfer.unmarkPull(dir, rec));
+    await rt.run(tapeHost, `forget ${marked}`, shell.seq(...forget));
     return null;
   };
 
@@ -96,10 +94,10 @@ export function transferActivities(rt: Runtime) {
     const { backup, stagingTape: dir } = plan;
     const tapeHost = backup.tape.host;
     const name = transfer.pullName(image.record, offset);
-    const src = await pinSource(plan, route);
+    const { src, pin } = pullSource(plan, route);
     // One name per starting point, forgotten before it starts and after its result is taken: a success left over from
-    // an earlier move from the same offset is never taken for this one.
-    if (!attached) await rt.run(tapeHost, `mark ${name}`, shell.seq(detached.forget(dir, name), transfer.markPull(dir, image.record, name)));
+    // an earlier move from the same offset is never taken for this one. The mark lets a retry find it while it runs.
+    await rt.run(tapeHost, `prepare ${name}`, attached ? pin : shell.and(pin, detached.forget(dir, name), transfer.markPull(dir, image.record, name)));
     const hash = offset === 0;
     await rt.runDetached(
       tapeHost,
@@ -110,8 +108,9 @@ export function transferActivities(rt: Runtime) {
       (elapsedMs, bytesDone) => ({ stage: 'transfer', record: image.record, bytesDone, bytesTotal: image.bytes, offset: bytesDone, elapsedMs, mode: 'direct' }),
       target,
     );
-    const report = transfer.parsePull((await rt.run(tapeHost, `result of ${name}`, detached.outputTail(dir, name, 200))).stdout);
-    await rt.run(tapeHost, `forget ${name}`, shell.seq(detached.forget(dir, name), transfer.unmarkPull(dir, image.record)));
+    const report = transfer.parsePull(
+      (await rt.run(tapeHost, `result of ${name}`, shell.seq(detached.outputTail(dir, name, 200), detached.forget(dir, name), transfer.unmarkPull(dir, image.record)))).stdout,
+    );
     return judgePull(report, { source: backup.source, tapeHost, file: image.file, target, offset, hash });
   };
 
@@ -122,11 +121,12 @@ export function transferActivities(rt: Runtime) {
       const target = shell.joinPath(stagingTape, image.file.slice(image.file.lastIndexOf('/') + 1));
       const route = pullRoute(await rt.inventory(), tapeHost, backup.source);
       const mode: TransferMode = route ? 'direct' : 'relay';
-      const attach = await earlierPull(plan, image.record, route !== undefined);
+      const found = transfer.parseSurvey((await rt.run(tapeHost, `staging folder ${stagingTape}`, transfer.survey(stagingTape, target, image.record))).stdout);
+      const attach = await earlierPull(plan, image.record, found.pull, route !== undefined);
       let offset: number;
       if (attach !== null) offset = attach;
       else {
-        const have = images.parseSizeOrAbsent((await rt.run(tapeHost, `size of ${target}`, images.fileSizeOrAbsent(target))).stdout);
+        const have = found.size;
         if (have === image.bytes) {
           const there = await describeImage(rt, tapeHost, plan.tapeOs, image.record, target);
           if (there.sha256 === image.sha256) {
@@ -138,10 +138,10 @@ export function transferActivities(rt: Runtime) {
         offset = have === null || have >= image.bytes ? 0 : have;
 
         const need = image.bytes - offset;
-        const df = images.parseDf((await rt.run(tapeHost, `free space in ${stagingTape}`, images.freeSpace(stagingTape))).stdout);
-        if (df.freeKiB * 1024 < need - Math.max(0, (have ?? 0) - offset)) {
+        const free = found.df.freeKiB * 1024;
+        if (free < need - Math.max(0, (have ?? 0) - offset)) {
           throw ApplicationFailure.nonRetryable(
-            `work folder ${stagingTape} on ${tapeHost} has ${formatBytes(df.freeKiB * 1024)} free but the ${record(image.record).name} needs ${formatBytes(need)} more`,
+            `work folder ${stagingTape} on ${tapeHost} has ${formatBytes(free)} free but the ${record(image.record).name} needs ${formatBytes(need)} more`,
             'StagingFolderFull',
           );
         }
@@ -224,14 +224,16 @@ export function transferActivities(rt: Runtime) {
       const tapeHost = backup.tape.host;
       const file = stagedPath(stagingSource, 4);
       const target = shell.joinPath(stagingTape, file.slice(file.lastIndexOf('/') + 1));
+      const found = transfer.parseSurvey((await rt.run(tapeHost, `staging folder ${stagingTape}`, transfer.survey(stagingTape, target, 4))).stdout);
       // No pull of an earlier transferImage may write the copy meanwhile (one from a run of this backup before).
-      await earlierPull(plan, 4, false);
+      await earlierPull(plan, 4, found.pull, false);
       const src = await rt.host(backup.source);
       const dst = await rt.host(tapeHost);
       const signal = cancellationSignal();
       // The tape host pulls each round itself when the inventory says it may; relayed rounds otherwise.
       const route = pullRoute(await rt.inventory(), tapeHost, backup.source);
-      let direct = route ? await pinSource(plan, route) : undefined;
+      let direct = route ? pullSource(plan, route) : undefined;
+      if (direct) await rt.run(tapeHost, `pin the host key of ${backup.source}`, direct.pin);
       let directFailed: string | undefined;
       // As often as the detached mksysb is polled (each round is a few channels on both connections).
       const interval = rt.deps.pollIntervalMs ?? 2000;
@@ -242,7 +244,7 @@ export function transferActivities(rt: Runtime) {
         if (r.code !== 0) throw commandFailure(hostName, what, r);
         return r.stdout;
       };
-      let offset = images.parseSizeOrAbsent((await rt.run(tapeHost, `size of ${target}`, images.fileSizeOrAbsent(target))).stdout) ?? 0;
+      let offset = found.size ?? 0;
       const resumedFrom = offset;
       let sent = 0;
       let rounds = 0;
@@ -272,7 +274,7 @@ export function transferActivities(rt: Runtime) {
           const base = offset;
           if (direct) {
             // A tape-host command: cuts the copy at `base` and appends, so running it again after a lost channel is safe.
-            const res = await rt.run(tapeHost, `pull of ${file} from ${backup.source}`, transfer.pull(plan.tapeOs, direct, file, base, target));
+            const res = await rt.run(tapeHost, `pull of ${file} from ${backup.source}`, transfer.pull(plan.tapeOs, direct.src, file, base, target));
             const pulled = judgePull(transfer.parsePull(`${res.stdout}\n${res.stderr}`), {
               source: backup.source, tapeHost, file, target, offset: base, hash: false,
             });

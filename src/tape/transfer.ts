@@ -6,7 +6,7 @@
  * receiving file, `cat >>`, `tee`, `printf`, and OpenSSH's `ssh` (on AIX with the OpenSSH fileset: /usr/bin/ssh).
  */
 import { parseSha256, sha256Stdin, type HostOs } from './digest';
-import { fileSizeOrAbsent } from './images';
+import { fileSizeOrAbsent, freeSpace, mkdirP, parseDf, parseSizeOrAbsent, type DfResult } from './images';
 import { assertAbsolutePath, assertInt, assertName, command, joinPath, parsePipeStatus, pipeWithStatus, quote, ShellValueError } from './shell';
 
 /** Exit status of `writeFrom` when the receiving file is shorter than the offset (nothing is written). */
@@ -241,4 +241,42 @@ export function currentPull(dir: string, record: number): string {
 /** Removes the mark of `record`'s current pull. */
 export function unmarkPull(dir: string, record: number): string {
   return command(['rm', '-f', markFile(dir, record)]);
+}
+
+/** Prefix of the lines `survey` prints. */
+export const SURVEY_TAG = 'mksysb-tape-survey';
+
+/**
+ * One round trip before a move to the tape host: creates the staging folder DIR and prints the name of the current
+ * pull of `record` (`currentPull`), TARGET's size (or absent) and `df -k DIR`. Parse with `parseSurvey`.
+ */
+export function survey(dir: string, target: string, record: number): string {
+  return (
+    `${mkdirP(dir)} && ` +
+    `echo "${SURVEY_TAG} pull $(${currentPull(dir, record)})" && ` +
+    `echo "${SURVEY_TAG} size $(${fileSizeOrAbsent(target)})" && ` +
+    freeSpace(dir)
+  );
+}
+
+export interface Survey {
+  /** Name of the current pull of the record, as `currentPull` printed it ('' when none). */
+  pull: string;
+  /** TARGET's size, null when absent. */
+  size: number | null;
+  df: DfResult;
+}
+
+export function parseSurvey(stdout: string): Survey {
+  let pull = '';
+  let size: number | null | undefined;
+  const rest: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = new RegExp(`^${SURVEY_TAG} (pull|size) ?(.*)$`).exec(line);
+    if (!m) rest.push(line);
+    else if (m[1] === 'pull') pull = m[2]!.trim();
+    else size = parseSizeOrAbsent(m[2]!);
+  }
+  if (size === undefined) throw new ShellValueError(`no size in survey output: ${JSON.stringify(stdout.slice(0, 200))}`);
+  return { pull, size, df: parseDf(rest.join('\n')) };
 }

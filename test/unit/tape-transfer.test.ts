@@ -11,11 +11,13 @@ import {
   markPull,
   parsePull,
   parsePullName,
+  parseSurvey,
   pull,
   pullName,
   readFrom,
   SHORT_FILE_STATUS,
   sshCommand,
+  survey,
   unmarkPull,
   writeFrom,
   writeHashing,
@@ -308,6 +310,32 @@ test('pull names and the mark of the current pull', () => {
     assert.equal(sh(currentPull(dir, 1)).stdout.toString(), '');
     assert.equal(sh(unmarkPull(dir, 4)).code, 0);
     assert.equal(sh(currentPull(dir, 4)).stdout.toString(), '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('survey: creates the staging folder and tells the current pull, the copy\'s size and the free space in one go', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'transfer-'));
+  try {
+    const staging = join(dir, 'b1');
+    const target = join(staging, '4_mksysb.img');
+    const first = parseSurvey(sh(survey(staging, target, 4)).stdout.toString());
+    assert.equal(first.pull, '');
+    assert.equal(first.size, null);
+    assert.ok(first.df.freeKiB > 0);
+    writeFileSync(target, Buffer.alloc(12345));
+    assert.equal(sh(markPull(staging, 4, pullName(4, 512))).code, 0);
+    const second = parseSurvey(sh(survey(staging, target, 4)).stdout.toString());
+    assert.deepEqual([second.pull, second.size], ['pull-r4-512', 12345]);
+    assert.equal(parseSurvey(sh(survey(staging, target, 1)).stdout.toString()).pull, '');
+    // AIX's df layout and wc's leading blanks.
+    const aix = parseSurvey(
+      'mksysb-tape-survey pull \nmksysb-tape-survey size      42\n' +
+        'Filesystem    1024-blocks      Free %Used    Iused %Iused Mounted on\n/dev/hd1          1048576    524288   50%       12     1% /home\n',
+    );
+    assert.deepEqual(aix, { pull: '', size: 42, df: { filesystem: '/dev/hd1', totalKiB: 1048576, freeKiB: 524288, mountedOn: '/home' } });
+    assert.throws(() => parseSurvey('Filesystem 1K-blocks Used Available Use% Mounted on\n'), /no size/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
