@@ -48,22 +48,13 @@ export function sshTo(lab: Lab, host: string): string {
 }
 
 /**
- * Gives the tape host OpenSSH access to a source (key and known_hosts under /var/lab/direct in its tree), as a site
- * where the hosts trust each other would have; returns the ssh(1) command line to run on the tape host.
+ * Gives the tape host OpenSSH access to a source, as a site where the hosts trust each other would have (`lab.trust`:
+ * a key and known_hosts in the tape host's tree; the inventory is left alone, so the worker keeps relaying); returns the
+ * ssh(1) command line to run on the tape host.
  */
 export function directSsh(lab: Lab, tapeHost: string, source: string): string {
-  const t = lab.host(tapeHost);
-  const s = lab.host(source);
-  const dir = path.join(t.root, 'var/lab/direct');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.copyFileSync(s.privateKeyPath, path.join(dir, 'id'));
-  fs.chmodSync(path.join(dir, 'id'), 0o600);
-  fs.copyFileSync(path.join(lab.dir, 'known_hosts'), path.join(dir, 'known_hosts'));
-  return [
-    '/usr/bin/ssh', '-F', '/dev/null', '-c', CIPHER, '-i', '/var/lab/direct/id', '-o', 'IdentitiesOnly=yes',
-    '-o', 'UserKnownHostsFile=/var/lab/direct/known_hosts', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR',
-    '-p', String(s.port), `${s.user}@${s.address}`,
-  ].join(' ');
+  const t = lab.trust(tapeHost, source, { inventory: false });
+  return ['ssh', '-c', CIPHER, ...t.options, '-p', String(t.port), t.login].join(' ');
 }
 
 /** A file of `bytes` random bytes at PATH inside a host's tree (as that host sees it); returns the real path. */

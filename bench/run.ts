@@ -171,40 +171,40 @@ async function activityBenches(lab: Lab, acts: Acts): Promise<void> {
   });
 
   // ---- 2. direct -------------------------------------------------------------------------------------------------
-  log('2. direct: OpenSSH pull on the tape host vs scp');
-  const direct = directSsh(lab, 'tapesrv', 'aix01');
-  const pulled = '/home/mksysb/direct-pull.img';
-  const pull = await timeBash(`${dst} ${q(`${direct} ${q(`cat ${file4}`)} > ${pulled}`)}`);
-  fs.rmSync(tapeFile(pulled), { force: true });
-  const scpCmd = direct.replace('/usr/bin/ssh', '/usr/bin/scp').replace(/-p (\d+) (\S+)$/, '-P $1 $2:');
-  let scp: number | null = null;
-  let scpNote = '';
+  log('2. direct: transferImage pulled by the tape host vs scp -O between the same hosts');
+  // The pair trusts each other (pullFrom in the inventory) for this figure only: the figures after it relay.
+  const trust = lab.trust('tapesrv', 'aix01');
+  const copied = '/home/mksysb/scp-copy.img';
+  const scpLine = ['scp', '-O', '-q', '-c', CIPHER, ...trust.options, '-P', String(trust.port), `${trust.login}:${file4}`, copied].join(' ');
+  let bestDirect = Infinity;
+  let bestScp = Infinity;
   try {
-    scp = (await timeBash(`${dst} ${q(`${scpCmd}${file4} ${pulled}`)}`)).seconds;
-    scpNote = 'scp in its default (SFTP) protocol';
-    try {
-      scp = (await timeBash(`${dst} ${q(`${scpCmd.replace('/usr/bin/scp', '/usr/bin/scp -O')}${file4} ${pulled}`)}`)).seconds;
-      scpNote = 'scp -O';
-    } catch {
-      scpNote += ": `scp -O` cannot run in the lab (the AIX hosts' PATH has no scp for the remote end)";
+    for (let i = 0; i < 2; i++) {
+      bestScp = Math.min(bestScp, (await timeBash(`${dst} ${q(scpLine)}`)).seconds);
+      fs.rmSync(tapeFile(copied), { force: true });
+      fs.rmSync(tapeFile(target4), { force: true });
+      const a = await timed(() => runActivity(acts.transferImage, plan, img4));
+      if (a.value.mode !== 'direct' || a.value.bytesSent !== img4.bytes) {
+        throw new Error(`transferImage did not pull the whole image directly: ${JSON.stringify(a.value)}`);
+      }
+      bestDirect = Math.min(bestDirect, a.seconds);
     }
-  } catch (e) {
-    scpNote = `scp could not run in the lab: ${(e as Error).message.split('\n')[0]}`;
+  } finally {
+    lab.untrust('tapesrv', 'aix01');
   }
-  fs.rmSync(tapeFile(pulled), { force: true });
-  const pullRate = mbps(img4.bytes, pull.seconds);
-  const scpRate = scp === null ? null : mbps(img4.bytes, scp);
+  const directRate = mbps(img4.bytes, bestDirect);
+  const scpRate = mbps(img4.bytes, bestScp);
   add({
     id: 'direct',
-    name: `direct pull of ${fmtBytes(img4.bytes)} by the tape host (OpenSSH \`ssh src cat > file\`), what a direct mode would run`,
-    value: pullRate,
+    name: `transferImage in direct mode: ${fmtBytes(img4.bytes)} pulled by the tape host itself (incl. its SHA-256 while writing)`,
+    value: directRate,
     unit: 'MiB/s',
     baseline: scpRate,
-    baselineName: 'scp between the hosts',
-    ratio: scpRate === null ? null : round(pullRate / scpRate),
+    baselineName: `scp -O run on the tape host (${CIPHER})`,
+    ratio: round(directRate / scpRate),
     target: '≥ 0.95',
-    met: false,
-    note: `NOT DONE: the activity has no direct mode yet (no inventory field, always relays); figure is the OpenSSH command it would run. Baseline: ${scpNote}. Relay through the worker for comparison: ${actRate} MiB/s`,
+    met: directRate / scpRate >= 0.95,
+    note: `best of 2 each; activity ${round(bestDirect)} s, scp -O ${round(bestScp)} s; the relay through the worker (figure 1) moved ${actRate} MiB/s`,
   });
 
   // ---- 3. tape write -----------------------------------------------------------------------------------------
@@ -522,11 +522,15 @@ const WHY: Record<string, string> = {
     'channel window (2 MiB) and packet size (32 KiB) are fixed by the library. Not tried: a relay outside the Node ' +
     'process (two OpenSSH children piped together), which would give up ssh2\'s pinned-key checks and typed errors.',
   direct:
-    'Not done: the inventory has no field for a pair of hosts that trust each other, and `transferImage` always relays ' +
-    'through the worker. The figure is the OpenSSH command a direct mode would run on the tape host (`ssh src cat > file`); ' +
-    'the baseline is scp between the same hosts in its default SFTP protocol, because `scp -O` needs `scp` on the ' +
-    'source\'s PATH and the lab\'s AIX hosts have none (real AIX with OpenSSH has it). Either one-hop copy beats the ' +
-    'relay through the worker by far, which is what a direct mode would bring.',
+    'The activity does more than `scp -O`: the tape host hashes every byte as it writes it (`tee FILE | openssl dgst ' +
+    '-sha256`, the check against the source\'s SHA-256 without a second read), and on this 2-core machine that pipeline ' +
+    'competes for the CPU with ssh, the source\'s sshd and `cat`. Measured on 256 MiB on the lab (loaded machine, ' +
+    'figures vary by ±20 %): `ssh src cat > file` 0.64 s, `scp -O` 0.74 s, the same pull through the hashing pipeline ' +
+    '1.0 s, the pull and then `openssl dgst` of the file 0.85 s. Its fixed steps (one survey of the staging folder, the ' +
+    'known_hosts file and the pull\'s mark, the detached start, its report: five SSH round trips of ~45 ms on the lab) ' +
+    'weigh on small images. Tried: merging the steps into those five round trips (a 1 KiB image: ratio 0.55-0.65 → ' +
+    '0.8-1.1). Not done: hashing after the pull instead of while writing, which measured faster here but reads the image ' +
+    'a second time; on hosts with more cores than this one the pipeline runs beside the transfer.',
   'tape-write':
     'The activity runs the write detached (nohup, pid and status files) and polls it every 500 ms here; with the lab\'s ' +
     'emulator writing 1 GiB in 1-3 s, the poll granularity (on average half an interval, up to one) and the extra ' +
