@@ -114,9 +114,9 @@ export function writeKnownHosts(file: string, line: string): string {
 
 /**
  * `ssh ... user@address REMOTE` as the tape host runs it: no configuration files (`-F /dev/null`), no prompts, the
- * source's key pinned in `knownHostsFile` and no other accepted, only `identityFile` offered, no stdin, and a
- * connection that stops answering for a minute ends with status 255 instead of hanging. `remote` is a command line
- * for the source's shell (built by src/tape).
+ * source's key pinned in `knownHostsFile` and no other accepted (not even from the system-wide known hosts), only
+ * `identityFile` offered, no stdin, and a connection that stops answering for a minute ends with status 255 instead of
+ * hanging. `remote` is a command line for the source's shell (built by src/tape).
  */
 export function sshCommand(src: PullSource, remote: string): string {
   const known = plainPath(src.knownHostsFile, 'known_hosts file');
@@ -129,7 +129,10 @@ export function sshCommand(src: PullSource, remote: string): string {
     '-o', 'BatchMode=yes',
     '-o', 'StrictHostKeyChecking=yes',
     '-o', `UserKnownHostsFile=${known}`,
-    // Only the name as written is looked up in the pinned file (older OpenSSH also checks the IP address).
+    // The pinned file and nothing else: not the system-wide known hosts, no learning of further keys, and only the name
+    // as written is looked up (older OpenSSH also checks the IP address).
+    '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'UpdateHostKeys=no',
     '-o', 'CheckHostIP=no',
     '-o', 'IdentitiesOnly=yes',
     '-i', identity,

@@ -153,7 +153,7 @@ test("sshCommand: no config files, batch mode, only the pinned key file and the 
   assert.equal(
     sshCommand(SRC, readFrom('/home/mksysb/b1/4_mksysb.img', 0)),
     'ssh -n -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/home/mksysb/b1/pull-known_hosts ' +
-      '-o CheckHostIP=no -o IdentitiesOnly=yes -i /home/mksysb/.ssh/id_pull -o LogLevel=ERROR -o ConnectTimeout=30 ' +
+      '-o GlobalKnownHostsFile=/dev/null -o UpdateHostKeys=no -o CheckHostIP=no -o IdentitiesOnly=yes -i /home/mksysb/.ssh/id_pull -o LogLevel=ERROR -o ConnectTimeout=30 ' +
       '-o ServerAliveInterval=15 -o ServerAliveCountMax=4 -c aes128-gcm@openssh.com,aes128-ctr -p 2222 root@10.0.0.5 ' +
       "'cat /home/mksysb/b1/4_mksysb.img'",
   );

@@ -164,6 +164,21 @@ test('a tape host whose key the source refuses falls back to the relay, and the 
   await assertTapeHolds(env, img);
 });
 
+test("the tape host's ssh accepts only the source's pinned key: a route to another server is refused and the image relayed", async () => {
+  const env = await backupEnv();
+  const trust = env.lab.trust('tapesrv', 'aix01');
+  // The route leads to a server with another host key (the tape host's own sshd), as an impostor would be.
+  const inv = JSON.parse(fs.readFileSync(env.lab.inventoryPath, 'utf8')) as { hosts: Record<string, Record<string, unknown>> };
+  inv.hosts.tapesrv!.pullFrom = { aix01: { identityFile: trust.identityFile, port: env.lab.host('tapesrv').port } };
+  fs.writeFileSync(env.lab.inventoryPath, JSON.stringify(inv, null, 2) + '\n');
+  const result = (await (await env.start({ keepStaging: true })).result()) as BackupResult;
+  for (const t of result.transfers!) {
+    assert.equal(t.mode, 'relay', JSON.stringify(t));
+    assert.match(t.directFailed ?? '', /Host key verification failed\./, JSON.stringify(t));
+  }
+  await assertTapeHolds(env, sourceImages(env, result.backupId));
+});
+
 test('a bad pullFrom fails the run at validation, naming the field, before any remote command', async () => {
   const env = await backupEnv();
   const good = fs.readFileSync(env.lab.inventoryPath, 'utf8');
