@@ -55,6 +55,8 @@ export function requiredCommands(h: InventoryHost): string[] {
   const out = new Set<string>();
   if (hostHasRole(h, 'source')) for (const c of REQUIRED_COMMANDS.source[h.os]) out.add(c);
   if (hostHasRole(h, 'tape')) for (const c of REQUIRED_COMMANDS.tape[h.os]) out.add(c);
+  // A tape host that pulls images from sources itself (pullFrom) runs OpenSSH's client.
+  if (hostHasRole(h, 'tape') && Object.keys(h.pullFrom ?? {}).length > 0) out.add('ssh');
   return [...out];
 }
 
