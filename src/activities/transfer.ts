@@ -42,7 +42,7 @@ export interface FollowOutcome {
   /** Bytes the tape host held when this attempt began (what earlier attempts moved). */
   resumedFrom: number;
   bytesSent: number;
-  /** Reads of the growing file (one relay each). */
+  /** Reads of the growing file (one relay, or one pull by the tape host, each). */
   rounds: number;
   bytes?: number;
   sha256?: string;
