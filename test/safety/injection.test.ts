@@ -1,6 +1,7 @@
 /**
  * Command injection: every command builder that takes a value a user can influence (work folders and backup IDs,
- * which make every staged path; devices; the boot device; mksysb flags; block sizes) is fed hostile strings (shell
+ * which make every staged path; devices; the boot device; mksysb flags; block sizes; the tape host's key file for
+ * direct pulls) is fed hostile strings (shell
  * metacharacters, quotes, newlines, `..`, globs, long strings, Unicode). Each either refuses the value
  * (ShellValueError) or builds a command that is then run on a lab AIX host over the worker's own SSH code. The
  * injected command (`lsdev`, an AIX double that logs every call, and `touch INJ...`) never runs: no `lsdev`
@@ -49,6 +50,9 @@ const HOSTILE = [
 
 type Builder = { name: string; host: 'aix01' | 'tapesrv'; build: (v: string) => string };
 
+/** How tapesrv's own ssh reaches aix01 in the direct-pull builders (set once the lab runs and trusts the pair). */
+let pullFrom: transfer.PullSource = { address: '127.0.0.1', port: 22, user: 'root', identityFile: '/root/.ssh/id', knownHostsFile: '/root/.ssh/known_hosts' };
+
 const WORK = '/home/mksysb';
 /** A staged-file path whose last folder is the hostile value, as a hostile backup ID would make it. */
 const dirOf = (v: string) => stagingDir(WORK, v);
@@ -78,6 +82,15 @@ const BUILDERS: Builder[] = [
   { name: 'detached stop', host: 'tapesrv', build: (v) => detached.stop(dirOf(v), 'write-r4-g1') },
   { name: 'detached output', host: 'tapesrv', build: (v) => detached.outputTail(dirOf(v), 'write-r4-g1') },
   { name: 'detached forget', host: 'tapesrv', build: (v) => detached.forget(dirOf(v), 'write-r4-g1') },
+  // Direct pulls: the value crosses two shells (the tape host's, then the source's through ssh).
+  { name: 'direct pull', host: 'tapesrv', build: (v) => transfer.pull('aix', pullFrom, fileOf(v), 0, fileOf(v), { hash: true }) },
+  { name: 'direct pull resumed', host: 'tapesrv', build: (v) => transfer.pull('aix', pullFrom, fileOf(v), 100, `${fileOf(v)}-absent`) },
+  { name: 'direct pull identity file', host: 'tapesrv', build: (v) => transfer.sshCommand({ ...pullFrom, identityFile: rootOf(v) }, 'true') },
+  { name: 'direct pull known_hosts', host: 'tapesrv', build: (v) => transfer.writeKnownHosts(`${dirOf(v)}/pull-known_hosts`, 'x') },
+  { name: 'survey of a staging folder', host: 'tapesrv', build: (v) => transfer.survey(dirOf(v), fileOf(v), 4) },
+  { name: 'mark a pull', host: 'tapesrv', build: (v) => transfer.markPull(dirOf(v), 4, 'pull-r4-0') },
+  { name: 'current pull', host: 'tapesrv', build: (v) => transfer.currentPull(dirOf(v), 4) },
+  { name: 'unmark a pull', host: 'tapesrv', build: (v) => transfer.unmarkPull(dirOf(v), 4) },
   { name: 'write record 4 from a staged file', host: 'tapesrv', build: (v) => writeRecordAt(aixDriver, 'rmt0', 4, fileOf(v)) },
   { name: 'tape status', host: 'tapesrv', build: (v) => aixDriver.status(v) },
   { name: 'tape prepare', host: 'tapesrv', build: (v) => aixDriver.prepare(v).join(' && ') },
@@ -98,6 +111,8 @@ test('hostile values never inject a command: each builder refuses them or quotes
     return pool.host({ name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey, privateKey: fs.readFileSync(h.privateKeyPath) });
   };
   const hosts = { aix01: conn('aix01'), tapesrv: conn('tapesrv') };
+  const trust = lab.trust('tapesrv', 'aix01', { inventory: false });
+  pullFrom = { ...pullFrom, port: trust.port, identityFile: trust.identityFile, knownHostsFile: trust.knownHostsFile };
   // The work folder exists, as on a real host, so that commands get as far as they can.
   await hosts.aix01.exec('mkdir -p /home/mksysb');
   await hosts.tapesrv.exec('mkdir -p /home/mksysb');
@@ -123,6 +138,10 @@ test('hostile values never inject a command: each builder refuses them or quotes
       let r = await once();
       if (r instanceof Error && r.name === 'ConnectionLostError') r = await once();
       if (r instanceof Error) failures.push(`${b.name} ${JSON.stringify(v.slice(0, 40))}: ${r.message}`);
+      // The pulls logged in to aix01: its shell got the hostile path (and cat found no such file), not a refusal by ssh.
+      else if (b.name.startsWith('direct pull') && transfer.parsePull(r.stdout + r.stderr).ssh !== 1) {
+        failures.push(`${b.name} ${JSON.stringify(v.slice(0, 40))}: the source's read did not run: ${r.stdout}${r.stderr}`);
+      }
     }
   }
   assert.deepEqual(failures, []);
@@ -140,7 +159,7 @@ test('hostile values never inject a command: each builder refuses them or quotes
   }
 
   // Not vacuous: path-carrying builders ran with most hostile values, and the doubles got them verbatim.
-  for (const b of ['bosboot file', 'mkinsttape', 'mksysb file', 'df of a work folder', 'mkdir -p', 'write record 4 from a staged file', 'detached start', 'transfer write']) {
+  for (const b of ['bosboot file', 'mkinsttape', 'mksysb file', 'df of a work folder', 'mkdir -p', 'write record 4 from a staged file', 'detached start', 'transfer write', 'direct pull', 'survey of a staging folder']) {
     assert.ok(stats[b]!.ran >= 15, `${b} ran only ${stats[b]!.ran} hostile values`);
   }
   const aixLog = await lab.commandLog('aix01');
