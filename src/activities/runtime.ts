@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { Context, ApplicationFailure } from '@temporalio/activity';
-import { SshPool, isSshError, NON_RETRYABLE_SSH_ERROR_TYPES, type ExecOptions, type HostEndpoint, type SshHost, type ExecResult } from '../ssh';
+import { SshPool, isSshError, NON_RETRYABLE_SSH_ERROR_TYPES, type ExecOptions, type ExitResult, type HostEndpoint, type SshHost, type ExecResult } from '../ssh';
 import { loadInventory } from '../schema/load-inventory';
 import type { Inventory, InventoryHost } from '../schema';
 import { detached, images, shell } from '../tape';
@@ -103,18 +103,20 @@ export class Runtime {
     const exec = (c: string) => mapSshErrors(() => execIdempotent(host, c, { signal: cancellationSignal() }));
     let state = detached.parseState((await exec(detached.poll(dir, name))).stdout);
     let attached = false;
+    let waiter: Waiting | undefined;
     if (state.state === 'exited' && state.code === 0) return { attached: true };
     if (state.state === 'running') attached = true;
     else {
       if (state.state !== 'absent') await exec(detached.forget(dir, name));
-      // No hang-up watcher here: it would take the detached command down with this session's process group.
-      const started = await mapSshErrors(() => execIdempotent(host, detached.start(dir, name, cmd), { signal: cancellationSignal(), killOnHangup: false }));
-      if (started.code !== 0) throw commandFailure(hostName, `start ${what}`, started);
-      state = detached.parseState(started.stdout);
+      waiter = await startWaiting(host, hostName, what, detached.start(dir, name, cmd, { wait: true }));
+      state = waiter.first;
     }
     const t0 = Date.now();
     const interval = this.deps.pollIntervalMs ?? 2000;
-    let wait = Math.min(interval, 100);
+    // The starting session reports the end at once, so polls only heartbeat; without it (re-attached, or its session
+    // lost) quick first polls catch short commands, doubling up to the configured interval.
+    let wait = waiter ? interval : Math.min(interval, 100);
+    let ended: Promise<detached.DetachedState | null> = waiter?.final ?? NEVER;
     let bytesDone: number | undefined;
     const signal = cancellationSignal();
     try {
@@ -128,9 +130,15 @@ export class Runtime {
           throw ApplicationFailure.retryable(`${what} on ${hostName} is no longer running and left no exit status (${state.state})`, 'CommandVanished');
         }
         heartbeat({ ...progress(Date.now() - t0, bytesDone), pid: state.pid });
-        // Quick first polls (short commands finish at once), doubling up to the configured interval.
-        await sleep(wait, signal);
-        wait = Math.min(interval, wait * 2);
+        const final = await Promise.race([sleep(wait, signal).then(() => undefined), ended]);
+        if (final === null) {
+          // The starting session was lost: the command runs on; poll from now on.
+          ended = NEVER;
+          wait = Math.min(interval, 100);
+        } else if (final) {
+          state = final;
+          continue;
+        } else if (ended === NEVER) wait = Math.min(interval, wait * 2);
         const polled = (await exec(output ? shell.seq(detached.poll(dir, name), images.fileSizeOrAbsent(output)) : detached.poll(dir, name))).stdout;
         state = detached.parseState(polled);
         if (output) bytesDone = images.parseSizeOrAbsent(polled.trim().split('\n').pop() ?? '') ?? undefined;
@@ -143,8 +151,66 @@ export class Runtime {
         throw new Error(`${what} on ${hostName}: stopped because the workflow was cancelled`);
       }
       throw err;
+    } finally {
+      // Never signal that session: the signal would reach the detached command too.
+      waiter?.release();
     }
   }
+}
+
+const NEVER = new Promise<never>(() => undefined);
+
+interface Waiting {
+  /** The state the start printed: started, or running / exited when an earlier start got there first. */
+  first: detached.DetachedState;
+  /** The state printed when the command ended, or null when the session ended without it (lost, released). */
+  final: Promise<detached.DetachedState | null>;
+  release(): void;
+}
+
+/**
+ * Starts a detached command with `detached.start(..., { wait: true })` on a session kept open until the command ends,
+ * and resolves as soon as the start has printed its first state line.
+ */
+async function startWaiting(host: SshHost, hostName: string, what: string, cmd: string): Promise<Waiting> {
+  const p = await mapSshErrors(() => host.execStream(cmd));
+  p.stdin.end();
+  let out = '';
+  let resolveFirst!: (s: detached.DetachedState) => void;
+  const first = new Promise<detached.DetachedState>((res) => (resolveFirst = res));
+  let gotFirst = false;
+  p.stdout.setEncoding('utf8');
+  p.stdout.on('data', (d: string) => {
+    out += d;
+    if (out.length > 65536) out = out.slice(-65536);
+    if (!gotFirst && out.includes('\n') && out.includes(`${detached.STATE_TAG} `)) {
+      const line = out.split('\n').find((l) => l.startsWith(`${detached.STATE_TAG} `));
+      if (line !== undefined && out.includes(`${line}\n`)) {
+        gotFirst = true;
+        resolveFirst(detached.parseState(line));
+      }
+    }
+  });
+  const exit = p.exit.then(
+    (r) => r,
+    (e: unknown) => e as Error,
+  );
+  const state = await Promise.race([first, exit]);
+  if (!gotFirst) {
+    if (state instanceof Error) return await mapSshErrors(() => Promise.reject(state));
+    const r = state as ExitResult;
+    throw commandFailure(hostName, `start ${what}`, { code: r.code, signal: r.signal, stdout: out, stderr: p.stderrTail() });
+  }
+  const started = await first;
+  return {
+    first: started,
+    final: exit.then((r) => {
+      if (r instanceof Error || r.code !== 0) return null;
+      const s = detached.parseState(out);
+      return s.state === 'exited' || s.state === 'stopped' ? s : null;
+    }),
+    release: () => p.detach(),
+  };
 }
 
 /**

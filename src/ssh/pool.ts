@@ -99,6 +99,11 @@ export interface RemoteProcess {
   stderrTail(): string;
   /** Sends SIGTERM to the remote command and closes the channel. */
   kill(): void;
+  /**
+   * Closes the channel without signalling the command (a session signal reaches its whole process group): what a
+   * caller does with a session whose command must outlive it. `exit` then rejects unless the command had ended.
+   */
+  detach(): void;
 }
 
 export interface SshHost {
@@ -451,6 +456,15 @@ class PooledHost implements SshHost {
         killed = true;
         terminate(ch);
         discard(ch);
+      },
+      detach: () => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        discard(ch);
+        try {
+          ch.close();
+        } catch {
+          /* already closed */
+        }
       },
     };
   }

@@ -79,8 +79,14 @@ function stateScript(f: Files): string {
  *   `started PID`.
  * The activity that must not rerun a vanished command (mksysb after a reboot) polls first and decides.
  * `cmd` is any command built by src/tape; it runs with `dir` as working folder under `/bin/sh`.
+ *
+ * With `wait`, the starting shell stays until the command it started ends (`wait $!`) and then prints the final state
+ * as a second line: the caller learns of the end at once instead of at its next poll. The command does not depend on
+ * that shell: when the session goes away early (a dropped connection, a worker that stops waiting), it runs on under
+ * nohup and is polled as usual. Whoever closes that session must close it without signalling it, since a session
+ * signal reaches the whole process group, the command included.
  */
-export function start(dir: string, name: string, cmd: string): string {
+export function start(dir: string, name: string, cmd: string, opts: { wait?: boolean } = {}): string {
   const f = files(dir, name);
   if (cmd.trim() === '') throw new ShellValueError('detached command is empty');
   if (cmd.includes('\0')) throw new ShellValueError('detached command contains NUL');
@@ -89,7 +95,8 @@ export function start(dir: string, name: string, cmd: string): string {
   const launch =
     `rm -f ${f.stopped} ${f.rc} ${f.rcTmp}; ` +
     `nohup /bin/sh -c ${quote(wrapper)} > ${f.out} 2>&1 < /dev/null & ` +
-    `echo $! > ${f.pid}; echo "${STATE_TAG} started $!"`;
+    `echo $! > ${f.pid}; echo "${STATE_TAG} started $!"` +
+    (opts.wait ? `; wait $!; ${stateScript(f)}` : '');
   return (
     `mkdir -p ${f.dir} && cd ${f.dir} && ` +
     `if ${alive(f)}; then echo "${STATE_TAG} running $(cat ${f.pid})"; ` +

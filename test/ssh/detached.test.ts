@@ -13,6 +13,7 @@ import { ConnectionLostError, SshPool, relay } from '../../src/ssh';
 import { parseState, poll, start, stop } from '../../src/tape/detached';
 import { fileSizeOrAbsent, parseSha256, parseSizeOrAbsent, sha256File } from '../../src/tape/images';
 import { readFrom, writeFrom } from '../../src/tape/transfer';
+import { Runtime } from '../../src/activities/runtime';
 import { startSshd, type TestSshd } from './sshd-fixture';
 
 let src: TestSshd;
@@ -51,6 +52,79 @@ test('a detached command survives its SSH connection, is re-attached from a new 
     assert.equal(readFileSync(join(work, 'image'), 'utf8'), 'made\n');
   } finally {
     await p2.closeAll();
+  }
+});
+
+test('a waiting start reports the end on its own session; a released or dropped session leaves the command running', async () => {
+  const pool = new SshPool();
+  const p2 = new SshPool();
+  try {
+    const h = pool.host(src.endpoint());
+    // Waited for to the end: the session prints the start, then the exit status when the command has ended.
+    const work = join(src.dir, 'waiting');
+    const whole = await h.exec(start(work, 'short', 'echo made > image; exit 3', { wait: true }), { killOnHangup: false });
+    const lines = whole.stdout.trim().split('\n');
+    assert.equal(parseState(lines[0]!).state, 'started');
+    assert.deepEqual(parseState(whole.stdout), { state: 'exited', code: 3 });
+    assert.equal(readFileSync(join(work, 'image'), 'utf8'), 'made\n');
+
+    // Released right after the start (what the worker does when it stops waiting): the command runs on.
+    const p = await h.execStream(start(work, 'released', 'sleep 1; echo made > released', { wait: true }));
+    p.stdin.end();
+    const first = await new Promise<string>((res) => p.stdout.once('data', (d: Buffer) => res(d.toString())));
+    assert.equal(parseState(first).state, 'started');
+    p.detach();
+    // Dropped with the whole connection (a worker that dies): the command runs on too.
+    const q = await h.execStream(start(work, 'dropped', 'sleep 1; echo made > dropped', { wait: true }));
+    q.stdin.end();
+    await new Promise((res) => q.stdout.once('data', res));
+    await pool.closeAll();
+    src.killSessions();
+    const h2 = p2.host(src.endpoint());
+    for (const name of ['released', 'dropped']) {
+      let st = parseState((await h2.exec(poll(work, name))).stdout);
+      const until = Date.now() + 15000;
+      while (st.state === 'running' && Date.now() < until) {
+        await sleep(100);
+        st = parseState((await h2.exec(poll(work, name))).stdout);
+      }
+      assert.deepEqual(st, { state: 'exited', code: 0 }, name);
+      assert.equal(readFileSync(join(work, name), 'utf8'), 'made\n', name);
+    }
+  } finally {
+    await pool.closeAll();
+    await p2.closeAll();
+  }
+});
+
+test('runDetached learns of the end from the waiting session, not from its next poll', { timeout: 120_000 }, async () => {
+  const inventoryPath = join(src.dir, 'inventory.json');
+  writeFileSync(
+    inventoryPath,
+    JSON.stringify({
+      hosts: {
+        testhost: {
+          address: '127.0.0.1', port: src.port, user: src.endpoint().user, os: 'aix', role: 'source', workFolder: '/tmp',
+          key: { path: src.privateKeyPath }, hostKey: src.hostKey,
+        },
+      },
+    }),
+  );
+  const pool = new SshPool();
+  try {
+    // Polls every 10 minutes: only the waiting session can end this within the test's timeout.
+    const rt = new Runtime({ inventoryPath, pool, pollIntervalMs: 600_000 });
+    const work = join(src.dir, 'runtime-wait');
+    const r = await rt.runDetached('testhost', 'a short command', work, 'short', 'sleep 1; echo made > image', () => ({}));
+    assert.deepEqual(r, { attached: false });
+    assert.equal(readFileSync(join(work, 'image'), 'utf8'), 'made\n');
+    // A failing command: its exit status and output reach the caller the same way.
+    await assert.rejects(
+      rt.runDetached('testhost', 'a failing command', work, 'failing', 'echo "no tape" >&2; exit 4', () => ({})),
+      /a failing command on testhost failed \(exit status 4\): no tape/,
+    );
+  } finally {
+    await pool.closeAll();
   }
 });
 
