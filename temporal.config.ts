@@ -20,7 +20,10 @@ export interface MksysbTapeConfig {
   policies: StagePolicies;
   /** Prometheus metrics endpoint of the worker, e.g. `127.0.0.1:9464`. MKSYSB_TAPE_METRICS, default none. */
   metricsAddress?: string;
-  /** Milliseconds between polls of a long remote command (mksysb, a tape write). MKSYSB_TAPE_POLL_INTERVAL_MS, default 2000. */
+  /**
+   * Milliseconds between polls of a long remote command (mksysb, a tape write): heartbeats and progress (its end is
+   * reported at once by the session that started it). MKSYSB_TAPE_POLL_INTERVAL_MS, default 2000.
+   */
   pollIntervalMs: number;
   /** Pre-built workflow bundle for production workers. MKSYSB_TAPE_WORKFLOW_BUNDLE, default: bundle at start-up. */
   workflowBundlePath?: string;

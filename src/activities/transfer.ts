@@ -88,7 +88,7 @@ export function transferActivities(rt: Runtime) {
 
   /**
    * The tape host pulls `image` from byte `offset` into `target` itself, detached (a worker lost meanwhile leaves it
-   * running; the next attempt attaches), heartbeating the bytes there. From byte 0 the tape host hashes while writing.
+   * running; the next attempt attaches), heartbeating the bytes there. From byte 0 the pull hashes the file it wrote.
    */
   const pullImage = async (plan: RunPlan, image: StagedImage, route: PullRoute, offset: number, target: string, attached: boolean): Promise<Pulled> => {
     const { backup, stagingTape: dir } = plan;
@@ -147,7 +147,7 @@ export function transferActivities(rt: Runtime) {
         }
       }
 
-      /** The bytes arrived: compare with the source's size and SHA-256 (read again unless `hashed` while written). */
+      /** The bytes arrived: compare with the source's size and SHA-256 (read again unless the writing command `hashed` it). */
       const check = async (hashed: { bytes: number; sha256: string } | undefined): Promise<void> => {
         const arrived = hashed ?? (await describeImage(rt, tapeHost, plan.tapeOs, image.record, target));
         if (arrived.bytes === image.bytes && arrived.sha256 === image.sha256) return;
@@ -182,7 +182,7 @@ export function transferActivities(rt: Runtime) {
         offset: offset + sent,
       });
       heartbeat({ ...progress(0) });
-      // From byte 0 the tape host hashes the bytes as it writes them (tee | openssl): no second read of the file.
+      // From byte 0 the tape host hashes the file it wrote in the same command: no second round trip.
       // A resumed move appends to a prefix from an earlier attempt, so its check reads the whole file again.
       const hashing = offset === 0;
       const res = await mapSshErrors(() =>
@@ -324,7 +324,7 @@ export function transferActivities(rt: Runtime) {
 }
 
 /**
- * Judges a direct pull's report: the bytes there (and their SHA-256 when hashed while written), or `refused` with ssh's
+ * Judges a direct pull's report: the bytes there (and their SHA-256 when the pull hashed it), or `refused` with ssh's
  * message when the tape host could not pull at all (ssh could not connect, log in or run, and no byte arrived), so that
  * the caller relays instead. A connection lost after some bytes is a retryable failure: the next attempt resumes at the
  * bytes the tape host holds.

@@ -96,7 +96,7 @@ test('readFrom | writeFrom round trip over a resumed transfer', () => {
   }
 });
 
-test('writeHashing writes stdin to the file and prints the SHA-256 of exactly those bytes, with tee\'s status', () => {
+test('writeHashing writes stdin to the file and prints the SHA-256 of exactly those bytes, with the write\'s status', () => {
   const dir = mkdtempSync(join(tmpdir(), 'transfer-'));
   try {
     const dst = join(dir, 'it is b');
@@ -109,7 +109,7 @@ test('writeHashing writes stdin to the file and prints the SHA-256 of exactly th
       assert.deepEqual(parsed, { ok: true, status: 0, sha256: createHash('sha256').update(data).digest('hex') });
       assert.ok(readFileSync(dst).equals(data));
     }
-    // A file that cannot be written: tee's failure shows in the status, whatever the digest of the stream.
+    // A file that cannot be written: the failure shows in the status, and no digest is given.
     const r = sh(writeHashing('linux', join(dir, 'no such dir', 'x')), data);
     const parsed = parseSha256WithStatus(r.stdout.toString());
     assert.equal(parsed.ok, false);

@@ -17,7 +17,7 @@ test('the same backup on a Linux tape host (mt, /dev/nst0) gives the same cartri
   await assertTapeHolds(env, sourceImages(env, result.backupId), 'nst0', 'lnx');
 });
 
-test('a Linux tape host that the source trusts pulls the images itself (sha256sum while writing)', async () => {
+test('a Linux tape host that the source trusts pulls the images itself (sha256sum after writing)', async () => {
   const env = await backupEnv({ lab: { tapeHosts: [{ name: 'lnx', os: 'linux', drives: 1 }] } });
   env.lab.trust('lnx', 'aix01');
   const handle = await env.start({ tape: { host: 'lnx', device: 'nst0' }, keepStaging: true });
