@@ -69,7 +69,9 @@ export async function startSshd(extraConfig: string[] = []): Promise<TestSshd> {
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const port = await freePort();
   const user = userInfo().username;
+  // sshd takes the first value of a keyword: the caller's settings come first.
   const cfg = [
+    ...extraConfig,
     `ListenAddress 127.0.0.1:${port}`,
     `HostKey ${join(dir, 'host_ed25519')}`,
     `PidFile ${join(dir, 'sshd.pid')}`,
@@ -85,7 +87,6 @@ export async function startSshd(extraConfig: string[] = []): Promise<TestSshd> {
     'MaxStartups 50',
     'LogLevel VERBOSE',
     'Subsystem sftp internal-sftp',
-    ...extraConfig,
   ];
   writeFileSync(join(dir, 'sshd_config'), `${cfg.join('\n')}\n`);
   let log = '';
