@@ -130,7 +130,7 @@ export class Runtime {
           throw ApplicationFailure.retryable(`${what} on ${hostName} is no longer running and left no exit status (${state.state})`, 'CommandVanished');
         }
         heartbeat({ ...progress(Date.now() - t0, bytesDone), pid: state.pid });
-        const final = await Promise.race([sleep(wait, signal).then(() => undefined), ended]);
+        const final = await sleepUnlessEnded(wait, signal, ended);
         if (final === null) {
           // The starting session was lost: the command runs on; poll from now on.
           ended = NEVER;
@@ -159,6 +159,41 @@ export class Runtime {
 }
 
 const NEVER = new Promise<never>(() => undefined);
+
+/**
+ * Waits `ms`, or less when `ended` settles first (its value then); the timer is cleared either way, so a command that
+ * ended early leaves no poll timer behind.
+ */
+function sleepUnlessEnded<T>(ms: number, signal: AbortSignal | undefined, ended: Promise<T>): Promise<T | undefined> {
+  return new Promise<T | undefined>((resolve, reject) => {
+    if (signal?.aborted) return reject(new Error('aborted'));
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve(undefined);
+    }, ms);
+    const onAbort = (): void => {
+      done();
+      reject(new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (ended !== NEVER) {
+      ended.then(
+        (v) => {
+          done();
+          resolve(v);
+        },
+        (e: unknown) => {
+          done();
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    }
+  });
+}
 
 interface Waiting {
   /** The state the start printed: started, or running / exited when an earlier start got there first. */
@@ -253,21 +288,6 @@ export async function withHeartbeat<T>(fn: () => Promise<T>, details?: () => Rec
   } finally {
     clearInterval(timer);
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new Error('aborted'));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** SSH errors that retrying cannot fix become non-retryable failures with the same type name. */
