@@ -158,6 +158,17 @@ export class FaultStore {
     this.locked(() => this.save([]));
   }
 
+  /** Takes a fault for one firing: true for an `always` fault or when this call removed it; false when another took it. */
+  claim(f: Fault): boolean {
+    if (f.always) return true;
+    return this.locked(() => {
+      const all = this.list();
+      if (!all.some((x) => x.id === f.id)) return false;
+      this.save(all.filter((x) => x.id !== f.id));
+      return true;
+    });
+  }
+
   /** Marks a fault as fired: removes it unless `always`. */
   fired(f: Fault): void {
     if (f.always) return;

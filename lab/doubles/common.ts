@@ -204,13 +204,26 @@ export class DropCounter {
   add(n: number): void {
     this.total += n;
   }
-  /** True when the limit is reached: call fire() then. */
+  /**
+   * True when the limit is reached and this process has claimed the fault: call fire() then. Two processes counting
+   * toward the same one-shot fault at once (two `cat`s) both reach it; only the one that claims it drops, the other
+   * goes on as if no fault were armed.
+   */
   get due(): boolean {
-    return !!this.fault && this.total >= this.fault.after;
+    if (!this.fault || this.total < this.fault.after) return false;
+    if (!this.claimed) {
+      if (!faults.claim(this.fault)) {
+        this.fault = undefined;
+        return false;
+      }
+      this.claimed = true;
+    }
+    return true;
   }
+  private claimed = false;
   fire(args: string[], extra: Record<string, unknown> = {}): never {
     const f = this.fault!;
-    faults.fired(f);
+    if (!this.claimed) faults.fired(f);
     log(this.command, args, 255, { fault: 'drop-connection', bytes: this.total, ...extra });
     killSession();
     process.exit(255);
