@@ -80,6 +80,9 @@ export function tapePhases(log: CommandLogEntry[], device: string, runs: string[
       else if (e.args.some((a) => a.startsWith('if='))) problems.push(`${device}: write at ${e.time} of an unknown backup: ${e.args.join(' ')}`);
     }
     const at = seg[0]!.e.time;
+    // A preparation with no write after it (an attempt of prepareTape retried, e.g. after a lost channel on a loaded
+    // machine) put nothing on tape: the next preparation opens the next segment.
+    if (files.length === 0) continue;
     if (writers.size !== 1) {
       problems.push(`${device}: the phase prepared at ${at} wrote images of ${writers.size} backups (${[...writers].join(', ') || 'none'})`);
       continue;
