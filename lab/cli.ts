@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { attachLab, startLab, DEFAULT_CAPACITY, type LabOptions } from './index';
+import { attachLab, startLab, AIX_SHELLS, DEFAULT_CAPACITY, type AixShell, type LabOptions } from './index';
 
 const DEFAULT_DIR = path.resolve(process.cwd(), '.lab');
 
@@ -22,6 +22,11 @@ function tapeHost(v: string, prev: NonNullable<LabOptions['tapeHosts']> = []): N
   return [...prev, { name, os, drives: Number(drives), capacityBytes: cap ? Number(cap) : DEFAULT_CAPACITY }];
 }
 
+function shell(v: string): AixShell {
+  if (!(AIX_SHELLS as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${AIX_SHELLS.join(', ')}`);
+  return v as AixShell;
+}
+
 const program = new Command('lab').description('a simulated AIX estate: sshd hosts, AIX command doubles, AWSTAPE tapes');
 
 program
@@ -33,7 +38,8 @@ program
   .option('--mksysb-bytes <n>', 'synthetic rootvg size', int)
   .option('--mksysb-rate <n>', 'mksysb speed in bytes per second', int)
   .option('--boot-image-bytes <n>', 'boot image size', int)
-  .action(async (o: { dir: string; sources: string; tapeHost?: LabOptions['tapeHosts']; mksysbBytes?: number; mksysbRate?: number; bootImageBytes?: number }) => {
+  .option('--shell <name>', `the AIX hosts' login shell and sh: ${AIX_SHELLS.join(', ')}`, shell, 'lksh')
+  .action(async (o: { dir: string; sources: string; tapeHost?: LabOptions['tapeHosts']; mksysbBytes?: number; mksysbRate?: number; bootImageBytes?: number; shell: AixShell }) => {
     const lab = await startLab({
       dir: o.dir,
       sources: /^\d+$/.test(o.sources) ? Number(o.sources) : o.sources.split(',').filter(Boolean),
@@ -41,6 +47,7 @@ program
       mksysbBytes: o.mksysbBytes,
       mksysbBytesPerSecond: o.mksysbRate,
       bootImageBytes: o.bootImageBytes,
+      shell: o.shell,
       detach: true,
     });
     process.stdout.write(JSON.stringify({ dir: lab.dir, inventory: lab.inventoryPath, hosts: lab.hosts }, null, 2) + '\n');

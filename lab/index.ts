@@ -23,7 +23,17 @@ export interface LabOptions {
   bootImageBytes?: number;
   /** Keep the hosts running after this process exits (the CLI's `up`). Otherwise they are killed when it exits. */
   detach?: boolean;
+  /** The AIX hosts' shell: root's login shell, `sh` on the PATH and `/bin/sh` (default `lksh`; see AIX_SHELLS). */
+  shell?: AixShell;
 }
+
+/**
+ * Shells an AIX host of the lab can run command lines under. AIX runs an SSH command line under root's login shell,
+ * ksh88, and its /usr/bin/sh is a Korn shell too (AIX-TAPE.md, "AIX userland"); `lksh` (mksh's legacy mode, a pdksh
+ * descendant) is the nearest Debian has, so it is the default. `ksh93` and `dash` catch what other dialects refuse.
+ */
+export const AIX_SHELLS = ['lksh', 'dash', 'ksh93'] as const;
+export type AixShell = (typeof AIX_SHELLS)[number];
 
 export interface LabHost {
   name: string;
@@ -34,6 +44,8 @@ export interface LabHost {
   knownHostsLine: string;
   hostKey: string;
   os: 'aix' | 'linux';
+  /** root's login shell in the host's tree (the shell sshd runs command lines under). */
+  loginShell: string;
   role: 'source' | 'tape';
   workFolder: string;
   root: string;
@@ -110,7 +122,7 @@ const DEFAULT_BOOT_BYTES = 1024 * 1024 + 301;
 
 /** POSIX tools an AIX host offers (as far as the workflow needs them); GNU-only tools are left out on purpose. */
 const AIX_TOOLS = [
-  'cat', 'ls', 'rm', 'rmdir', 'mkdir', 'mv', 'cp', 'ln', 'sleep', 'head', 'tail', 'wc', 'ps', 'nohup', 'openssl',
+  'cat', 'ls', 'rm', 'rmdir', 'mkdir', 'mv', 'cp', 'ln', 'sleep', 'head', 'tail', 'ps', 'nohup', 'openssl',
   'grep', 'egrep', 'fgrep', 'sed', 'awk', 'cut', 'tr', 'sort', 'uniq', 'date', 'touch', 'chmod', 'chown', 'chgrp',
   'pwd', 'id', 'hostname', 'env', 'true', 'false', 'expr', 'basename', 'dirname', 'find', 'tee', 'xargs', 'sync',
   'od', 'cmp', 'diff', 'tar', 'file', 'cksum', 'sum', 'du', 'whoami', 'logname', 'nice', 'which', 'cpio', 'split',
@@ -118,7 +130,7 @@ const AIX_TOOLS = [
   // OpenSSH's client, /usr/bin/ssh and /usr/bin/scp on AIX (the source end of `scp -O` runs `scp -f` from the PATH).
   'ssh', 'scp',
 ];
-const AIX_DOUBLES = ['dd', 'tctl', 'chdev', 'lsattr', 'lsdev', 'bosboot', 'mkinsttape', 'mksysb', 'lsmksysb', 'restore', 'df'];
+const AIX_DOUBLES = ['dd', 'tctl', 'chdev', 'lsattr', 'lsdev', 'bosboot', 'mkinsttape', 'mksysb', 'lsmksysb', 'restore', 'df', 'wc'];
 const LINUX_DOUBLES = ['dd', 'mt'];
 const LINUX_WRAPPED = ['cat', 'tail'];
 
@@ -138,6 +150,14 @@ function which(tool: string): string | undefined {
   return undefined;
 }
 
+/** The real path of an AIX shell; /usr and /bin are bind-mounted from the machine, so it exists in every host's tree. */
+function shellPath(shell: AixShell): string {
+  if (!AIX_SHELLS.includes(shell)) throw new Error(`lab: unknown shell "${String(shell)}" (one of ${AIX_SHELLS.join(', ')})`);
+  const p = which(shell);
+  if (!p) throw new Error(`lab: shell ${shell} is not installed (scripts/system-deps.sh installs mksh and ksh)`);
+  return fs.realpathSync(p);
+}
+
 function bundleDoubles(outfile: string): void {
   // tsx ships esbuild; the doubles run as one plain JS file so that each command starts fast.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -153,7 +173,7 @@ function bundleDoubles(outfile: string): void {
   });
 }
 
-function writeShared(shared: string): void {
+function writeShared(shared: string, aixShell: string): void {
   fs.mkdirSync(shared, { recursive: true });
   bundleDoubles(path.join(shared, 'doubles.cjs'));
   const node = process.execPath.startsWith('/usr/') ? process.execPath : '/usr/bin/node';
@@ -163,7 +183,7 @@ function writeShared(shared: string): void {
   const put = (file: string, text: string) => fs.writeFileSync(file, text, { mode: 0o755 });
   const aix = path.join(shared, 'bin-aix');
   fs.mkdirSync(aix, { recursive: true });
-  fs.symlinkSync('/bin/dash', path.join(aix, 'sh'));
+  fs.symlinkSync(aixShell, path.join(aix, 'sh'));
   for (const t of AIX_TOOLS) {
     const real = which(t);
     if (real) put(path.join(aix, t), wrapped(t, real));
@@ -219,7 +239,7 @@ function sshdConfig(port: number, pathVar: string): string {
   ].join('\n');
 }
 
-function setupScript(root: string, shared: string): string {
+function setupScript(root: string, shared: string, binSh?: string): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const R = q(root);
   const lines = [
@@ -239,6 +259,15 @@ function setupScript(root: string, shared: string): string {
     `mount -t proc proc ${R}/proc`,
     `mount --bind ${q(shared)} ${R}/lab`,
     `mount -o remount,bind,ro ${R}/lab`,
+  );
+  if (binSh) {
+    // On AIX /bin/sh is a Korn shell too (AIX-TAPE.md, "AIX userland"), and detached commands run under `/bin/sh -c`:
+    // the host's /bin/sh is the chosen shell. The machine's /bin/sh is a symlink (to dash on Debian), which mount
+    // follows, so the bind covers the file it names; that file is only ever reached as /bin/sh here.
+    const target = fs.realpathSync('/bin/sh');
+    if (target !== binSh) lines.push(`mount --bind ${q(binSh)} ${R}${q(target)}`);
+  }
+  lines.push(
     `hostname ${q(path.basename(path.dirname(root)))}`,
     `exec chroot ${R} /usr/sbin/sshd -D -f /etc/ssh/sshd_config -E /var/log/sshd.log`,
   );
@@ -268,7 +297,9 @@ async function prepareHost(dir: string, spec: HostSpec, port: number, pubKey: st
     else fs.mkdirSync(path.join(root, d));
   }
   const etc = path.join(root, 'etc');
-  fs.writeFileSync(path.join(etc, 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
+  // sshd runs a command line under root's login shell, as AIX does (ksh88 there; AIX-TAPE.md, "AIX userland").
+  const loginShell = spec.os === 'aix' ? shellPath(opts.shell ?? 'lksh') : '/bin/sh';
+  fs.writeFileSync(path.join(etc, 'passwd'), `root:x:0:0:root:/root:${loginShell}\n` + 'sshd:x:100:65534::/run/sshd:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
   fs.writeFileSync(path.join(etc, 'group'), 'root:x:0:\nsystem:x:0:root\nnogroup:x:65534:\n');
   fs.writeFileSync(path.join(etc, 'hostname'), spec.name + '\n');
   fs.writeFileSync(path.join(etc, 'hosts'), `127.0.0.1 localhost loopback ${spec.name}\n`);
@@ -320,6 +351,7 @@ async function prepareHost(dir: string, spec: HostSpec, port: number, pubKey: st
     knownHostsLine: `[127.0.0.1]:${port} ${hostKey}`,
     hostKey,
     os: spec.os,
+    loginShell,
     role: spec.role,
     workFolder: WORK_FOLDER,
     root,
@@ -331,7 +363,7 @@ async function prepareHost(dir: string, spec: HostSpec, port: number, pubKey: st
 
 function startSshd(dir: string, host: LabHost): number {
   const hdir = path.join(dir, 'hosts', host.name);
-  const script = setupScript(host.root, path.join(dir, 'shared'));
+  const script = setupScript(host.root, path.join(dir, 'shared'), host.os === 'aix' ? host.loginShell : undefined);
   fs.writeFileSync(path.join(hdir, 'start.sh'), script + '\n');
   const log = fs.openSync(path.join(hdir, 'sshd.out'), 'w');
   const child = spawn(
@@ -454,7 +486,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     freePorts(specs.length),
     execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'lab', '-f', keyPath]),
   ]);
-  writeShared(path.join(dir, 'shared'));
+  writeShared(path.join(dir, 'shared'), shellPath(opts.shell ?? 'lksh'));
   const pub = fs.readFileSync(`${keyPath}.pub`, 'utf8');
   const hosts = await Promise.all(specs.map((s, i) => prepareHost(dir, s, ports[i]!, pub, opts)));
   fs.writeFileSync(path.join(dir, 'known_hosts'), hosts.map((h) => h.knownHostsLine).join('\n') + '\n');

