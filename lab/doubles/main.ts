@@ -8,6 +8,7 @@ import { commandFaults, config, DropCounter, err, Exit, Hang, log, out, writeAll
 import { dd } from './dd';
 import { bosboot, lsmksysb, mkinsttape, mksysb, restore } from './images';
 import { chdev, lsattr, lsdev, mt, tctl } from './tapecmds';
+import { wc } from './wc';
 
 const doubles: Record<string, (args: string[]) => number | Promise<number>> = {
   dd,
@@ -22,6 +23,7 @@ const doubles: Record<string, (args: string[]) => number | Promise<number>> = {
   lsmksysb,
   restore,
   df,
+  wc,
 };
 
 /** Commands whose every invocation is logged (dd only when it touches a tape: it logs itself). */

@@ -36,7 +36,7 @@ test('trust: the tape host pulls from the source with its own ssh and with scp -
     const t = lab.trust(tape, 'aix01');
     assert.equal(t.identityFile, '/root/.ssh/id_pull_aix01');
     assert.equal(fs.statSync(path.join(lab.host(tape).root, t.identityFile)).mode & 0o777, 0o600);
-    assert.equal(await ok(lab, tape, `${sshLine(t, `wc -c < ${W}/data.bin`)}`), '300000\n');
+    assert.equal(await ok(lab, tape, `${sshLine(t, `wc -c < ${W}/data.bin`)}`), '  300000\n', 'AIX wc pads each count to 7 after a space');
     await ok(lab, tape, scpLine(t, `${W}/data.bin`, `${W}/copy.bin`));
     assert.deepEqual(fs.readFileSync(path.join(lab.host(tape).root, W, 'copy.bin')), Buffer.alloc(300_000, 7));
     const route = pullRoute(parseInventory(JSON.parse(fs.readFileSync(lab.inventoryPath, 'utf8'))), tape, 'aix01');
