@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
+import { setBanner } from './banner';
 import { FaultStore, parseFaultSpec, type Fault } from './faults';
 import { devicePaths, newDriveState, readState, writeState, type DriveState } from './tape';
 
@@ -71,6 +72,8 @@ export interface HostConfig {
   freeBytes?: number;
   /** Tape writes on this host run no faster than this many bytes per second (default: as fast as the disk). */
   tapeBytesPerSecond?: number;
+  /** Every SSH session prints a login banner on stdout and stderr before its command (lab/banner.ts). */
+  banner?: boolean;
 }
 
 export interface Lab {
@@ -583,7 +586,8 @@ function makeLab(file: LabFile): Lab {
         .filter((l) => l.trim())
         .map((l) => JSON.parse(l) as CommandLogEntry);
     },
-    async setHostConfig(name, cfg) {
+    async setHostConfig(name, { banner, ...cfg }) {
+      if (banner !== undefined) setBanner(host(name).root, banner);
       const f = path.join(host(name).root, 'var', 'lab', 'config.json');
       const cur = JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, unknown>;
       fs.writeFileSync(f, JSON.stringify({ ...cur, ...cfg }, null, 1));
