@@ -141,7 +141,7 @@ export class Runtime {
         } else if (ended === NEVER) wait = Math.min(interval, wait * 2);
         const polled = (await exec(output ? shell.seq(detached.poll(dir, name), images.fileSizeOrAbsent(output)) : detached.poll(dir, name))).stdout;
         state = detached.parseState(polled);
-        if (output) bytesDone = images.parseSizeOrAbsent(polled.trim().split('\n').pop() ?? '') ?? undefined;
+        if (output) bytesDone = images.parseSizeOrAbsent(polled) ?? undefined;
       }
     } catch (err) {
       // Cancelled by the workflow (not a worker shutdown, which leaves the command running for the next attempt to

@@ -100,6 +100,8 @@ function readSha(os: HostOs, noRewind: string, blockSize: number): string {
 }
 
 function readStart(noRewind: string): string {
+  // wc reads all of its input on AIX (AIX-TAPE.md, "AIX userland"), but here that is one block of at most READ_CHUNK
+  // bytes from a pipe: counting it costs no more than reading it, and no file's size is asked.
   return pipeWithStatus(command(['dd', `if=${noRewind}`, `bs=${READ_CHUNK}`, 'count=1']), 'wc -c');
 }
 

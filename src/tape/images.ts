@@ -61,29 +61,78 @@ export function needsTapeBlksz(record4BlockSize: number): boolean {
   return assertBlockSize(record4BlockSize, 'record 4 block size') !== TAPE_BLOCK_SIZE;
 }
 
-/** `wc -c < FILE`: the size in bytes. Parse with `parseSize`. */
+/** Prefix of the line `fileSize` and `fileSizeOrAbsent` print the size on. */
+export const SIZE_TAG = 'mksysb-tape-size';
+
+/**
+ * FILE's size from `ls -ln`, field 5: the owner and group are numbers (no spaces) and the name comes after the
+ * size, so spaces in the name do not shift it. Not `wc -c < FILE`: AIX's wc reads every byte of its input (no fstat
+ * shortcut; AIX-TAPE.md, "AIX userland"), and a size poll during mksysb would read the growing image each time.
+ * awk prints field 5 as the text ls wrote, so sizes past 2^31 (or 2^53) are not reformatted. Only the first line:
+ * a newline in the name would start another.
+ */
+function lsSize(f: string): string {
+  return `ls -ln ${f} | awk 'NR == 1 { print $5 }'`;
+}
+
+/**
+ * Prints FILE's size in bytes alone, or `absent` (the word given) when FILE is not a regular file: for a value
+ * inside another command's tagged line (`$(...)`). Parse the value with `parseSizeValueOrAbsent`.
+ */
+export function fileSizeValue(file: string, absent = 'absent'): string {
+  assertAbsolutePath(file, 'file');
+  if (!/^\w+$/.test(absent)) throw new ShellValueError(`not a plain word: ${JSON.stringify(absent)}`);
+  const f = quote(file);
+  return `if [ -f ${f} ]; then ${lsSize(f)}; else echo ${absent}; fi`;
+}
+
+/**
+ * Prints `mksysb-tape-size N` (see `fileSizeValue`); fails with a message when FILE is not a regular file. Parse with
+ * `parseSize`.
+ */
 export function fileSize(file: string): string {
   assertAbsolutePath(file, 'file');
-  return `wc -c < ${quote(file)}`;
-}
-
-/** Prints the size, or the line `absent` when the file does not exist. Parse with `parseSizeOrAbsent`. */
-export function fileSizeOrAbsent(file: string): string {
-  assertAbsolutePath(file, 'file');
   const f = quote(file);
-  return `if [ -f ${f} ]; then wc -c < ${f}; else echo absent; fi`;
+  return `if [ -f ${f} ]; then echo "${SIZE_TAG} $(${lsSize(f)})"; else echo ${quote(`${file}: no such regular file`)} >&2; false; fi`;
 }
 
-export function parseSize(stdout: string): number {
-  const t = stdout.trim();
+/** Prints `mksysb-tape-size N`, or `mksysb-tape-size absent` when FILE does not exist. Parse with `parseSizeOrAbsent`. */
+export function fileSizeOrAbsent(file: string): string {
+  return `echo "${SIZE_TAG} $(${fileSizeValue(file)})"`;
+}
+
+/** A byte count alone (as `fileSizeValue` prints it). */
+export function parseSizeValue(text: string): number {
+  const t = text.trim();
   if (!/^\d+$/.test(t)) throw new ShellValueError(`not a byte count: ${JSON.stringify(t.slice(0, 100))}`);
   const n = Number(t);
   if (!Number.isSafeInteger(n)) throw new ShellValueError(`byte count too large: ${t}`);
   return n;
 }
 
+export function parseSizeValueOrAbsent(text: string): number | null {
+  return text.trim() === 'absent' ? null : parseSizeValue(text);
+}
+
+/**
+ * The value of the last `mksysb-tape-size` line, wherever it is in the output: other lines (a login banner, another
+ * command's output in the same round trip) may come before or after it, and text without a newline before it.
+ */
+function sizeLine(stdout: string): string {
+  let value: string | undefined;
+  for (const m of stdout.matchAll(new RegExp(`${SIZE_TAG}(?: ([^\r\n]*))?`, 'g'))) value = m[1] ?? '';
+  if (value === undefined) throw new ShellValueError(`no ${SIZE_TAG} line in ${JSON.stringify(stdout.slice(0, 200))}`);
+  return value;
+}
+
+export function parseSize(stdout: string): number {
+  const v = sizeLine(stdout);
+  if (v.trim() === 'absent') throw new ShellValueError('the file does not exist');
+  return parseSizeValue(v);
+}
+
 export function parseSizeOrAbsent(stdout: string): number | null {
-  return stdout.trim() === 'absent' ? null : parseSize(stdout);
+  return parseSizeValueOrAbsent(sizeLine(stdout));
 }
 
 /** `df -k DIR`. Parse with `parseDf`. */

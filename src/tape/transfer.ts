@@ -6,7 +6,7 @@
  * receiving file, `cat >>`, `printf`, and OpenSSH's `ssh` (on AIX with the OpenSSH fileset: /usr/bin/ssh).
  */
 import { parseSha256, sha256File, type HostOs } from './digest';
-import { fileSizeOrAbsent, freeSpace, mkdirP, parseDf, parseSizeOrAbsent, type DfResult } from './images';
+import { fileSizeValue, freeSpace, mkdirP, parseDf, parseSizeValueOrAbsent, type DfResult } from './images';
 import { assertAbsolutePath, assertInt, assertName, command, joinPath, parsePipeStatus, PIPE_STATUS_TAG, quote, ShellValueError } from './shell';
 
 /** Exit status of `writeFrom` when the receiving file is shorter than the offset (nothing is written). */
@@ -33,7 +33,7 @@ export function writeFrom(file: string, offset: number): string {
   const f = quote(file);
   if (offset === 0) return `cat > ${f}`;
   return (
-    `have=$(wc -c 2>/dev/null < ${f} || echo 0); ` +
+    `have=$(${fileSizeValue(file, '0')}); ` +
     // awk compares in floating point (exact to 2^53): a 32-bit shell's test(1) would overflow past 2 GiB.
     `if awk -v h="$have" 'BEGIN { exit !(h + 0 < ${offset}) }'; then echo "receiving file has $have bytes, fewer than the offset ${offset}" >&2; exit ${SHORT_FILE_STATUS}; fi; ` +
     `dd if=/dev/null of=${f} bs=1 seek=${offset} 2>/dev/null && cat >> ${f}`
@@ -164,7 +164,7 @@ export function pull(os: HostOs, src: PullSource, file: string, offset: number, 
   // the whole command before the status lines.
   return (
     `{ { ${read}; echo "${PULL_TAG} ssh $?" >&3; } | { ( ${write} ); echo "${PULL_TAG} write $?" >&3; }; } 3>&1; ` +
-    `echo "${PULL_TAG} size $(${fileSizeOrAbsent(target)})"`
+    `echo "${PULL_TAG} size $(${fileSizeValue(target)})"`
   );
 }
 
@@ -259,7 +259,7 @@ export function survey(dir: string, target: string, record: number): string {
   return (
     `${mkdirP(dir)} && ` +
     `echo "${SURVEY_TAG} pull $(${currentPull(dir, record)})" && ` +
-    `echo "${SURVEY_TAG} size $(${fileSizeOrAbsent(target)})" && ` +
+    `echo "${SURVEY_TAG} size $(${fileSizeValue(target)})" && ` +
     freeSpace(dir)
   );
 }
@@ -280,7 +280,7 @@ export function parseSurvey(stdout: string): Survey {
     const m = new RegExp(`^${SURVEY_TAG} (pull|size) ?(.*)$`).exec(line);
     if (!m) rest.push(line);
     else if (m[1] === 'pull') pull = m[2]!.trim();
-    else size = parseSizeOrAbsent(m[2]!);
+    else size = parseSizeValueOrAbsent(m[2]!);
   }
   if (size === undefined) throw new ShellValueError(`no size in survey output: ${JSON.stringify(stdout.slice(0, 200))}`);
   return { pull, size, df: parseDf(rest.join('\n')) };

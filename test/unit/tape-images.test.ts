@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -20,6 +20,7 @@ import {
   parseSha256WithStatus,
   parseSize,
   parseSizeOrAbsent,
+  parseSizeValue,
   removeStaging,
   removeTapeBlksz,
   sha256File,
@@ -105,7 +106,6 @@ test('file size and absent file, for real', () => {
     assert.equal(parseSize(sh(fileSize(file)).stdout), 12345);
     assert.equal(parseSizeOrAbsent(sh(fileSizeOrAbsent(file)).stdout), 12345);
     assert.equal(parseSizeOrAbsent(sh(fileSizeOrAbsent(join(dir, 'none'))).stdout), null);
-    assert.equal(parseSize('     4096\n'), 4096, 'AIX wc pads with spaces');
     assert.throws(() => parseSize('wc: cannot open'));
     const sub = join(dir, "new dir/it's");
     assert.equal(sh(mkdirP(sub)).code, 0);
@@ -113,6 +113,59 @@ test('file size and absent file, for real', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('file sizes come from ls -ln field 5, not from reading the file: past 2^31, spaces in the name, absent', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tape-images-'));
+  try {
+    for (const b of [fileSize('/w/x.img'), fileSizeOrAbsent('/w/x.img')]) {
+      assert.match(b, /ls -ln \/w\/x\.img /);
+      assert.doesNotMatch(b, /\bwc\b/, 'AIX wc reads every byte of the file');
+    }
+    // Sparse, so the test writes nothing: 6 GiB + 5 is past 2^31 and 2^32.
+    const big = join(dir, 'an image  with spaces.img');
+    writeFileSync(big, '');
+    truncateSync(big, 6 * 2 ** 30 + 5);
+    assert.equal(parseSize(sh(fileSize(big)).stdout), 6 * 2 ** 30 + 5);
+    assert.equal(parseSizeOrAbsent(sh(fileSizeOrAbsent(big)).stdout), 6 * 2 ** 30 + 5);
+    const empty = join(dir, 'empty');
+    writeFileSync(empty, '');
+    assert.equal(parseSize(sh(fileSize(empty)).stdout), 0);
+    // Absent, and a folder (ls would list what it holds).
+    const folder = join(dir, 'a folder');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'inside'), 'x'.repeat(99));
+    for (const f of [join(dir, 'none'), folder]) {
+      const r = sh(fileSize(f));
+      assert.notEqual(r.code, 0, f);
+      assert.match(r.stderr, /no such regular file/);
+      assert.throws(() => parseSize(r.stdout), /no mksysb-tape-size line/);
+      const a = sh(fileSizeOrAbsent(f));
+      assert.equal(a.code, 0);
+      assert.equal(a.stdout, 'mksysb-tape-size absent\n');
+      assert.equal(parseSizeOrAbsent(a.stdout), null);
+      assert.throws(() => parseSize(a.stdout), /does not exist/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('size lines are found wherever they land', () => {
+  assert.equal(parseSize('mksysb-tape-size 12345\n'), 12345);
+  assert.equal(parseSize('Welcome to aix01\nAuthorized use only\nmksysb-tape-size 2147483648\n'), 2 ** 31, 'after a banner');
+  assert.equal(parseSize('a banner with no newline mksysb-tape-size 7\r\n'), 7);
+  assert.equal(parseSizeOrAbsent('mksysb-tape-detached running 42\nmksysb-tape-size 99\nmore\n'), 99, 'with other output around it');
+  assert.equal(parseSizeOrAbsent('  4096\nmksysb-tape-size absent\n'), null, 'an untagged number is not a size');
+  assert.equal(parseSize('mksysb-tape-size 1\nmksysb-tape-size 2\n'), 2, 'the last one');
+  assert.equal(parseSize('mksysb-tape-size   64 \n'), 64);
+  assert.equal(parseSize(`mksysb-tape-size ${2 ** 53 - 1}\n`), 2 ** 53 - 1);
+  assert.throws(() => parseSize(`mksysb-tape-size ${2 ** 53 + 2}\n`), /too large/);
+  assert.throws(() => parseSize('     4096\n'), /no mksysb-tape-size line/, 'a bare count (a banner line could be one)');
+  assert.throws(() => parseSize('mksysb-tape-size \n'), /not a byte count/, 'ls printed nothing');
+  assert.throws(() => parseSize('mksysb-tape-size 12K\n'), /not a byte count/);
+  assert.throws(() => parseSize('mksysb-tape-size -1\n'), /not a byte count/);
+  assert.equal(parseSizeValue('  42\n'), 42);
 });
 
 test('df -k parsers: AIX, Linux, wrapped Linux line, and the real local df', () => {
