@@ -123,7 +123,7 @@ export function tapeActivities(rt: Runtime, client?: Client) {
 async function ownPartialTape(rt: Runtime, plan: RunPlan): Promise<boolean> {
   const { backup, stagingTape } = plan;
   const wrote = await rt.run(backup.tape.host, 'look for an earlier record-1 write of this backup', detached.anySucceeded(stagingTape, 'write-r1-'));
-  if (wrote.stdout.trim() !== 'yes') return false;
+  if (!detached.parseAnySucceeded(wrote.stdout)) return false;
   const file = stagedPath(stagingTape, 1);
   const size = images.parseSizeOrAbsent((await rt.run(backup.tape.host, `size of ${file}`, images.fileSizeOrAbsent(file))).stdout);
   if (size === null) return false;

@@ -187,6 +187,7 @@ export function transferActivities(rt: Runtime) {
       const hashing = offset === 0;
       const res = await mapSshErrors(() =>
         relay(src, transfer.readFrom(image.file, offset), dst, hashing ? transfer.writeHashing(plan.tapeOs, target) : transfer.writeFrom(target, offset), {
+          dataMarker: transfer.DATA_MARKER,
           signal: cancellationSignal(),
           onProgress: (sent) => heartbeat({ ...progress(sent) }),
         }),
@@ -290,6 +291,7 @@ export function transferActivities(rt: Runtime) {
           } else {
             const res = await mapSshErrors(() =>
               relay(src, transfer.readFrom(file, base), dst, transfer.writeFrom(target, base), {
+                dataMarker: transfer.DATA_MARKER,
                 signal,
                 onProgress: (n) => heartbeat({ stage: 'transfer', record: 4, bytesDone: base + n, offset: base + n }),
               }),
@@ -338,7 +340,10 @@ function judgePull(
   if (report.ssh === null || report.write === null) {
     throw ApplicationFailure.retryable(`${what} ended without reporting its result${said ? `: ${said}` : ''}`, 'CommandFailed');
   }
-  if (report.write !== 0 || (at.hash && report.ssh === 0 && report.sha256 === null)) {
+  // A writer that saw no data marker when ssh itself failed: nothing arrived (ssh's failure, judged below). With ssh's
+  // status 0 a missing marker is the writer's failure: the stream was not an image.
+  const nothingArrived = report.write === transfer.NO_DATA_STATUS && report.ssh !== 0;
+  if ((report.write !== 0 && !nothingArrived) || (at.hash && report.ssh === 0 && report.sha256 === null)) {
     throw commandFailure(at.tapeHost, `write ${at.target}`, { code: report.write || 1, stdout: '', stderr: report.messages });
   }
   if (CANNOT_PULL.includes(report.ssh)) {

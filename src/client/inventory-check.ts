@@ -156,7 +156,8 @@ async function runChecks(pool: SshPool, name: string, h: InventoryHost, report: 
   for (const c of requiredCommands(h)) {
     // `command -v NAME` prints where NAME is; nothing (and a non-zero status) when it is missing.
     const r = await ssh.exec(quietErr(command(['command', '-v', c])), { timeoutMs: 10_000, retryIfLost: 2 });
-    const where = r.code === 0 ? r.stdout.trim().split('\n')[0] ?? '' : '';
+    // The last line: a login banner may print lines before command's own.
+    const where = r.code === 0 ? r.stdout.trim().split('\n').at(-1) ?? '' : '';
     report.commands[c] = where || null;
     if (!where) report.problems.push(`command ${c} is missing on ${name} (${h.os}, ${report.roles.join('+')}): install it or add its folder to the login PATH`);
   }

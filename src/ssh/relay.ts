@@ -3,8 +3,56 @@
  * another, with backpressure (memory bounded by the channel windows and stream buffers whatever the size), byte
  * counting for heartbeats, and cancellation.
  */
+import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ExitResult, RemoteProcess, SshHost } from './pool';
+
+/** The source's stream ended, or its first `MAX_PREFIX` bytes passed, without the data marker line. */
+export class DataMarkerMissingError extends Error {
+  override name = 'DataMarkerMissingError';
+}
+
+/** Most bytes a session may print before the data marker (a login banner): only this prefix is ever held. */
+export const MAX_PREFIX = 1024 * 1024;
+
+/**
+ * Drops everything up to and including the first line that is exactly `marker` (at the start of the stream or after
+ * a newline), then passes the rest through untouched, counting it. Holds at most the prefix, never the data.
+ */
+export class DataStart extends Transform {
+  /** Bytes passed on after the marker. */
+  bytes = 0;
+  private head: Buffer | null = Buffer.alloc(0);
+  private readonly needle: Buffer;
+  constructor(marker: string) {
+    super();
+    if (marker === '' || marker.includes('\n')) throw new Error('data marker must be one non-empty line');
+    this.needle = Buffer.from(`\n${marker}\n`);
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.head === null) {
+      this.bytes += chunk.length;
+      return cb(null, chunk);
+    }
+    // A leading newline stands for the start of the stream, so that a marker on the very first line is found too.
+    const seen = Buffer.concat([this.head.length === 0 ? Buffer.from('\n') : this.head, chunk]);
+    const at = seen.indexOf(this.needle);
+    if (at >= 0) {
+      this.head = null;
+      const rest = seen.subarray(at + this.needle.length);
+      this.bytes += rest.length;
+      return cb(null, rest.length > 0 ? rest : undefined);
+    }
+    if (seen.length > MAX_PREFIX + this.needle.length) {
+      return cb(new DataMarkerMissingError(`no data marker line in the first ${MAX_PREFIX} bytes of the source's output`));
+    }
+    this.head = seen;
+    cb();
+  }
+  override _flush(cb: TransformCallback): void {
+    cb(this.head === null ? null : new DataMarkerMissingError(`the source's output ended without the data marker line: no data arrived (${this.head.length - 1} bytes before it)`));
+  }
+}
 
 export interface RelayResult {
   /** Bytes that went from the source's stdout into the destination's stdin. */
@@ -15,6 +63,12 @@ export interface RelayResult {
 }
 
 export interface RelayOptions {
+  /**
+   * The source prints this line before the data (text a login may print comes before it): only what follows the
+   * first line that is exactly this reaches the destination and is counted. Without it the relay rejects with
+   * DataMarkerMissingError and stops the destination before its input ends, so it never takes an empty stream for data.
+   */
+  dataMarker?: string;
   signal?: AbortSignal;
   /** Called with the running byte count, at most every `progressIntervalMs` (default 1000) and at the end. */
   onProgress?: (bytes: number) => void;
@@ -33,6 +87,7 @@ export async function relay(src: SshHost, srcCmd: string, dst: SshHost, dstCmd: 
   let from: RemoteProcess | undefined;
   let to: RemoteProcess | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let noMarker: DataMarkerMissingError | undefined;
   try {
     to = await dst.execStream(dstCmd, { signal: inner.signal });
     // ssh2 reports a channel's close only after its stdout has ended: read it, keeping a short tail for the caller.
@@ -42,16 +97,26 @@ export async function relay(src: SshHost, srcCmd: string, dst: SshHost, dstCmd: 
       if (out.length > 4096) out = out.subarray(out.length - 4096);
     });
     from = await src.execStream(srcCmd, { signal: inner.signal });
-    let bytes = 0;
-    from.stdout.on('data', (d: Buffer) => {
-      bytes += d.length;
+    const f = from;
+    const t = to;
+    const start = opts.dataMarker !== undefined ? new DataStart(opts.dataMarker) : undefined;
+    let raw = 0;
+    if (!start) {
+      f.stdout.on('data', (d: Buffer) => {
+        raw += d.length;
+      });
+    }
+    const sent = (): number => start?.bytes ?? raw;
+    // Stopped before pipeline's teardown ends the destination's input, which would let it finish on no data.
+    start?.once('error', (e: Error) => {
+      if (e instanceof DataMarkerMissingError) noMarker = e;
+      t.kill();
+      f.kill();
     });
     if (opts.onProgress) {
       const cb = opts.onProgress;
-      timer = setInterval(() => cb(bytes), opts.progressIntervalMs ?? 1000);
+      timer = setInterval(() => cb(sent()), opts.progressIntervalMs ?? 1000);
     }
-    const f = from;
-    const t = to;
     let srcEnded = false;
     f.stdout.once('end', () => {
       srcEnded = true;
@@ -72,8 +137,10 @@ export async function relay(src: SshHost, srcCmd: string, dst: SshHost, dstCmd: 
       watch(f, t, false),
       watch(t, f, true),
       // A broken pipe shows in the exits (the side that ended early has its status): nothing to report here.
-      pipeline(f.stdout, t.stdin).catch(() => undefined),
+      (start ? pipeline(f.stdout, start, t.stdin) : pipeline(f.stdout, t.stdin)).catch(() => undefined),
     ]);
+    if (noMarker) throw noMarker;
+    const bytes = sent();
     opts.onProgress?.(bytes);
     return {
       bytes,
@@ -83,7 +150,7 @@ export async function relay(src: SshHost, srcCmd: string, dst: SshHost, dstCmd: 
   } catch (e) {
     from?.kill();
     to?.kill();
-    throw e;
+    throw noMarker ?? e;
   } finally {
     clearInterval(timer);
     opts.signal?.removeEventListener('abort', onAbort);

@@ -177,15 +177,27 @@ export function parseState(stdout: string): DetachedState {
   }
 }
 
+/** Prefix of the line `anySucceeded` prints. */
+export const SUCCEEDED_TAG = 'mksysb-tape-succeeded';
+
 /**
- * Prints `yes` when some detached command of `dir` whose name starts with `prefix` exited 0 (its NAME.rc holds 0),
- * `no` otherwise. Used to recognise a cartridge this backup has already written to.
+ * Prints `mksysb-tape-succeeded yes` when some detached command of `dir` whose name starts with `prefix` exited 0
+ * (its NAME.rc holds 0), `mksysb-tape-succeeded no` otherwise. Used to recognise a cartridge this backup has already
+ * written to. Parse with `parseAnySucceeded`.
  */
 export function anySucceeded(dir: string, prefix: string): string {
   const d = assertAbsolutePath(dir, 'work folder');
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(prefix)) throw new ShellValueError(`name prefix must be letters, digits, "_", "." or "-": ${JSON.stringify(prefix)}`);
   return (
     `for f in ${quote(d)}/${prefix}*.rc; do ` +
-    `if [ -f "$f" ] && [ "$(cat "$f")" = 0 ]; then echo yes; exit 0; fi; done; echo no`
+    `if [ -f "$f" ] && [ "$(cat "$f")" = 0 ]; then echo "${SUCCEEDED_TAG} yes"; exit 0; fi; done; echo "${SUCCEEDED_TAG} no"`
   );
+}
+
+/** The answer of `anySucceeded` (its last tagged line; a login banner may print anything before it). */
+export function parseAnySucceeded(stdout: string): boolean {
+  const lines = stdout.split('\n').filter((l) => /^mksysb-tape-succeeded (yes|no)\s*$/.test(l));
+  const line = lines[lines.length - 1];
+  if (!line) throw new ShellValueError(`no ${SUCCEEDED_TAG} line in output: ${JSON.stringify(stdout.slice(0, 200))}`);
+  return line.trim().endsWith(' yes');
 }

@@ -46,17 +46,20 @@ const HEX64 = /^[0-9a-f]{64}$/;
 /**
  * Parses the digest from `openssl dgst -sha256` (`SHA256(f)= hex`, `SHA2-256(f)= hex`, `(stdin)= hex`,
  * `SHA2-256(stdin)= hex`) or `sha256sum` (`hex  file`, `hex *file`, `hex  -`). Ignores other lines (such as a
- * `pipeWithStatus` line). Throws when no digest is found.
+ * `pipeWithStatus` line). The last digest line counts: text a login prints comes before the command's own output,
+ * and may look like a digest. Throws when no digest is found.
  */
 export function parseSha256(output: string): string {
+  let found: string | undefined;
   for (const raw of output.split('\n')) {
     const line = raw.trim();
     if (line === '') continue;
     const ossl = /^(?:[A-Za-z0-9-]*)\(.*\)\s*=\s*([0-9a-fA-F]{64})$/.exec(line);
-    if (ossl?.[1]) return ossl[1].toLowerCase();
     const sum = /^\\?([0-9a-fA-F]{64})(?: [ *].*)?$/.exec(line);
-    if (sum?.[1]) return sum[1].toLowerCase();
+    const hex = ossl?.[1] ?? sum?.[1];
+    if (hex) found = hex.toLowerCase();
   }
+  if (found !== undefined) return found;
   throw new ShellValueError(`no SHA-256 digest in output: ${JSON.stringify(output.slice(0, 200))}`);
 }
 

@@ -235,8 +235,9 @@ function missingFile(k: RecordNumber): never {
 /** Parses `readCartridgeStart` output: bytes of the first block and dd's status. */
 export function parseCartridgeStart(stdout: string): { bytes: number; readStatus: number | null; hasData: boolean } {
   const { status, rest } = parsePipeStatus(stdout);
-  const m = /(\d+)/.exec(rest.trim());
-  const bytes = m ? Number(m[1]) : 0;
+  // wc's count is the last line that is a number alone: a login banner comes before it and may hold numbers too.
+  const counts = rest.split('\n').filter((l) => /^\s*\d+\s*$/.test(l));
+  const bytes = counts.length > 0 ? Number(counts[counts.length - 1]!.trim()) : 0;
   return { bytes, readStatus: status, hasData: bytes > 0 };
 }
 

@@ -153,7 +153,13 @@ export interface DfResult {
  * (`Filesystem 1K-blocks Used Available Use% Mounted on`, a long device name may wrap onto its own line).
  */
 export function parseDf(stdout: string): DfResult {
-  const lines = stdout.split('\n').filter((l) => l.trim() !== '');
+  const all = stdout.split('\n').filter((l) => l.trim() !== '');
+  // From the last header line on: a login banner or an earlier command of the same round trip may come before it.
+  let from = -1;
+  all.forEach((l, i) => {
+    if (/^Filesystem\s/.test(l)) from = i;
+  });
+  const lines = from >= 0 ? all.slice(from) : all;
   const header = lines[0] ?? '';
   const tokens = lines.slice(1).join(' ').trim().split(/\s+/);
   let freeIdx: number;

@@ -13,30 +13,61 @@ import { assertAbsolutePath, assertInt, assertName, command, joinPath, parsePipe
 export const SHORT_FILE_STATUS = 3;
 
 /**
- * Streams FILE from byte `offset` (0 = the whole file) to standard output.
- * `tail -c +N` counts from 1, so N = offset + 1.
+ * The line every data stream starts with (`readFrom`). A session may print text before the command's own output (a
+ * site's profile or `$ENV` file: root's ksh88 reads `$ENV` for non-interactive shells too), so a reader drops
+ * everything up to and including the first line that is exactly this, and takes no stream without it.
+ */
+export const DATA_MARKER = 'mksysb-tape-data';
+
+/** Exit status of a framed writer (`writeFrom`, `writeHashing` with `framed`) whose input had no `DATA_MARKER` line. */
+export const NO_DATA_STATUS = 4;
+
+/**
+ * Streams FILE from byte `offset` (0 = the whole file) to standard output, after an empty line and the
+ * `DATA_MARKER` line (the empty line ends a banner line that lacks its newline). `tail -c +N` counts from 1, so
+ * N = offset + 1.
  */
 export function readFrom(file: string, offset: number): string {
   assertAbsolutePath(file, 'file');
   assertInt(offset, 'offset', 0);
-  return offset === 0 ? `cat ${quote(file)}` : `tail -c +${offset + 1} ${quote(file)}`;
+  const read = offset === 0 ? `cat ${quote(file)}` : `tail -c +${offset + 1} ${quote(file)}`;
+  // Grouped, so that it is one command on the left of a pipe.
+  return `{ echo; echo ${DATA_MARKER}; exec ${read}; }`;
+}
+
+/**
+ * Shell text that reads standard input up to and including the first `DATA_MARKER` line, and exits the shell with
+ * `NO_DATA_STATUS` when the input ends without one. A shell's `read` on a pipe reads one byte at a time, so nothing
+ * past the marker's newline is consumed and the command after it gets the image from its first byte: dash and lksh
+ * read(2) 1 byte per call; ksh93 peeks (recv MSG_PEEK) on the socketpairs of its own pipelines and reads exactly up to
+ * the newline, and on a pipe, where the peek fails with ENOTSOCK, reads 1 byte per call too (checked with strace).
+ * `IFS= read -r` is POSIX and ksh88.
+ */
+function skipToData(): string {
+  return (
+    `m=; while IFS= read -r l; do if [ "$l" = ${DATA_MARKER} ]; then m=1; break; fi; done; ` +
+    `if [ -z "$m" ]; then echo "no ${DATA_MARKER} line in the input: no image arrived" >&2; exit ${NO_DATA_STATUS}; fi`
+  );
 }
 
 /**
  * Receives standard input into FILE starting at byte `offset`: cuts FILE to `offset` bytes, then appends. The file
  * must already hold at least `offset` bytes (exit status 3 and a message otherwise: resume from a smaller offset);
- * offset 0 creates or empties it. The folder must exist.
+ * offset 0 creates or empties it. The folder must exist. With `framed`, the input is a `readFrom` stream as it
+ * arrives over ssh (login banner, marker, image): the image is what follows the marker, and without a marker the
+ * command exits with `NO_DATA_STATUS` before it touches FILE. Framed writers exit their shell: run them in a subshell.
  */
-export function writeFrom(file: string, offset: number): string {
+export function writeFrom(file: string, offset: number, opts: { framed?: boolean } = {}): string {
   assertAbsolutePath(file, 'file');
   assertInt(offset, 'offset', 0);
   const f = quote(file);
-  if (offset === 0) return `cat > ${f}`;
+  const skip = opts.framed ? `${skipToData()}; ` : '';
+  if (offset === 0) return `${skip}cat > ${f}`;
   return (
     `have=$(${fileSizeValue(file, '0')}); ` +
     // awk compares in floating point (exact to 2^53): a 32-bit shell's test(1) would overflow past 2 GiB.
     `if awk -v h="$have" 'BEGIN { exit !(h + 0 < ${offset}) }'; then echo "receiving file has $have bytes, fewer than the offset ${offset}" >&2; exit ${SHORT_FILE_STATUS}; fi; ` +
-    `dd if=/dev/null of=${f} bs=1 seek=${offset} 2>/dev/null && cat >> ${f}`
+    `${skip}dd if=/dev/null of=${f} bs=1 seek=${offset} 2>/dev/null && cat >> ${f}`
   );
 }
 
@@ -48,9 +79,10 @@ export function writeFrom(file: string, offset: number): string {
  * The output holds the write's exit status as a `pipeWithStatus` line and, when it is 0, the digest: parse with
  * `digest.parseSha256WithStatus`; a status other than 0 means the file is incomplete. Exits with the write's status.
  */
-export function writeHashing(os: HostOs, file: string): string {
+export function writeHashing(os: HostOs, file: string, opts: { framed?: boolean } = {}): string {
   assertAbsolutePath(file, 'file');
-  return `( cat > ${quote(file)}; s=$?; echo "${PIPE_STATUS_TAG} $s"; if [ "$s" -eq 0 ]; then ${sha256File(os, file)} || exit 1; fi; exit "$s" )`;
+  const skip = opts.framed ? `${skipToData()}; ` : '';
+  return `( ${skip}cat > ${quote(file)}; s=$?; echo "${PIPE_STATUS_TAG} $s"; if [ "$s" -eq 0 ]; then ${sha256File(os, file)} || exit 1; fi; exit "$s" )`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -159,7 +191,8 @@ export function pull(os: HostOs, src: PullSource, file: string, offset: number, 
   assertAbsolutePath(target, 'target');
   if (opts.hash && offset !== 0) throw new ShellValueError('a hashing pull starts at byte 0');
   const read = sshCommand(src, readFrom(file, offset));
-  const write = opts.hash ? writeHashing(os, target) : writeFrom(target, offset);
+  // The source's login may print a banner into the stream: the writer drops it up to the marker `readFrom` prints.
+  const write = opts.hash ? writeHashing(os, target, { framed: true }) : writeFrom(target, offset, { framed: true });
   // The writer runs in a subshell: ksh runs a pipeline's last part in the current shell, where its `exit` would end
   // the whole command before the status lines.
   return (
@@ -185,11 +218,13 @@ export interface PullReport {
 export function parsePull(output: string): PullReport {
   const report: PullReport = { ssh: null, write: null, size: null, sha256: null, messages: '' };
   const tagged = new RegExp(`${PULL_TAG} (ssh|write|size) *(\\d+|absent)\n?`, 'g');
+  // Each tag leaves a line break where it stood: the text before it may be a line without its newline (a source's login
+  // banner on ssh's stderr), which must not run into the digest line after it.
   const rest = output.replace(tagged, (_all, what: 'ssh' | 'write' | 'size', value: string) => {
     report[what] = value === 'absent' ? null : Number(value);
-    return '';
+    return '\n';
   });
-  const piped = parsePipeStatus(rest);
+  const piped = parsePipeStatus(rest.replace(new RegExp(`${PIPE_STATUS_TAG} \\d+\n?`, 'g'), (line) => `\n${line}`));
   const messages: string[] = [];
   for (const line of piped.rest.split('\n')) {
     const digest = line.trim() === '' ? undefined : tryParseSha256(line);

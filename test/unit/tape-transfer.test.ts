@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   currentPull,
+  DATA_MARKER,
   knownHostsLine,
+  NO_DATA_STATUS,
   markPull,
   parsePull,
   parsePullName,
@@ -38,11 +40,12 @@ test('readFrom streams from a byte offset (tail -c +N counts from 1)', () => {
     const src = join(dir, "src 'img'");
     const data = randomBytes(100000);
     writeFileSync(src, data);
-    assert.equal(readFrom(src, 0), `cat '${src.replace(/'/g, `'\\''`)}'`);
+    assert.equal(readFrom(src, 0), `{ echo; echo ${DATA_MARKER}; exec cat '${src.replace(/'/g, `'\\''`)}'; }`);
     for (const off of [0, 1, 511, 512, 65536, 99999, 100000]) {
       const r = sh(readFrom(src, off));
       assert.equal(r.code, 0);
-      assert.ok(r.stdout.equals(data.subarray(off)), `offset ${off}`);
+      // An empty line and the marker come first: readers drop a login banner up to there.
+      assert.ok(r.stdout.equals(Buffer.concat([Buffer.from(`\n${DATA_MARKER}\n`), data.subarray(off)])), `offset ${off}`);
     }
     assert.throws(() => readFrom(src, -1));
     assert.throws(() => readFrom('rel', 0));
@@ -89,7 +92,7 @@ test('readFrom | writeFrom round trip over a resumed transfer', () => {
     const data = randomBytes(1 << 20);
     writeFileSync(src, data);
     writeFileSync(dst, data.subarray(0, 777777));
-    assert.equal(sh(`${readFrom(src, 777777)} | { ${writeFrom(dst, 777777)}; }`).code, 0);
+    assert.equal(sh(`${readFrom(src, 777777)} | ( ${writeFrom(dst, 777777, { framed: true })} )`).code, 0);
     assert.ok(readFileSync(dst).equals(data));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -155,7 +158,7 @@ test("sshCommand: no config files, batch mode, only the pinned key file and the 
     'ssh -n -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/home/mksysb/b1/pull-known_hosts ' +
       '-o GlobalKnownHostsFile=/dev/null -o UpdateHostKeys=no -o CheckHostIP=no -o IdentitiesOnly=yes -i /home/mksysb/.ssh/id_pull -o LogLevel=ERROR -o ConnectTimeout=30 ' +
       '-o ServerAliveInterval=15 -o ServerAliveCountMax=4 -c aes128-gcm@openssh.com,aes128-ctr -p 2222 root@10.0.0.5 ' +
-      "'cat /home/mksysb/b1/4_mksysb.img'",
+      "'{ echo; echo mksysb-tape-data; exec cat /home/mksysb/b1/4_mksysb.img; }'",
   );
   // ssh splits -o values at white space and expands % and ~ in -i: such paths are refused, not quoted.
   assert.throws(() => sshCommand({ ...SRC, knownHostsFile: '/tmp/a b' }, 'cat /x'), /known_hosts file/);
@@ -253,17 +256,20 @@ test("pull reports ssh's own failures (255) with its message, and how far the by
     const data = randomBytes(1 << 20);
     writeFileSync(src, data);
     const refused = sh(pull('linux', SRC, src, 0, dst, { hash: true }), undefined, fakeSsh(dir, 'refuse'));
+    // Nothing arrived, not even the data marker: the writer leaves the target alone and says so.
     assert.deepEqual(parsePull(refused.stdout.toString() + refused.stderr), {
       ssh: 255,
-      write: 0,
-      size: 0,
-      sha256: createHash('sha256').update(Buffer.alloc(0)).digest('hex'),
-      messages: 'root@10.0.0.5: Permission denied (publickey).',
+      write: NO_DATA_STATUS,
+      size: null,
+      sha256: null,
+      messages: `root@10.0.0.5: Permission denied (publickey).\nno ${DATA_MARKER} line in the input: no image arrived`,
     });
     const dropped = sh(pull('linux', SRC, src, 0, dst, { hash: true }), undefined, fakeSsh(dir, 'drop:400000'));
     const rep = parsePull(dropped.stdout.toString() + dropped.stderr);
     assert.equal(rep.ssh, 255);
-    assert.equal(rep.size, 400000);
+    // The bytes of the image only: the marker's line is not written.
+    assert.equal(rep.size, 400000 - `\n${DATA_MARKER}\n`.length);
+    assert.ok(readFileSync(dst).equals(data.subarray(0, rep.size!)));
     assert.equal(rep.messages, 'Connection to 10.0.0.5 closed by remote host.');
     // The source's read failing is the remote status, not 255.
     const missing = sh(pull('linux', SRC, join(dir, 'none'), 0, dst, { hash: true }), undefined, fakeSsh(dir));
