@@ -234,7 +234,8 @@ function sshdConfig(port: number, pathVar: string): string {
     'PrintMotd no',
     'PrintLastLog no',
     'MaxStartups 200:30:400',
-    'MaxSessions 100',
+    // OpenSSH's default, as on AIX: the pool must keep within it (it used to be raised here).
+    'MaxSessions 10',
     'LogLevel ERROR',
     'Subsystem sftp internal-sftp',
     `SetEnv PATH=${pathVar}`,

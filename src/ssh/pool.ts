@@ -1,6 +1,7 @@
 /**
  * The ssh2 connection layer used by activities on the worker: one reused connection per host per worker process,
- * pinned host keys, typed errors, buffered and streaming exec with cancellation, SFTP.
+ * pinned host keys, typed errors, buffered and streaming exec with cancellation, SFTP. A host gets more connections
+ * when one has as many sessions open as its sshd allows (`MaxSessions`), so no session open is ever refused.
  *
  * Cipher choice: `aes128-gcm@openssh.com` first. It is AEAD (no separate MAC pass) and runs on AES-NI; AIX's OpenSSH
  * offers it since 6.2. `aes256-gcm`, then the CTR modes (with ETM MACs) and chacha20 follow for older servers.
@@ -47,6 +48,8 @@ export interface HostEndpoint {
   agent?: string;
   /** Pinned public host key, `ssh-ed25519 AAAA...` (a known_hosts line's key part, or the whole line). */
   hostKey: string;
+  /** Sessions the host's sshd allows on one connection (its `MaxSessions`; default 10, OpenSSH's). */
+  maxSessions?: number;
 }
 
 export interface ExecResult {
@@ -74,7 +77,8 @@ export interface ExecOptions {
   killOnHangup?: boolean;
   /**
    * For a command that is safe to run twice (a query, a positioning, a read-back): run it again, up to this many
-   * times, when its channel or connection was lost before it reported an exit status. Ignored with `stdin`. Default 0.
+   * times, when its connection was lost before it reported an exit status (a real drop: a status that arrived is
+   * never lost). Ignored with `stdin`. Default 0.
    */
   retryIfLost?: number;
 }
@@ -128,6 +132,11 @@ export interface SshPoolOptions {
   algorithms?: ConnectConfig['algorithms'];
   /** ssh2's protocol trace (it prints no key material, but does print commands). */
   debug?: (message: string) => void;
+  /**
+   * Connections per host (default 8): when every connection has its `maxSessions` open, another is opened, and beyond
+   * this many a command waits for a session to end.
+   */
+  maxConnectionsPerHost?: number;
 }
 
 /** Ciphers offered, best first (see the module comment). */
@@ -158,19 +167,39 @@ export function nativeSshCrypto(): boolean {
   }
 }
 
+/** Counters of a pool since it was made, for tests, benchmarks and logs. */
+export interface SshPoolStats {
+  /** SSH connections opened (logged in). */
+  connectionsOpened: number;
+  /** Sessions (exec channels and SFTP) opened. */
+  sessionsOpened: number;
+  /** Session opens the server refused on a live connection ("open failed": its `MaxSessions` was reached). */
+  refusedOpens: number;
+  /** The most sessions ever open at once on one connection. */
+  maxSessionsInUse: number;
+}
+
+/** OpenSSH's `MaxSessions` default, AIX's OpenSSH included. */
+export const DEFAULT_MAX_SESSIONS = 10;
+
 export class SshPool {
   private readonly hosts = new Map<string, PooledHost>();
+  private readonly counters: SshPoolStats = { connectionsOpened: 0, sessionsOpened: 0, refusedOpens: 0, maxSessionsInUse: 0 };
   constructor(private readonly opts: SshPoolOptions = {}) {}
 
-  /** The host's pooled connection (lazy: nothing connects until the first command). */
+  /** The host's pooled connections (lazy: nothing connects until the first command). */
   host(ep: HostEndpoint): SshHost {
-    const key = `${ep.name}\0${ep.user}@${ep.address}:${ep.port}\0${ep.hostKey.trim()}`;
+    const key = `${ep.name}\0${ep.user}@${ep.address}:${ep.port}\0${ep.hostKey.trim()}\0${ep.maxSessions ?? DEFAULT_MAX_SESSIONS}`;
     let h = this.hosts.get(key);
     if (!h) {
-      h = new PooledHost(ep, this.opts);
+      h = new PooledHost(ep, this.opts, this.counters);
       this.hosts.set(key, h);
     }
     return h;
+  }
+
+  stats(): SshPoolStats {
+    return { ...this.counters };
   }
 
   async closeAll(): Promise<void> {
@@ -180,61 +209,167 @@ export class SshPool {
   }
 }
 
+/** One logged-in connection and the sessions open on it. */
+interface Conn {
+  client: Client;
+  inUse: number;
+  /** Sessions we may open on it: the host's limit, lowered while the server refuses opens below it (see `refused`). */
+  limit: number;
+  closed: boolean;
+}
+
+/** A session slot on a connection, held from before the open until the server has certainly freed the session. */
+interface Lease {
+  conn: Conn;
+  release(): void;
+}
+
+/** A channel whose exit status was recorded from the moment it existed (see `openExec`). */
+interface Session {
+  ch: ClientChannel;
+  exit(): ExitResult | null;
+}
+
 class PooledHost implements SshHost {
   readonly endpoint: SshHost['endpoint'];
   private readonly ref: SshHostRef;
-  private client: Client | null = null;
-  private connecting: Promise<Client> | null = null;
+  private readonly maxSessions: number;
+  private readonly maxConnections: number;
+  private conns: Conn[] = [];
+  private connecting: Promise<Conn> | null = null;
+  private waiters: Array<() => void> = [];
 
   constructor(
     private readonly ep: HostEndpoint,
     private readonly opts: SshPoolOptions,
+    private readonly counters: SshPoolStats,
   ) {
     this.endpoint = Object.freeze({ name: ep.name, address: ep.address, port: ep.port, user: ep.user, hostKey: ep.hostKey });
     this.ref = { name: ep.name, address: ep.address, port: ep.port };
+    this.maxSessions = Math.max(1, ep.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    this.maxConnections = Math.max(1, opts.maxConnectionsPerHost ?? 8);
   }
 
-  connect(): Promise<void> {
-    return this.connection().then(() => undefined);
+  async connect(): Promise<void> {
+    if (!this.live().length) await this.openConn();
   }
 
   async close(): Promise<void> {
-    const c = this.client ?? (await this.connecting?.catch(() => null)) ?? null;
-    this.client = null;
+    const pending = await this.connecting?.catch(() => null);
+    const all = [...this.conns, ...(pending ? [pending] : [])];
+    this.conns = [];
     this.connecting = null;
-    if (!c) return;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        c.destroy();
-        resolve();
-      }, 2000);
-      c.once('close', () => {
-        clearTimeout(t);
-        resolve();
+    this.wake();
+    await Promise.all(all.map(async (conn) => {
+      conn.closed = true;
+      const c = conn.client;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          c.destroy();
+          resolve();
+        }, 2000);
+        c.once('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        c.end();
       });
-      c.end();
-    });
+    }));
   }
 
-  private connection(): Promise<Client> {
-    if (this.client) return Promise.resolve(this.client);
+  /** Connections still usable; ssh2 may notice a dead socket before its 'close' event reaches us. */
+  private live(): Conn[] {
+    this.conns = this.conns.filter((c) => !c.closed && socketUsable(c.client));
+    return this.conns;
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private openConn(): Promise<Conn> {
     if (!this.connecting) {
       this.connecting = this.open().then(
-        (c) => {
-          this.client = c;
+        (client) => {
+          this.counters.connectionsOpened++;
+          const conn: Conn = { client, inUse: 0, limit: this.maxSessions, closed: false };
           this.connecting = null;
-          c.once('close', () => {
-            if (this.client === c) this.client = null;
+          this.conns.push(conn);
+          client.once('close', () => {
+            conn.closed = true;
+            this.conns = this.conns.filter((c) => c !== conn);
+            this.wake();
           });
-          return c;
+          this.wake();
+          return conn;
         },
         (e: unknown) => {
           this.connecting = null;
+          this.wake();
           throw e;
         },
       );
     }
     return this.connecting;
+  }
+
+  /**
+   * A free session slot: on a connection below its limit, else on a new connection (up to `maxConnectionsPerHost`),
+   * else the first slot that frees. sshd refuses a session beyond its `MaxSessions` ("open failed"), so the pool
+   * never asks for one.
+   */
+  private async acquire(signal?: AbortSignal): Promise<Lease> {
+    for (;;) {
+      if (signal?.aborted) throw new CommandAbortedError(this.ref);
+      const conn = this.live().find((c) => c.inUse < c.limit);
+      if (conn) {
+        conn.inUse++;
+        this.counters.maxSessionsInUse = Math.max(this.counters.maxSessionsInUse, conn.inUse);
+        return this.lease(conn);
+      }
+      if (this.connecting || this.conns.length < this.maxConnections) {
+        await this.openConn();
+        continue;
+      }
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => reject(new CommandAbortedError(this.ref));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.waiters.push(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private lease(conn: Conn): Lease {
+    let released = false;
+    return {
+      conn,
+      release: () => {
+        if (released) return;
+        released = true;
+        conn.inUse--;
+        // A limit lowered by a refusal is probed again, one session at a time, as sessions end.
+        if (conn.limit < this.maxSessions) conn.limit++;
+        this.wake();
+      },
+    };
+  }
+
+  /**
+   * The server refused a session on a live connection below our limit: sessions we closed are still counted there
+   * (sshd keeps a session until the command we hung up on has exited). Use no more than we have now on this
+   * connection until one of ours ends.
+   */
+  private refused(conn: Conn): boolean {
+    this.counters.refusedOpens++;
+    const others = conn.inUse - 1;
+    if (others < 1) return false;
+    conn.limit = others;
+    return true;
   }
 
   private open(): Promise<Client> {
@@ -313,45 +448,65 @@ class PooledHost implements SshHost {
     });
   }
 
-  private async openExec(cmd: string, signal?: AbortSignal, reconnect = true): Promise<ClientChannel> {
-    if (signal?.aborted) throw new CommandAbortedError(this.ref);
-    const client = await this.connection();
-    // ssh2 throws "Not connected" at once when the socket went away before its 'close' event reached us: forget that
-    // client and open the session on a new connection, once.
-    const stale = (client as unknown as { _sock?: { destroyed?: boolean; writable?: boolean } })._sock;
-    if (reconnect && (!stale || stale.destroyed || stale.writable === false)) {
-      if (this.client === client) this.client = null;
-      return await this.openExec(cmd, signal, false);
-    }
-    return new Promise<ClientChannel>((resolve, reject) => {
-      try {
-        client.exec(cmd, (err, ch) => {
-          if (err) {
-            // The connection died between lookup and open, or the server refused the session.
-            this.dropIfDead(client);
-            reject(new ConnectionLostError(this.ref, `cannot open a session: ${err.message}`));
-            return;
-          }
-          if (signal?.aborted) {
-            terminate(ch);
-            reject(new CommandAbortedError(this.ref));
-            return;
-          }
-          resolve(ch);
-        });
-      } catch (e) {
-        this.dropIfDead(client);
-        reject(new ConnectionLostError(this.ref, e instanceof Error ? e.message : String(e)));
+  /**
+   * Opens an exec session within the host's session limit. The exit status is recorded inside ssh2's own callback:
+   * ssh2 handles every packet of one socket read in one synchronous loop, so the exec reply, the output, the
+   * exit-status request and the close of a short command can all arrive at once, and an 'exit' listener added after
+   * an `await` would miss the status. The slot is freed once the server has caught up with the channel's close.
+   */
+  private async openExec(cmd: string, signal?: AbortSignal): Promise<Session> {
+    for (let attempt = 0; ; attempt++) {
+      const lease = await this.acquire(signal);
+      const client = lease.conn.client;
+      const opened = await new Promise<Session | 'refused' | 'stale'>((resolve, reject) => {
+        try {
+          client.exec(cmd, (err, ch) => {
+            if (err) {
+              lease.release();
+              const dead = !socketUsable(client);
+              if (dead) this.forget(lease.conn);
+              // OpenSSH refuses a session beyond MaxSessions with "open failed" (reason CONNECT_FAILED, sshd's
+              // default for any refused open), so a refusal on a live connection is taken as "full", whatever the code.
+              if (!dead && this.refused(lease.conn)) {
+                return resolve('refused');
+              }
+              return reject(new ConnectionLostError(this.ref, `cannot open a session: ${err.message}`));
+            }
+            let exit: ExitResult | null = null;
+            ch.on('exit', (code: number | null, sig?: string) => {
+              exit = sig ? { code: null, signal: sig } : { code };
+            });
+            ch.on('error', () => undefined);
+            ch.once('close', () => releaseWhenServerCaughtUp(client, lease.release));
+            if (signal?.aborted) {
+              terminate(ch);
+              discard(ch);
+              return reject(new CommandAbortedError(this.ref));
+            }
+            resolve({ ch, exit: () => exit });
+          });
+        } catch (e) {
+          // ssh2 throws "Not connected" at once when the socket went away before its 'close' event reached us.
+          lease.release();
+          this.forget(lease.conn);
+          if (attempt === 0) return resolve('stale');
+          reject(new ConnectionLostError(this.ref, e instanceof Error ? e.message : String(e)));
+        }
+      });
+      if (opened === 'stale') continue;
+      if (opened === 'refused') {
+        if (attempt < this.maxSessions * this.maxConnections) continue;
+        throw new ConnectionLostError(this.ref, 'cannot open a session: the server keeps refusing new sessions (open failed)');
       }
-    });
+      this.counters.sessionsOpened++;
+      return opened;
+    }
   }
 
-  private dropIfDead(client: Client): void {
-    // ssh2 marks a client unusable once its socket is gone; forget it so the next call reconnects.
-    const sock = (client as unknown as { _sock?: { writable?: boolean; destroyed?: boolean } })._sock;
-    if (!sock || sock.destroyed || sock.writable === false) {
-      if (this.client === client) this.client = null;
-    }
+  private forget(conn: Conn): void {
+    conn.closed = true;
+    this.conns = this.conns.filter((c) => c !== conn);
+    this.wake();
   }
 
   async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
@@ -367,13 +522,12 @@ class PooledHost implements SshHost {
 
   private async execOnce(cmd: string, opts: ExecOptions): Promise<ExecResult> {
     const lifeline = opts.stdin === undefined && opts.killOnHangup !== false;
-    const ch = await this.openExec(lifeline ? killOnHangup(cmd) : cmd, opts.signal);
+    const { ch, exit } = await this.openExec(lifeline ? killOnHangup(cmd) : cmd, opts.signal);
     const maxBuffer = opts.maxBuffer ?? DEFAULT_MAX_BUFFER;
     return new Promise<ExecResult>((resolve, reject) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let size = 0;
-      let exit: ExitResult | null = null;
       let failure: SshError | null = null;
       let timer: NodeJS.Timeout | undefined;
       const onAbort = (): void => stop(new CommandAbortedError(this.ref));
@@ -389,18 +543,15 @@ class PooledHost implements SshHost {
       };
       ch.on('data', take(out));
       ch.stderr.on('data', take(err));
-      ch.on('exit', (code: number | null, sig?: string) => {
-        exit = sig ? { code: null, signal: sig } : { code };
-      });
-      ch.on('error', () => undefined);
       ch.once('close', () => {
         clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
         if (failure) return reject(failure);
-        if (!exit) {
+        const status = exit();
+        if (!status) {
           return reject(new ConnectionLostError(this.ref, 'the channel closed before the command reported its exit status'));
         }
-        resolve({ ...exit, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+        resolve({ ...status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
       });
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       if (opts.timeoutMs !== undefined) timer = setTimeout(() => stop(new CommandTimeoutError(this.ref, opts.timeoutMs!)), opts.timeoutMs);
@@ -415,7 +566,7 @@ class PooledHost implements SshHost {
   }
 
   async execStream(cmd: string, opts: { signal?: AbortSignal } = {}): Promise<RemoteProcess> {
-    const ch = await this.openExec(cmd, opts.signal);
+    const { ch, exit } = await this.openExec(cmd, opts.signal);
     const ref = this.ref;
     let tail = Buffer.alloc(0);
     ch.stderr.on('data', (d: Buffer) => {
@@ -430,22 +581,18 @@ class PooledHost implements SshHost {
       discard(ch);
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    let exit: ExitResult | null = null;
-    ch.on('exit', (code: number | null, sig?: string) => {
-      exit = sig ? { code: null, signal: sig } : { code };
-    });
     const done = new Promise<ExitResult>((resolve, reject) => {
       ch.once('close', () => {
         opts.signal?.removeEventListener('abort', onAbort);
+        const status = exit();
         if (aborted) return reject(new CommandAbortedError(ref));
-        if (!exit && killed) return resolve({ code: null, killed: true });
-        if (!exit) return reject(new ConnectionLostError(ref, 'the channel closed before the command reported its exit status'));
-        resolve(exit);
+        if (!status && killed) return resolve({ code: null, killed: true });
+        if (!status) return reject(new ConnectionLostError(ref, 'the channel closed before the command reported its exit status'));
+        resolve(status);
       });
     });
     // Callers may await `exit` late; never let an early rejection be reported as unhandled.
     done.catch(() => undefined);
-    ch.on('error', () => undefined);
     return {
       channel: ch,
       stdout: ch,
@@ -470,18 +617,46 @@ class PooledHost implements SshHost {
   }
 
   async sftp(): Promise<SFTPWrapper> {
-    const client = await this.connection();
+    const lease = await this.acquire();
+    const client = lease.conn.client;
     return new Promise<SFTPWrapper>((resolve, reject) => {
       client.sftp((err, sftp) => {
         if (err) {
-          this.dropIfDead(client);
+          lease.release();
+          if (!socketUsable(client)) this.forget(lease.conn);
           reject(new ConnectionLostError(this.ref, `cannot open SFTP: ${err.message}`));
-        } else resolve(sftp);
+          return;
+        }
+        this.counters.sessionsOpened++;
+        sftp.once('close', () => releaseWhenServerCaughtUp(client, lease.release));
+        resolve(sftp);
       });
     });
   }
 }
 
+function socketUsable(client: Client): boolean {
+  const sock = (client as unknown as { _sock?: { writable?: boolean; destroyed?: boolean } })._sock;
+  return Boolean(sock && !sock.destroyed && sock.writable !== false);
+}
+
+/**
+ * Calls `release` once the server has answered a request sent after the channel's close. sshd frees a closed session
+ * only at the end of the pass over the packets of one read, so an open sent right behind our close may still find
+ * the session counted and be refused; a packet sent after this reply cannot share a read with the close. Without a
+ * live connection there is no server to wait for.
+ */
+function releaseWhenServerCaughtUp(client: Client, release: () => void): void {
+  const c = client as unknown as { _callbacks?: Array<(hadErr: boolean) => void>; _protocol?: { ping(): void } };
+  if (!socketUsable(client) || !Array.isArray(c._callbacks) || !c._protocol) return release();
+  try {
+    // ssh2 answers global-request replies in order from `_callbacks` (its own keepalive does the same).
+    c._callbacks.push(() => release());
+    c._protocol.ping();
+  } catch {
+    release();
+  }
+}
 /**
  * Drops whatever the channel still holds or receives: ssh2 reports a channel's close only after its stdout has
  * ended, which never happens while a pipe to a dead destination keeps it paused.
