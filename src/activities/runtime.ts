@@ -58,7 +58,7 @@ export class Runtime {
   /** The SSH connection to an inventory host; credentials are read here, on the worker, and never leave it. */
   async host(name: string): Promise<SshHost> {
     const h = await this.hostEntry(name);
-    const ep: HostEndpoint = { name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey };
+    const ep: HostEndpoint = { name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey, maxSessions: h.maxSessions };
     if ('agent' in h.key) ep.agent = h.key.agent;
     else {
       try {
@@ -250,8 +250,10 @@ async function startWaiting(host: SshHost, hostName: string, what: string, cmd: 
 
 /**
  * Runs a command that is safe to run twice (every command of `run` and the polls of detached commands are: queries,
- * chdev/tctl positioning, read-backs, removals), trying again up to twice when the channel or connection was lost
- * before the command reported its exit status. A lost connection that persists still fails the attempt.
+ * chdev/tctl positioning, read-backs, removals), trying again up to twice when the connection was lost before the
+ * command reported its exit status (a network drop, an sshd restart), so a blip costs no activity attempt. An exit
+ * status that reached the worker is never lost (src/ssh records it as ssh2 parses it); a loss that persists still
+ * fails the attempt.
  */
 export function execIdempotent(host: SshHost, cmd: string, opts: ExecOptions): Promise<ExecResult> {
   return host.exec(cmd, { ...opts, retryIfLost: 2 });

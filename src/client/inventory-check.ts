@@ -88,7 +88,7 @@ export async function checkInventory(inventoryPath: string, opts: InventoryCheck
 }
 
 async function endpoint(name: string, h: InventoryHost): Promise<HostEndpoint> {
-  const ep: HostEndpoint = { name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey };
+  const ep: HostEndpoint = { name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey, maxSessions: h.maxSessions };
   if ('agent' in h.key) ep.agent = h.key.agent;
   else {
     try {
@@ -155,20 +155,20 @@ async function runChecks(pool: SshPool, name: string, h: InventoryHost, report: 
 
   for (const c of requiredCommands(h)) {
     // `command -v NAME` prints where NAME is; nothing (and a non-zero status) when it is missing.
-    const r = await ssh.exec(quietErr(command(['command', '-v', c])), { timeoutMs: 10_000, retryIfLost: 2 });
+    const r = await ssh.exec(quietErr(command(['command', '-v', c])), { timeoutMs: 10_000 });
     // The last line: a login banner may print lines before command's own.
     const where = r.code === 0 ? r.stdout.trim().split('\n').at(-1) ?? '' : '';
     report.commands[c] = where || null;
     if (!where) report.problems.push(`command ${c} is missing on ${name} (${h.os}, ${report.roles.join('+')}): install it or add its folder to the login PATH`);
   }
 
-  const exists = await ssh.exec(command(['test', '-d', h.workFolder]), { timeoutMs: 10_000, retryIfLost: 2 });
+  const exists = await ssh.exec(command(['test', '-d', h.workFolder]), { timeoutMs: 10_000 });
   report.workFolder.exists = exists.code === 0;
   if (!report.workFolder.exists) {
     report.problems.push(`work folder ${h.workFolder} does not exist on ${name}: create it (mkdir -p ${h.workFolder}) on a file system with room for the images`);
     return;
   }
-  const df = await ssh.exec(freeSpace(h.workFolder), { timeoutMs: 10_000, retryIfLost: 2 });
+  const df = await ssh.exec(freeSpace(h.workFolder), { timeoutMs: 10_000 });
   if (df.code !== 0) {
     report.problems.push(`df -k ${h.workFolder} failed on ${name} (exit ${df.code}): ${df.stderr.trim().slice(0, 200)}`);
     return;

@@ -103,6 +103,11 @@ const hostSchema = object(
       type: 'must be a host name or IP address as text',
     }),
     port: number(1, 65535).default(22),
+    /**
+     * The host sshd's `MaxSessions` (sessions per connection): the worker never opens more on one connection.
+     * Absent: OpenSSH's default of 10 (src/ssh DEFAULT_MAX_SESSIONS).
+     */
+    maxSessions: number(1, 1000).optional(),
     user: text(userReason, { required: 'is required: the login name (e.g. "root")', type: 'must be a login name as text (e.g. "root")' }),
     os: oneOf(HOST_OSES, "the host's operating system"),
     role: roleSchema,

@@ -240,6 +240,12 @@ const BAD: BadCase[] = [
       'hosts.aix01.port 65536: must be a whole number from 1 to 65535',
   },
   {
+    name: 'maxSessions 0',
+    input: host({ maxSessions: 0 }),
+    message:
+      'hosts.aix01.maxSessions 0: must be a whole number from 1 to 1000',
+  },
+  {
     name: 'port quoted',
     input: host({ port: '22' }),
     message:
@@ -684,6 +690,8 @@ describe('parseInventory accepts good inventories', () => {
     delete raw.groups;
     const inv = parseInventory(raw);
     assert.equal(inv.hosts.aix01?.port, 22);
+    assert.equal(inv.hosts.aix01?.maxSessions, undefined, "absent: the pool uses OpenSSH's MaxSessions default");
+    assert.equal(parseInventory({ ...raw, hosts: { ...raw.hosts, aix01: { ...raw.hosts.aix01, maxSessions: 4 } } }).hosts.aix01?.maxSessions, 4);
     assert.deepEqual(inv.groups, {});
   });
 
