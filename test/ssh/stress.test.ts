@@ -135,3 +135,19 @@ test('a channel that really closes without an exit status still fails with Conne
     await p0.closeAll();
   }
 });
+
+test('beyond maxConnectionsPerHost × maxSessions a command waits for a session to end, then runs', async () => {
+  const p0 = new SshPool({ maxConnectionsPerHost: 1 });
+  try {
+    const h = p0.host({ ...endpoint('aix01'), maxSessions: 2 });
+    const t0 = Date.now();
+    const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => h.exec(`sleep 0.5; echo ${i}`)));
+    assert.deepEqual(rs.map((r) => r.stdout), Array.from({ length: 6 }, (_, i) => `${i}\n`));
+    const stats = p0.stats();
+    assert.deepEqual([stats.connectionsOpened, stats.maxSessionsInUse, stats.refusedOpens], [1, 2, 0]);
+    // Two at a time: three rounds of half a second each.
+    assert.ok(Date.now() - t0 >= 1500, `ran in rounds of two (${Date.now() - t0} ms)`);
+  } finally {
+    await p0.closeAll();
+  }
+});
