@@ -108,8 +108,10 @@ test('exit fault on a plain tool (openssl)', async () => {
 
 test('hang command=mksysb: a detached mksysb never finishes until killed', async () => {
   await lab.fault('aix01', 'hang command=mksysb');
+  // Only nohup runs in the background: `a && b & c` backgrounds the whole and-list, and a Korn shell's subshell
+  // for it keeps the session's stdout open until mksysb ends (lksh does), so the session would not close.
   const dir = `${W}/hang`;
-  const pid = (await ok(lab, 'aix01', `mkdir -p ${dir} && cd ${dir} && nohup sh -c 'mksysb -i ${dir}/4.img; echo $? > ${dir}/x.rc' > ${dir}/x.out 2>&1 & echo $!`)).trim();
+  const pid = (await ok(lab, 'aix01', `mkdir -p ${dir} && cd ${dir} && { nohup sh -c 'mksysb -i ${dir}/4.img; echo $? > ${dir}/x.rc' > ${dir}/x.out 2>&1 & echo $!; }`)).trim();
   assert.match(pid, /^\d+$/);
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal((await ok(lab, 'aix01', `ps -p ${pid} -o pid=`)).trim(), pid);

@@ -135,8 +135,10 @@ test('freeBytes: df reports it and mksysb fails when the image does not fit', as
 test('a detached mksysb grows its file while it runs and is polled like the workflow does', async () => {
   // 12 MiB at 2 MiB/s: about 6 s, long enough to see it grow even on a loaded machine.
   await lab.setHostConfig('aix01', { mksysbBytes: 12 << 20, mksysbBytesPerSecond: 2 << 20 });
+  // Only nohup runs in the background: `a && b & c` backgrounds the whole and-list, and a Korn shell's subshell
+  // for it keeps the session's stdout open until mksysb ends (lksh does), so the session would not close.
   const d = `${W}/BID1`;
-  const pid = (await ok(lab, 'aix01', `mkdir -p ${d} && cd ${d} && nohup sh -c 'mksysb -i -p ${d}/4_mksysb.img; echo $? > ${d}/x.rc' > ${d}/x.out 2>&1 & echo $!`)).trim();
+  const pid = (await ok(lab, 'aix01', `mkdir -p ${d} && cd ${d} && { nohup sh -c 'mksysb -i -p ${d}/4_mksysb.img; echo $? > ${d}/x.rc' > ${d}/x.out 2>&1 & echo $!; }`)).trim();
   await new Promise((r) => setTimeout(r, 300));
   await ok(lab, 'aix01', `kill -0 ${pid}`);
   // Sizes seen while it runs: at least two different non-zero ones before it finishes.
