@@ -1,7 +1,8 @@
 /**
- * AIX backup by-name archives ("backup -i" / mksysb format), as described in AIX-TAPE.md:
- * a volume header, one FS_NAME_X entry per file (header, NUL-terminated name, ACL/PCL sizes, data),
- * FS_END, padded to whole 512-byte blocks. All multi-byte fields little-endian, sizes in 8-byte dwords.
+ * AIX backup by-name archives ("backup -i" / mksysb format), as described in AIX-TAPE.md ("AIX backup (by-name)
+ * format"): a volume header, one FS_NAME_X entry per file (header, NUL-terminated name, then, except for symbolic
+ * links, the ACL/PCL sizes and the ACL and PCL, then the data), FS_END, padded to whole 512-byte blocks. All
+ * multi-byte fields little-endian, sizes in 8-byte dwords.
  */
 
 export const MAGIC_PLAIN = 60011; // 0xEA6B
@@ -10,6 +11,22 @@ export const FS_VOLUME = 0;
 export const FS_END = 7;
 export const FS_NAME_X = 11;
 export const BLOCK = 512;
+/** `numwds` of a volume written to tape (backbyname.c: MAXINT unless a diskette); restore reads it as "more may follow". */
+export const NUMWDS_TAPE = 0x7fffffff;
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
+/**
+ * The `dsize` of a directory. backup records a directory's st_size there (and 0 in `size`: no contents follow). We
+ * chose 256: JFS2 keeps a small directory's entries in the inode and reports 256 bytes for it, and the AIX-made
+ * archives in bffextract-rs's tests carry exactly 256 for each of their directories.
+ */
+export const DIR_DSIZE = 256;
+/** The minimal ACL and PCL AIX's backup writes: 16 bytes each, i.e. sizes of 2 dwords (AIX-TAPE.md). */
+const SEC_DWORDS = 2;
+/** Bigger than any ACL AIX writes for an entry; a size above it is a damaged archive, not an allocation. */
+const MAX_SEC_DWORDS = 8192;
 
 export function bffChecksum(bytes: Uint8Array): number {
   let sum = 0;
@@ -17,6 +34,7 @@ export function bffChecksum(bytes: Uint8Array): number {
   return sum;
 }
 
+/** The checksum covers the whole header as `len` counts it: the fixed part and, for names, the padded name. */
 function finishHeader(h: Buffer): Buffer {
   h.writeUInt16LE(0, 4);
   h.writeUInt16LE(bffChecksum(h), 4);
@@ -42,7 +60,7 @@ export function volumeHeader(v: VolumeInfo): Buffer {
   h.writeUInt16LE(1, 6); // volume number
   h.writeUInt32LE(v.date >>> 0, 8);
   h.writeUInt32LE(v.date >>> 0, 12);
-  h.writeUInt32LE(0, 16);
+  h.writeUInt32LE(NUMWDS_TAPE, 16);
   putString(h, 20, 16, v.disk ?? 'by name');
   putString(h, 36, 16, v.fsname ?? 'by name');
   putString(h, 52, 16, v.user ?? 'root');
@@ -52,6 +70,7 @@ export function volumeHeader(v: VolumeInfo): Buffer {
 
 export interface EntryMeta {
   name: string; // e.g. "./etc/hosts"
+  /** Bytes of data that follow: the file's contents, a symbolic link's target, 0 for a directory. */
   size: number;
   mode?: number; // default 0o100644
   uid?: number;
@@ -60,25 +79,46 @@ export interface EntryMeta {
   ino?: number;
 }
 
-/** Header + name + ACL/PCL sizes of one FS_NAME_X entry; the data (size bytes, padded to 8) follows it. */
+/**
+ * The 40 bytes backup writes after the name of every entry but a symbolic link (backbyname.c putsechdr, putaclhdr,
+ * putpclhdr): aclsize and pclsize in dwords, the base ACL (length, reserved, then owner, group and other rwx bits)
+ * and the PCL (length, mode, no privileges).
+ */
+export function securityBlock(mode: number): Buffer {
+  const b = Buffer.alloc(40);
+  b.writeUInt32LE(SEC_DWORDS, 0);
+  b.writeUInt32LE(SEC_DWORDS, 4);
+  b.writeUInt32LE(16, 8); // acl_len
+  b.writeUInt16LE((mode >> 6) & 7, 18);
+  b.writeUInt16LE((mode >> 3) & 7, 20);
+  b.writeUInt16LE(mode & 7, 22);
+  b.writeUInt32LE(16, 24); // pcl_len
+  b.writeUInt32LE(mode >>> 0, 28);
+  return b;
+}
+
+/** Header, name and (except for a symbolic link) the ACL/PCL block of one FS_NAME_X entry; the data follows it. */
 export function entryHeader(e: EntryMeta): Buffer {
+  const mode = e.mode ?? 0o100644;
+  const isDir = (mode & S_IFMT) === S_IFDIR;
+  const isLink = (mode & S_IFMT) === S_IFLNK;
+  if (isDir && e.size !== 0) throw new Error(`a directory has no data in a backup archive: ${e.name}`);
   const name = Buffer.from(e.name, 'latin1');
   const nameDwords = Math.floor(name.length / 8) + 1; // NUL-terminated, padded to 8
   const len = 8 + nameDwords;
   if (len > 255) throw new Error(`name too long for a backup header: ${e.name}`);
-  const h = Buffer.alloc(len * 8 + 8);
-  const hdr = h.subarray(0, len * 8);
+  const hdr = Buffer.alloc(len * 8);
   hdr[0] = len;
   hdr[1] = FS_NAME_X;
   hdr.writeUInt16LE(MAGIC_PLAIN, 2);
-  hdr.writeUInt16LE(1, 6); // nlink
+  hdr.writeUInt16LE(isDir ? 2 : 1, 6); // nlink
   const t = (e.mtime ?? 0) >>> 0;
-  const u32 = [e.ino ?? 0, e.mode ?? 0o100644, e.uid ?? 0, e.gid ?? 0, e.size, t, t, t, 10, 7, 0, 0, e.size];
+  const dsize = isDir ? DIR_DSIZE : e.size;
+  const u32 = [e.ino ?? 0, mode, e.uid ?? 0, e.gid ?? 0, e.size, t, t, t, 10, 7, 0, 0, dsize];
   u32.forEach((v, i) => hdr.writeUInt32LE(v >>> 0, 8 + i * 4));
   name.copy(hdr, 64);
   finishHeader(hdr);
-  // aclsize = 0, pclsize = 0 (in dwords) are the 8 zero bytes after the header.
-  return h;
+  return isLink ? hdr : Buffer.concat([hdr, securityBlock(mode)]);
 }
 
 export function endHeader(): Buffer {
@@ -100,15 +140,21 @@ export interface ListedEntry {
   mtime: number;
 }
 
-export class BffError extends Error {}
+export class BffError extends Error {
+  /** The archive's bytes are not what backup writes (as opposed to a short read or a file that is no archive). */
+  constructor(message: string, readonly damaged = false) {
+    super(message);
+  }
+}
 
 /**
  * Incremental reader: push() chunks of an archive in order, end() when done.
- * Verifies magic and checksum of every header and that FS_END comes before the data ends.
+ * Verifies magic and checksum of every header, the ACL/PCL block of every entry but a symbolic link, and that
+ * FS_END comes before the data ends.
  */
 export class BffParser {
   entries: ListedEntry[] = [];
-  volume: { date: number; user: string } | undefined;
+  volume: { date: number; user: string; volnum: number; numwds: number } | undefined;
   ended = false;
   total = 0;
   private pending: Buffer = Buffer.alloc(0);
@@ -146,22 +192,27 @@ export class BffParser {
     while (this.state !== 'done') {
       if (this.skip > 0) return off;
       if (p.length - off < 8) return off;
+      const at = this.total - p.length + off;
       const len = p[off]! * 8;
       const type = p[off + 1]!;
       const magic = p.readUInt16LE(off + 2);
       if (magic !== MAGIC_PLAIN && magic !== MAGIC_PACKED) {
-        throw new BffError(`bad header magic ${magic} at byte ${this.total - p.length + off}`);
+        throw new BffError(`bad header magic ${magic} at byte ${at}`, this.state !== 'volume');
       }
-      if (len === 0) throw new BffError('zero-length header');
-      const extra = type === FS_NAME_X ? 8 : 0;
-      if (p.length - off < len + extra) return off;
+      if (len === 0) throw new BffError(`zero-length header at byte ${at}`, true);
+      if (p.length - off < len) return off;
       const hdr = Buffer.from(p.subarray(off, off + len));
       const sum = hdr.readUInt16LE(4);
       hdr.writeUInt16LE(0, 4);
-      if (bffChecksum(hdr) !== sum) throw new BffError(`bad header checksum at byte ${this.total - p.length + off}`);
+      if (bffChecksum(hdr) !== sum) throw new BffError(`bad header checksum at byte ${at}`, true);
       if (this.state === 'volume') {
         if (type !== FS_VOLUME) throw new BffError('archive does not start with a volume header');
-        this.volume = { date: hdr.readUInt32LE(8), user: hdr.subarray(52, 68).toString('latin1').replace(/\0.*$/s, '') };
+        this.volume = {
+          date: hdr.readUInt32LE(8),
+          user: hdr.subarray(52, 68).toString('latin1').replace(/\0.*$/s, ''),
+          volnum: hdr.readUInt16LE(6),
+          numwds: hdr.readUInt32LE(16),
+        };
         this.state = 'entry';
         off += len;
         continue;
@@ -172,18 +223,36 @@ export class BffParser {
         off += len;
         return off;
       }
-      if (type !== FS_NAME_X) throw new BffError(`unexpected header type ${type}`);
+      if (type !== FS_NAME_X) throw new BffError(`unexpected header type ${type} at byte ${at}`, true);
+      if (len < 72) throw new BffError(`entry header of ${len} bytes at byte ${at}: no room for a name`, true);
       const size = hdr.readUInt32LE(24);
       const mode = hdr.readUInt32LE(12);
       const mtime = hdr.readUInt32LE(32);
       const nameBytes = hdr.subarray(64);
       const nul = nameBytes.indexOf(0);
-      const name = nameBytes.subarray(0, nul < 0 ? nameBytes.length : nul).toString('latin1');
-      const aclDw = p.readUInt32LE(off + len);
-      const pclDw = p.readUInt32LE(off + len + 4);
+      if (nul < 0) throw new BffError(`entry name at byte ${at} is not NUL-terminated`, true);
+      const name = nameBytes.subarray(0, nul).toString('latin1');
+      let sec = 0;
+      if ((mode & S_IFMT) !== S_IFLNK) {
+        if (p.length - off < len + 8) return off;
+        const aclDw = p.readUInt32LE(off + len);
+        const pclDw = p.readUInt32LE(off + len + 4);
+        // AIX's restore reads this many dwords as the ACL and the PCL whatever they hold (restorx.c): sizes that do
+        // not describe the ACL and PCL that follow make it take file data for them and lose its place.
+        if (aclDw < SEC_DWORDS || pclDw < SEC_DWORDS || aclDw > MAX_SEC_DWORDS || pclDw > MAX_SEC_DWORDS) {
+          throw new BffError(`${name} (byte ${at}): ACL/PCL sizes ${aclDw} and ${pclDw} dwords; backup writes at least ${SEC_DWORDS} each`, true);
+        }
+        sec = 8 + (aclDw + pclDw) * 8;
+        if (p.length - off < len + sec) return off;
+        const aclLen = p.readUInt32LE(off + len + 8);
+        const pclLen = p.readUInt32LE(off + len + 8 + aclDw * 8);
+        if (aclLen < 16 || Math.ceil(aclLen / 8) !== aclDw || pclLen < 16 || Math.ceil(pclLen / 8) !== pclDw) {
+          throw new BffError(`${name} (byte ${at}): ACL of ${aclLen} bytes in ${aclDw} dwords, PCL of ${pclLen} bytes in ${pclDw} dwords`, true);
+        }
+      }
       this.entries.push({ name, size, mode, mtime });
-      off += len + extra;
-      this.skip = (aclDw + pclDw) * 8 + size + pad8(size);
+      off += len + sec;
+      this.skip = size + pad8(size);
       const n = Math.min(this.skip, p.length - off);
       this.skip -= n;
       off += n;
@@ -193,7 +262,7 @@ export class BffParser {
 
   end(): void {
     if (this.state === 'volume') throw new BffError('empty archive: no volume header');
-    if (!this.ended) throw new BffError('archive is truncated: no end-of-archive header');
+    if (!this.ended) throw new BffError('archive is truncated: no end-of-archive header', true);
   }
 }
 

@@ -60,13 +60,12 @@ function refuseTape(cmd: string, target: string, args: string[]): void {
   }
 }
 
-function imageData(): string {
-  const c = config();
+function imageData(host = config().name): string {
   return [
     'image_data:',
     '\tIMAGE_TYPE= bff',
     '\tDATE_TIME= Mon Jan  1 00:00:00 UTC 2024',
-    '\tUNAME_INFO= AIX ' + c.name + ' 2 7 00C0FFEE4C00',
+    '\tUNAME_INFO= AIX ' + host + ' 2 7 00C0FFEE4C00',
     '\tPRODUCT_TAPE= no',
     '\tUSERVG_LIST=',
     '\tPLATFORM= chrp',
@@ -149,18 +148,26 @@ export function bosboot(args: string[]): number {
   return 0;
 }
 
-export function mkinsttapeArchive(tapeblksz: Buffer | undefined): Buffer {
+/** What mkinsttape puts in its archive, in order, for a host (exported so tests can compare other readers with it). */
+export function mkinsttapeFiles(
+  tapeblksz: Buffer | undefined,
+  host: { name: string; seed: string } = config(),
+): Array<{ meta: { name: string; mode: number; mtime: number }; data: Buffer }> {
   const files: Array<{ meta: { name: string; mode?: number }; data: Buffer }> = [
-    { meta: { name: './image.data' }, data: Buffer.from(imageData()) },
+    { meta: { name: './image.data' }, data: Buffer.from(imageData(host.name)) },
     { meta: { name: './bosinst.data' }, data: Buffer.from(bosinstData()) },
   ];
   if (tapeblksz) files.push({ meta: { name: './tapeblksz' }, data: tapeblksz });
   files.push(
     { meta: { name: './usr/lpp/bosinst/tape/tapefiles1' }, data: Buffer.from('/usr/lib/drivers/tape\n/usr/lib/drivers/Atape\n') },
-    { meta: { name: './usr/lib/drivers/tape', mode: 0o100555 }, data: prngBytes(`${config().seed}/tape-driver`, 24_000) },
-    { meta: { name: './usr/lib/drivers/Atape', mode: 0o100555 }, data: prngBytes(`${config().seed}/atape`, 40_000) },
+    { meta: { name: './usr/lib/drivers/tape', mode: 0o100555 }, data: prngBytes(`${host.seed}/tape-driver`, 24_000) },
+    { meta: { name: './usr/lib/drivers/Atape', mode: 0o100555 }, data: prngBytes(`${host.seed}/atape`, 40_000) },
   );
-  return buildBff(files.map((f) => ({ meta: { ...f.meta, mtime: IMAGE_DATE }, data: f.data })), { date: IMAGE_DATE });
+  return files.map((f) => ({ meta: { mode: 0o100644, ...f.meta, mtime: IMAGE_DATE }, data: f.data }));
+}
+
+export function mkinsttapeArchive(tapeblksz: Buffer | undefined): Buffer {
+  return buildBff(mkinsttapeFiles(tapeblksz), { date: IMAGE_DATE });
 }
 
 export function mkinsttape(args: string[]): number {
@@ -191,12 +198,12 @@ interface RootvgFile {
 }
 
 /** The synthetic rootvg: small system files, a /tmp scratch file and data files up to about totalBytes. */
-export function rootvgFiles(totalBytes: number): RootvgFile[] {
+export function rootvgFiles(totalBytes: number, hostName = config().name): RootvgFile[] {
   const text = (s: string) => ({ size: Buffer.byteLength(s), data: () => Buffer.from(s) });
   const dir = (name: string): RootvgFile => ({ name, mode: 0o40755, size: 0, data: () => Buffer.alloc(0) });
   const files: RootvgFile[] = [
     { name: './bosinst.data', mode: 0o100644, ...text(bosinstData()) },
-    { name: './image.data', mode: 0o100644, ...text(imageData()) },
+    { name: './image.data', mode: 0o100644, ...text(imageData(hostName)) },
     dir('./etc'),
     { name: './etc/hosts', mode: 0o100644, ...text(`127.0.0.1 loopback localhost\n`) },
     { name: './etc/passwd', mode: 0o100644, ...text('root:!:0:0::/:/usr/bin/ksh\n') },
@@ -250,6 +257,11 @@ export function excludePatterns(): RegExp[] {
   } catch {
     return [];
   }
+  return excludePatternsFrom(txt);
+}
+
+/** The patterns of an /etc/exclude.rootvg text: one regular expression a line, # comments. */
+export function excludePatternsFrom(txt: string): RegExp[] {
   return txt
     .split('\n')
     .map((l) => l.trim())
@@ -320,6 +332,16 @@ export function mksysb(args: string[]): number {
 
 let lastTape: Record<string, unknown> | undefined;
 
+/**
+ * What restore (and lsmksysb, which runs it) says when the bytes after a header are not what backup wrote: restbyname
+ * then misses the next header (rbyname.msg MISSHDR, RSYNC). AIX goes on scanning and may list garbage; the lab, the
+ * stricter of the two, stops and fails so a damaged image never passes for a good one.
+ */
+function damagedText(src: string, e: BffError): string {
+  return 'restore: 0511-119 There is a missing header block.\nrestore: 0511-137 Trying to find the next header. Data may be lost.\n' +
+    `(lab: the backup archive on ${src} is damaged: ${e.message})\n`;
+}
+
 /** Streams an archive from a file or a tape file into a parser. For tapes: `fileNo` is the 1-based tape file. */
 function scanArchive(source: string, fileNo: number | 'current'): BffParser {
   const p = new BffParser();
@@ -373,7 +395,7 @@ export function lsmksysb(args: string[]): number {
     p = scanArchive(src, 4);
   } catch (e) {
     const msg = e instanceof TapeError ? `${src}: ${errnoText(e.errno, 'aix')}` : e instanceof BffError ? e.message : (e as Error).message;
-    err(`lsmksysb: 0511-xxx The backup image on ${src} is not valid or cannot be read.\n${msg}\n`);
+    err(`${e instanceof BffError && e.damaged ? damagedText(src, e) : ''}lsmksysb: 0511-xxx The backup image on ${src} is not valid or cannot be read.\n${msg}\n`);
     log('lsmksysb', args, 1, { error: msg });
     return 1;
   }
@@ -411,7 +433,7 @@ export function restore(args: string[]): number {
     p = parseDevice(src) ? scanArchiveAfterSeek(src, seek) : scanArchive(src, 'current');
   } catch (e) {
     const msg = e instanceof TapeError ? `${src}: ${errnoText(e.errno, 'aix')}` : (e as Error).message;
-    err(`restore: 0511-xxx ${msg}\n`);
+    err(e instanceof BffError && e.damaged ? damagedText(src, e) : `restore: 0511-xxx ${msg}\n`);
     log('restore', args, 1, { error: msg });
     return 1;
   }

@@ -39,6 +39,35 @@ test('backup-by-name archives: header bytes, checksum, round trip, file(1)', asy
   assert.throws(() => parseBff(img.subarray(0, 100)), BffError);
 });
 
+test('backup-by-name entries: ACL/PCL block except for symbolic links, directory dsize, strict reading', () => {
+  const img = buildBff(
+    [
+      { meta: { name: './etc', mode: 0o40755 }, data: Buffer.alloc(0) },
+      { meta: { name: './unix', mode: 0o120777 }, data: Buffer.from('/usr/lib/boot/unix_64') },
+      { meta: { name: './etc/hosts', mode: 0o100640 }, data: Buffer.from('127.0.0.1 loopback\n') },
+    ],
+    { date: 0 },
+  );
+  assert.equal(img.readUInt32LE(16), 0x7fffffff, 'numwds');
+  // ./etc: 9-dword header, size 0, dsize 256, then sizes 2, 2, the ACL (rwx 7, 5, 5) and the PCL (its mode).
+  assert.deepEqual([img[72], img.readUInt32LE(72 + 24), img.readUInt32LE(72 + 56)], [9, 0, 256]);
+  const sec = img.subarray(72 + 72, 72 + 72 + 40);
+  assert.deepEqual([0, 4, 8, 12].map((o) => sec.readUInt32LE(o)), [2, 2, 16, 0]);
+  assert.deepEqual([16, 18, 20, 22].map((o) => sec.readUInt16LE(o)), [0, 7, 5, 5]);
+  assert.deepEqual([24, 28, 32, 36].map((o) => sec.readUInt32LE(o)), [16, 0o40755, 0, 0]);
+  // ./unix: its target follows the name directly (backbyname.c writes no security header for a symbolic link).
+  const link = 72 + 72 + 40;
+  assert.equal(img.subarray(link + 72, link + 72 + 21).toString(), '/usr/lib/boot/unix_64');
+  const p = parseBff(img);
+  assert.deepEqual(p.entries.map((e) => [e.name, e.size]), [['./etc', 0], ['./unix', 21], ['./etc/hosts', 19]]);
+  // Sizes of 0 (no ACL/PCL) are a damaged archive, as are sizes that do not match the ACL's length.
+  for (const [at, v] of [[72 + 72, 0], [72 + 72 + 4, 0], [72 + 72, 3], [72 + 72 + 8, 24]] as const) {
+    const bad = Buffer.from(img);
+    bad.writeUInt32LE(v, at);
+    assert.throws(() => parseBff(bad), (e: BffError) => e instanceof BffError && e.damaged && /\.\/etc \(byte 72\)/.test(e.message), `${at}=${v}`);
+  }
+});
+
 test('device names: rewind and no-rewind special files', () => {
   assert.deepEqual(parseDevice('/dev/rmt0'), { drive: 'rmt0', rewindOnClose: true, os: 'aix' });
   assert.deepEqual(parseDevice('/dev/rmt1.1'), { drive: 'rmt1', rewindOnClose: false, os: 'aix' });
