@@ -13,6 +13,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTES } from '../src/shared/search-attributes';
 import { describeCli, requireTemporalCli } from './temporal-cli';
+import { requireBffextract } from './bffextract';
 import { WORKFLOWS_PATH } from '../src/worker';
 import { quietLogger } from './quiet-logger';
 
@@ -61,6 +62,9 @@ async function main(): Promise<number> {
     console.log(describeCli(cli));
     executable = { type: 'existing-path', path: cli.path };
   }
+  // The lab's archives are checked with a reader built from AIX-made archives (test/lab/bff-reader.test.ts).
+  const bffextract = requireBffextract();
+  console.log(`bffextract: ${bffextract.path} (found via ${bffextract.how})`);
   const uiPort = await freePort();
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
@@ -94,6 +98,7 @@ async function main(): Promise<number> {
           MKSYSB_TEST_TEMPORAL_CLI: executable.type === 'existing-path' ? executable.path : '',
           MKSYSB_TEST_WORKFLOW_BUNDLE: bundlePath,
           MKSYSB_TEST_ARTIFACTS: artifacts,
+          MKSYSB_TEST_BFFEXTRACT: bffextract.path,
         },
       },
     );
