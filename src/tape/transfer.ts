@@ -45,8 +45,9 @@ export function readFrom(file: string, offset: number): string {
  */
 function skipToData(): string {
   return (
-    `m=; while IFS= read -r l; do if [ "$l" = ${DATA_MARKER} ]; then m=1; break; fi; done; ` +
-    `if [ -z "$m" ]; then echo "no ${DATA_MARKER} line in the input: no image arrived" >&2; exit ${NO_DATA_STATUS}; fi`
+    `m=; n=; while IFS= read -r l; do n=1; if [ "$l" = ${DATA_MARKER} ]; then m=1; break; fi; done; ` +
+    // Silent when nothing at all came (ssh could not log in and says why itself).
+    `if [ -z "$m" ]; then if [ -n "$n$l" ]; then echo "no ${DATA_MARKER} line in the input: no image arrived" >&2; fi; exit ${NO_DATA_STATUS}; fi`
   );
 }
 
@@ -63,11 +64,14 @@ export function writeFrom(file: string, offset: number, opts: { framed?: boolean
   const f = quote(file);
   const skip = opts.framed ? `${skipToData()}; ` : '';
   if (offset === 0) return `${skip}cat > ${f}`;
+  // The marker is read first: a source that then has nothing to send ends with its own status, not with ssh's broken
+  // pipe after a writer that already left.
   return (
+    skip +
     `have=$(${fileSizeValue(file, '0')}); ` +
     // awk compares in floating point (exact to 2^53): a 32-bit shell's test(1) would overflow past 2 GiB.
     `if awk -v h="$have" 'BEGIN { exit !(h + 0 < ${offset}) }'; then echo "receiving file has $have bytes, fewer than the offset ${offset}" >&2; exit ${SHORT_FILE_STATUS}; fi; ` +
-    `${skip}dd if=/dev/null of=${f} bs=1 seek=${offset} 2>/dev/null && cat >> ${f}`
+    `dd if=/dev/null of=${f} bs=1 seek=${offset} 2>/dev/null && cat >> ${f}`
   );
 }
 
@@ -194,9 +198,12 @@ export function pull(os: HostOs, src: PullSource, file: string, offset: number, 
   // The source's login may print a banner into the stream: the writer drops it up to the marker `readFrom` prints.
   const write = opts.hash ? writeHashing(os, target, { framed: true }) : writeFrom(target, offset, { framed: true });
   // The writer runs in a subshell: ksh runs a pipeline's last part in the current shell, where its `exit` would end
-  // the whole command before the status lines.
+  // the whole command before the status lines. ksh88 waits only for the last command of a pipeline (its manual: "the
+  // shell waits for the last command to terminate"; ksh93 too), so a writer that stops early (short file, no marker)
+  // would let the command end while ssh still runs, and the ssh line come after the size line, or after a detached
+  // command's .rc file. The status lines go through `cat`, the last command, which ends when both sides have.
   return (
-    `{ { ${read}; echo "${PULL_TAG} ssh $?" >&3; } | { ( ${write} ); echo "${PULL_TAG} write $?" >&3; }; } 3>&1; ` +
+    `{ { { ${read}; echo "${PULL_TAG} ssh $?" >&3; } | { ( ${write} ); echo "${PULL_TAG} write $?" >&3; }; } 3>&1 | cat; }; ` +
     `echo "${PULL_TAG} size $(${fileSizeValue(target)})"`
   );
 }
