@@ -6,13 +6,13 @@
  * (ShellValueError) or builds a command that is then run on a lab AIX host over the worker's own SSH code. The
  * injected command (`lsdev`, an AIX double that logs every call, and `touch INJ...`) never runs: no `lsdev`
  * entry in any command log, no canary file; and where a logged double receives the hostile value, it receives it
- * byte for byte as one argument.
+ * byte for byte as one argument. It runs once per shell an AIX host of the lab can have (lksh, dash, ksh93).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startLab } from '../../lab';
+import { AIX_SHELLS, startLab } from '../../lab';
 import { SshPool, type SshHost } from '../../src/ssh';
 import { aixDriver, detached, images, stagedPath, stagingDir, transfer, writeRecordAt } from '../../src/tape';
 import { sha256File, sha256FilePadded } from '../../src/tape/digest';
@@ -101,81 +101,126 @@ const BUILDERS: Builder[] = [
   { name: 'lsmksysb', host: 'tapesrv', build: (v) => aixDriver.verifyMksysb(v)! },
 ];
 
-test('hostile values never inject a command: each builder refuses them or quotes them, run on lab AIX hosts', { timeout: 300_000 }, async (t) => {
-  const lab = await startLab({ mksysbBytes: 64 << 10 });
-  t.after(() => lab.down());
-  const pool = new SshPool();
-  t.after(() => pool.closeAll());
-  const conn = (name: string): SshHost => {
-    const h = lab.host(name);
-    return pool.host({ name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey, privateKey: fs.readFileSync(h.privateKeyPath) });
-  };
-  const hosts = { aix01: conn('aix01'), tapesrv: conn('tapesrv') };
-  const trust = lab.trust('tapesrv', 'aix01', { inventory: false });
-  pullFrom = { ...pullFrom, port: trust.port, identityFile: trust.identityFile, knownHostsFile: trust.knownHostsFile };
-  // The work folder exists, as on a real host, so that commands get as far as they can.
-  await hosts.aix01.exec('mkdir -p /home/mksysb');
-  await hosts.tapesrv.exec('mkdir -p /home/mksysb');
+/** Ends each command's output in a batch, with the command's index and exit status. */
+const BATCH_END = 'mksysb-test-batch-end';
 
-  const stats: Record<string, { ran: number; refused: number }> = {};
-  const ran: { builder: string; value: string; cmd: string }[] = [];
-  const failures: string[] = [];
-  for (const b of BUILDERS) {
-    stats[b.name] = { ran: 0, refused: 0 };
-    for (const v of HOSTILE) {
-      let cmd: string;
-      try {
-        cmd = b.build(v);
-      } catch (err) {
-        assert.ok(err instanceof ShellValueError, `${b.name}: ${String(err)}`);
-        stats[b.name]!.refused += 1;
-        continue;
+/**
+ * One command line that runs every command of `cmds` in turn, each in its own subshell (so that an `exit` ends only
+ * it) with no input, stderr on stdout and a line `BATCH_END INDEX` after it: one round trip for a whole builder
+ * instead of one per hostile value. Each command stands on lines of its own, so a value that escaped its quotes and
+ * opened a comment or a quote breaks the batch (its end lines go missing), which fails the test as loudly as alone.
+ * Its output goes through `cat`: a Korn shell waits only for a pipeline's last command, so the end line comes after
+ * every process that holds the command's output has ended, not only the command's last one.
+ */
+function batch(cmds: string[]): string {
+  return cmds.map((c, i) => `(\n${c}\n) < /dev/null 2>&1 | cat; echo "${BATCH_END} ${i}"`).join('\n');
+}
+
+/** The output of each command of a batch, by index; a command whose end line is missing has none. */
+function unbatch(stdout: string): Map<number, string> {
+  const out = new Map<number, string>();
+  const re = new RegExp(`${BATCH_END} (\\d+)\\n`, 'g');
+  let from = 0;
+  for (let m = re.exec(stdout); m; m = re.exec(stdout)) {
+    out.set(Number(m[1]), stdout.slice(from, m.index));
+    from = m.index + m[0].length;
+  }
+  return out;
+}
+
+// The matrix: a construct one shell accepts and another refuses is caught (lksh, nearest to AIX's ksh88, first).
+for (const shell of AIX_SHELLS) {
+  test(`hostile values never inject a command (${shell}): each builder refuses them or quotes them, run on lab AIX hosts`, { timeout: 300_000 }, async (t) => {
+    const lab = await startLab({ mksysbBytes: 64 << 10, shell });
+    t.after(() => lab.down());
+    const pool = new SshPool();
+    t.after(() => pool.closeAll());
+    const conn = (name: string): SshHost => {
+      const h = lab.host(name);
+      return pool.host({ name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey, privateKey: fs.readFileSync(h.privateKeyPath) });
+    };
+    const hosts = { aix01: conn('aix01'), tapesrv: conn('tapesrv') };
+    const trust = lab.trust('tapesrv', 'aix01', { inventory: false });
+    pullFrom = { ...pullFrom, port: trust.port, identityFile: trust.identityFile, knownHostsFile: trust.knownHostsFile };
+    // The work folder exists, as on a real host, so that commands get as far as they can.
+    await hosts.aix01.exec('mkdir -p /home/mksysb');
+    await hosts.tapesrv.exec('mkdir -p /home/mksysb');
+
+    const stats: Record<string, { ran: number; refused: number }> = {};
+    const ran: { builder: string; value: string; cmd: string }[] = [];
+    const failures: string[] = [];
+    for (const b of BUILDERS) {
+      stats[b.name] = { ran: 0, refused: 0 };
+      const mine: { value: string; cmd: string }[] = [];
+      for (const v of HOSTILE) {
+        let cmd: string;
+        try {
+          cmd = b.build(v);
+        } catch (err) {
+          assert.ok(err instanceof ShellValueError, `${b.name}: ${String(err)}`);
+          stats[b.name]!.refused += 1;
+          continue;
+        }
+        stats[b.name]!.ran += 1;
+        mine.push({ value: v, cmd });
+        ran.push({ builder: b.name, value: v, cmd });
       }
-      stats[b.name]!.ran += 1;
-      ran.push({ builder: b.name, value: v, cmd });
+      if (mine.length === 0) continue;
+      const line = batch(mine.map((m) => m.cmd));
+      // Linux takes at most 128 KiB in one argument (sshd runs the line as `SHELL -c LINE`).
+      assert.ok(Buffer.byteLength(line) < 120 << 10, `${b.name}: batch of ${Buffer.byteLength(line)} bytes`);
       // Every command here is idempotent; a dropped channel (a known, rare flake of the pool) is tried once more.
-      const once = () => hosts[b.host].exec(cmd, { timeoutMs: 20_000, retryIfLost: 2 }).catch((e: Error) => e);
+      const once = () => hosts[b.host].exec(line, { timeoutMs: 60_000, retryIfLost: 2 }).catch((e: Error) => e);
       let r = await once();
       if (r instanceof Error && r.name === 'ConnectionLostError') r = await once();
-      if (r instanceof Error) failures.push(`${b.name} ${JSON.stringify(v.slice(0, 40))}: ${r.message}`);
-      // The pulls logged in to aix01: its shell got the hostile path (and cat found no such file), not a refusal by ssh.
-      else if (b.name.startsWith('direct pull') && transfer.parsePull(r.stdout + r.stderr).ssh !== 1) {
-        failures.push(`${b.name} ${JSON.stringify(v.slice(0, 40))}: the source's read did not run: ${r.stdout}${r.stderr}`);
+      if (r instanceof Error) {
+        failures.push(`${b.name}: ${r.message}`);
+        continue;
       }
+      const outputs = unbatch(r.stdout);
+      mine.forEach(({ value }, i) => {
+        const out = outputs.get(i);
+        const what = `${b.name} ${JSON.stringify(value.slice(0, 40))}`;
+        if (out === undefined) failures.push(`${what}: did not run to its end (batch exit ${r.code}): ${r.stdout.slice(-300)}${r.stderr.slice(-300)}`);
+        // The pulls logged in to aix01: its shell got the hostile path (and cat found no such file), not a refusal by ssh.
+        else if (b.name.startsWith('direct pull') && transfer.parsePull(out).ssh !== 1) {
+          failures.push(`${what}: the source's read did not run: ${out}`);
+        }
+      });
     }
-  }
-  assert.deepEqual(failures, []);
-  t.diagnostic(`commands run: ${ran.length}; per builder (ran/refused): ${Object.entries(stats).map(([k, s]) => `${k} ${s.ran}/${s.refused}`).join(', ')}`);
+    assert.deepEqual(failures, []);
+    t.diagnostic(`commands run: ${ran.length}; per builder (ran/refused): ${Object.entries(stats).map(([k, s]) => `${k} ${s.ran}/${s.refused}`).join(', ')}`);
 
-  // Settle detached starts, then look.
-  await new Promise((r) => setTimeout(r, 500));
-  for (const name of ['aix01', 'tapesrv'] as const) {
-    const log = await lab.commandLog(name);
-    const injected = log.filter((e) => e.command === 'lsdev');
-    assert.deepEqual(injected, [], `${name}: an injected lsdev ran`);
-    const root = lab.host(name).root;
-    const canaries = ['root', 'tmp', '.', 'home/mksysb'].flatMap((d) => fs.readdirSync(path.join(root, d)).filter((f) => f.startsWith('INJ')));
-    assert.deepEqual(canaries, [], `${name}: an injected touch or redirection ran`);
-  }
+    // Settle detached starts, then look.
+    await new Promise((r) => setTimeout(r, 500));
+    for (const name of ['aix01', 'tapesrv'] as const) {
+      const log = await lab.commandLog(name);
+      const injected = log.filter((e) => e.command === 'lsdev');
+      assert.deepEqual(injected, [], `${name}: an injected lsdev ran`);
+      const root = lab.host(name).root;
+      const canaries = ['root', 'tmp', '.', 'home/mksysb'].flatMap((d) => fs.readdirSync(path.join(root, d)).filter((f) => f.startsWith('INJ')));
+      assert.deepEqual(canaries, [], `${name}: an injected touch or redirection ran`);
+    }
 
-  // Not vacuous: path-carrying builders ran with most hostile values, and the doubles got them verbatim.
-  for (const b of ['bosboot file', 'mkinsttape', 'mksysb file', 'df of a work folder', 'mkdir -p', 'write record 4 from a staged file', 'detached start', 'transfer write', 'direct pull', 'survey of a staging folder']) {
-    assert.ok(stats[b]!.ran >= 15, `${b} ran only ${stats[b]!.ran} hostile values`);
-  }
-  const aixLog = await lab.commandLog('aix01');
-  // (df is not logged by the lab; bosboot, mkinsttape and mksysb are.)
-  for (const { builder, value } of ran.filter((r) => ['bosboot file', 'mkinsttape', 'mksysb file'].includes(r.builder))) {
-    const arg =
-      builder === 'bosboot file' ? stagedPath(dirOf(value), 1) :
-      builder === 'mkinsttape' ? stagedPath(dirOf(value), 2) : fileOf(value);
-    const cmd = builder === 'bosboot file' ? 'bosboot' : builder;
-    assert.ok(
-      aixLog.some((e) => e.command === cmd.split(' ')[0] && e.args.at(-1) === arg),
-      `${builder}: no ${cmd} call received ${JSON.stringify(arg.slice(0, 80))} as one argument`,
-    );
-  }
-  // mkdir -p made folders with the literal hostile names.
-  for (const { value } of ran.filter((r) => r.builder === 'mkdir -p' && Buffer.byteLength(r.value) <= 255)) {
-    assert.ok(fs.existsSync(path.join(lab.host('aix01').root, dirOf(value))), `folder ${JSON.stringify(value.slice(0, 60))} exists by its literal name`);
-  }
-});
+    // Not vacuous: path-carrying builders ran with most hostile values, and the doubles got them verbatim.
+    for (const b of ['bosboot file', 'mkinsttape', 'mksysb file', 'df of a work folder', 'mkdir -p', 'write record 4 from a staged file', 'detached start', 'transfer write', 'direct pull', 'survey of a staging folder']) {
+      assert.ok(stats[b]!.ran >= 15, `${b} ran only ${stats[b]!.ran} hostile values`);
+    }
+    const aixLog = await lab.commandLog('aix01');
+    // (df is not logged by the lab; bosboot, mkinsttape and mksysb are.)
+    for (const { builder, value } of ran.filter((r) => ['bosboot file', 'mkinsttape', 'mksysb file'].includes(r.builder))) {
+      const arg =
+        builder === 'bosboot file' ? stagedPath(dirOf(value), 1) :
+        builder === 'mkinsttape' ? stagedPath(dirOf(value), 2) : fileOf(value);
+      const cmd = builder === 'bosboot file' ? 'bosboot' : builder;
+      assert.ok(
+        aixLog.some((e) => e.command === cmd.split(' ')[0] && e.args.at(-1) === arg),
+        `${builder}: no ${cmd} call received ${JSON.stringify(arg.slice(0, 80))} as one argument`,
+      );
+    }
+    // mkdir -p made folders with the literal hostile names.
+    for (const { value } of ran.filter((r) => r.builder === 'mkdir -p' && Buffer.byteLength(r.value) <= 255)) {
+      assert.ok(fs.existsSync(path.join(lab.host('aix01').root, dirOf(value))), `folder ${JSON.stringify(value.slice(0, 60))} exists by its literal name`);
+    }
+  });
+}
