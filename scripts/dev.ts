@@ -5,7 +5,8 @@
  *   - the simulated AIX lab (a source host aix01 and a tape host tapesrv with drive rmt0, real sshd on 127.0.0.1);
  *   - a worker on the lab's inventory;
  * then prints the UI address and how to start a first backup, and offers to start one.
- * Ctrl-C stops everything. Options: --no-lab (worker on MKSYSB_TAPE_INVENTORY instead), --port N (gRPC, default 7233),
+ * Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed) stops everything.
+ * Options: --no-lab (worker on MKSYSB_TAPE_INVENTORY instead), --port N (gRPC, default 7233),
  * --ui-port N (default 8233), --first-backup (start one without asking), --data-dir D (default .data).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -81,6 +82,8 @@ async function main(): Promise<void> {
   const started: { shutdown?: () => Promise<void> } = {};
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
+  // A closed terminal sends SIGHUP; the lab's hosts run in sessions of their own and would outlive us without down().
+  process.on('SIGHUP', () => void stop(0));
   server.on('exit', (code) => {
     if (!stopping) {
       console.error(`temporal server exited (code ${code})`);

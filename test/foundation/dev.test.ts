@@ -86,3 +86,54 @@ test('npm run dev: UI on the printed address, a first backup finishes, runs surv
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+/** True when something accepts a TCP connection on 127.0.0.1:port. */
+async function listening(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
+test('npm run dev: SIGHUP (the terminal closed) stops the lab, the dev server and itself', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mksysb-dev-'));
+  const [port, uiPort] = [await freePort(), await freePort()];
+  const dev = startDev(['--port', String(port), '--ui-port', String(uiPort), '--data-dir', dataDir]);
+  try {
+    const labLine = (await dev.printed(/^Lab:.*$/m))[0];
+    const sshPorts = [...labLine.matchAll(/ssh port (\d+)/g)].map((m) => Number(m[1]));
+    assert.equal(sshPorts.length, 2, labLine);
+    // The lab's sshd processes: unshare's children, found through the pids lab.json records.
+    const labFile = JSON.parse(fs.readFileSync(path.join(dataDir, 'lab', 'lab.json'), 'utf8')) as { pids: Record<string, number> };
+    const pids = Object.values(labFile.pids);
+    for (const p of sshPorts) assert.ok(await listening(p), `lab sshd listens on ${p} before the hangup`);
+    assert.ok(await listening(port), 'the dev server listens before the hangup');
+
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => dev.child.once('exit', (code, signal) => r({ code, signal })));
+    dev.child.kill('SIGHUP');
+    const { code, signal } = await exited;
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, `dev stopped by itself on SIGHUP:\n${dev.output()}`);
+    assert.match(dev.output(), /stopping worker, lab and Temporal dev server/);
+    for (const p of sshPorts) assert.equal(await listening(p), false, `lab sshd on ${p} is gone`);
+    // A zombie not yet reaped by init after dev's exit has ended already: read the state, not kill -0.
+    const alive = pids.filter((p) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+        return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(alive, [], 'the lab hosts (unshare and the sshd in their namespaces) are gone');
+    // The dev server was sent SIGTERM on the way out; give it the moment it takes to close its port.
+    const end = Date.now() + 10_000;
+    while ((await listening(port)) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await listening(port), false, 'the Temporal dev server is gone');
+  } finally {
+    await stop(dev.child);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
