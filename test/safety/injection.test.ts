@@ -169,10 +169,7 @@ for (const shell of AIX_SHELLS) {
       const line = batch(mine.map((m) => m.cmd));
       // Linux takes at most 128 KiB in one argument (sshd runs the line as `SHELL -c LINE`).
       assert.ok(Buffer.byteLength(line) < 120 << 10, `${b.name}: batch of ${Buffer.byteLength(line)} bytes`);
-      // Every command here is idempotent; a dropped channel (a known, rare flake of the pool) is tried once more.
-      const once = () => hosts[b.host].exec(line, { timeoutMs: 60_000, retryIfLost: 2 }).catch((e: Error) => e);
-      let r = await once();
-      if (r instanceof Error && r.name === 'ConnectionLostError') r = await once();
+      const r = await hosts[b.host].exec(line, { timeoutMs: 60_000 }).catch((e: Error) => e);
       if (r instanceof Error) {
         failures.push(`${b.name}: ${r.message}`);
         continue;
