@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectionLostError, SshPool, relay } from '../../src/ssh';
 import { parseState, poll, start, stop } from '../../src/tape/detached';
 import { fileSizeOrAbsent, parseSha256, parseSizeOrAbsent, sha256File } from '../../src/tape/images';
-import { readFrom, writeFrom } from '../../src/tape/transfer';
+import { DATA_MARKER, readFrom, writeFrom } from '../../src/tape/transfer';
 import { Runtime } from '../../src/activities/runtime';
 import { startSshd, type TestSshd } from './sshd-fixture';
 
@@ -156,6 +156,7 @@ test('a relayed transfer dropped midway resumes at the received size and ends by
     const b = pool.host(dst.endpoint({ name: 'dst' }));
     let dropped = false;
     const first = await relay(a, readFrom(from, 0), b, writeFrom(to, 0), {
+      dataMarker: DATA_MARKER,
       progressIntervalMs: 5,
       onProgress: (n) => {
         if (!dropped && n > 8 * 1024 * 1024) {
@@ -169,7 +170,7 @@ test('a relayed transfer dropped midway resumes at the received size and ends by
     // resume from what the receiving host really holds
     const have = parseSizeOrAbsent((await b.exec(fileSizeOrAbsent(to))).stdout);
     assert.ok(have !== null && have > 0 && have < data.length, `received ${have}`);
-    const second = await relay(a, readFrom(from, have), b, writeFrom(to, have));
+    const second = await relay(a, readFrom(from, have), b, writeFrom(to, have), { dataMarker: DATA_MARKER });
     assert.deepEqual([second.source.code, second.destination.code], [0, 0]);
     assert.equal(second.bytes, data.length - have);
     const want = createHash('sha256').update(data).digest('hex');
