@@ -22,13 +22,6 @@ export type StageName =
 
 export type Outcome = 'running' | 'waiting' | 'succeeded' | 'failed' | 'aborted';
 
-export interface ImageInfo {
-  record: 1 | 2 | 4;
-  file: string;
-  bytes: number;
-  sha256: string;
-}
-
 export interface RecordResult {
   record: 1 | 2 | 3 | 4;
   name: string;

@@ -12,8 +12,3 @@ export const SA_STAGE = defineSearchAttributeKey('MksysbStage', SearchAttributeT
 export const SA_OUTCOME = defineSearchAttributeKey('MksysbOutcome', SearchAttributeType.KEYWORD);
 
 export const SEARCH_ATTRIBUTES = [SA_SOURCE, SA_TAPE_HOST, SA_TAPE_DEVICE, SA_STAGE, SA_OUTCOME] as const;
-
-/** The `temporal operator search-attribute create` arguments that register them on a real cluster. */
-export function searchAttributeCreateArgs(): string[] {
-  return SEARCH_ATTRIBUTES.flatMap((k) => ['--name', k.name, '--type', 'Keyword']);
-}
