@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { loadInventory } from '../schema/load-inventory';
 import { hostHasRole, type Inventory, type InventoryHost } from '../schema';
 import { SshPool, SshError, HostKeyMismatchError, UnknownHostKeyError, AuthenticationError, type HostEndpoint, type SshHost } from '../ssh';
-import { command, quietErr } from '../tape/shell';
 import { freeSpace, parseDf } from '../tape/images';
+import { commandPath, folderExists } from '../tape/inventory';
 import { formatBytes } from './format';
 
 /** Commands each role needs on each OS (see AIX-TAPE.md: the procedure and "AIX userland"). */
@@ -154,15 +154,14 @@ async function runChecks(pool: SshPool, name: string, h: InventoryHost, report: 
   report.hostKey = 'ok';
 
   for (const c of requiredCommands(h)) {
-    // `command -v NAME` prints where NAME is; nothing (and a non-zero status) when it is missing.
-    const r = await ssh.exec(quietErr(command(['command', '-v', c])), { timeoutMs: 10_000 });
+    const r = await ssh.exec(commandPath(c), { timeoutMs: 10_000 });
     // The last line: a login banner may print lines before command's own.
     const where = r.code === 0 ? r.stdout.trim().split('\n').at(-1) ?? '' : '';
     report.commands[c] = where || null;
     if (!where) report.problems.push(`command ${c} is missing on ${name} (${h.os}, ${report.roles.join('+')}): install it or add its folder to the login PATH`);
   }
 
-  const exists = await ssh.exec(command(['test', '-d', h.workFolder]), { timeoutMs: 10_000 });
+  const exists = await ssh.exec(folderExists(h.workFolder), { timeoutMs: 10_000 });
   report.workFolder.exists = exists.code === 0;
   if (!report.workFolder.exists) {
     report.problems.push(`work folder ${h.workFolder} does not exist on ${name}: create it (mkdir -p ${h.workFolder}) on a file system with room for the images`);

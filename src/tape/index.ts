@@ -6,6 +6,7 @@ export * as drivers from './drivers';
 export * as images from './images';
 export * as detached from './detached';
 export * as transfer from './transfer';
+export * as inventory from './inventory';
 export { quote, command } from './shell';
 export { RECORDS, record, tapeBytes, paddedLength, stagingDir, stagedPath, syncFor } from './layout';
 export type { RecordNumber, TapeRecordSpec } from './layout';
