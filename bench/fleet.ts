@@ -21,7 +21,7 @@ import { requireTemporalCli } from '../scripts/temporal-cli';
 import { SEARCH_ATTRIBUTES } from '../src/shared/search-attributes';
 import { WORKFLOWS_PATH, createWorker } from '../src/worker';
 import type { BackupResult } from '../src/shared/contract';
-import type { FleetResult } from '../src/workflows/fleet';
+import type { FleetResult } from '../src/shared/fleet';
 import { quietLogger } from '../scripts/quiet-logger';
 
 export interface FleetBenchOptions {

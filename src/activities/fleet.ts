@@ -8,12 +8,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { loadInventory } from '../schema/load-inventory';
 import { hostHasRole, type Inventory } from '../schema';
 import { WORKFLOW_TYPE, progressQuery, type BackupResult } from '../shared/contract';
+import type { Drive } from '../shared/drive';
 import { SA_SOURCE } from '../shared/search-attributes';
-
-export interface Drive {
-  host: string;
-  device: string;
-}
 
 export interface ResolveFleetInput {
   sources?: string[];

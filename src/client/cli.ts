@@ -33,7 +33,7 @@ import {
   type FleetResult,
   type FleetSourceResult,
   type FleetStatus,
-} from '../workflows/fleet';
+} from '../shared/fleet';
 import {
   MksysbTapeClient,
   OVERLAP_POLICIES,

@@ -21,7 +21,7 @@ import {
   type ScheduleOverlapPolicy,
 } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import { FLEET_WORKFLOW_TYPE, type FleetInput } from '../workflows/fleet';
+import { FLEET_WORKFLOW_TYPE, type FleetInput } from '../shared/fleet';
 
 export type FleetOverlapPolicy = 'skip' | 'buffer-one' | 'buffer-all' | 'cancel-other' | 'terminate-other' | 'allow-all';
 

@@ -31,15 +31,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DriveLockActivities } from '../activities/drive-lock';
+import type { Drive } from '../shared/drive';
 
 export const DRIVE_LOCK_WORKFLOW_TYPE = 'driveLock';
 /** The production task queue (temporal.config.ts default): locks there are named `drive-lock/<host>/<device>`. */
 export const DEFAULT_TASK_QUEUE = 'mksysb-tape';
 
-export interface Drive {
-  host: string;
-  device: string;
-}
+export type { Drive };
 
 /**
  * Workflow ID of a drive's lock. Locks are shared by the workflows of one task queue (the workers of one deployment,

@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { BackupResult } from '../../src/shared/contract';
-import type { FleetInput, FleetResult, FleetSourceResult, FleetStatus } from '../../src/workflows/fleet';
+import type { FleetInput, FleetResult, FleetSourceResult, FleetStatus } from '../../src/shared/fleet';
 import { describeFleetSchedule } from '../../src/client/fleet-schedule';
 import { clientEnv, eventually, runCli } from './env';
 

@@ -18,7 +18,7 @@ import type { MksysbTapeConfig } from '../../temporal.config';
 import { DEFAULT_POLICIES, type StagePolicies } from '../../src/shared/policies';
 import { backupIdFromWorkflowId, progressQuery, type BackupResult } from '../../src/shared/contract';
 import { driveLockStateQuery, driveLockWorkflowId, type Drive, type DriveLockState } from '../../src/workflows/drive-lock';
-import { fleetStatusQuery, type FleetInput, type FleetResult } from '../../src/workflows/fleet';
+import { fleetStatusQuery, type FleetInput, type FleetResult } from '../../src/shared/fleet';
 import { createFleetSchedule, describeFleetSchedule, deleteFleetSchedule } from '../../src/client/fleet-schedule';
 import { overlapping, tapePhases, type TapePhase } from './tape-log';
 
