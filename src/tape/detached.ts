@@ -77,7 +77,6 @@ function stateScript(f: Files): string {
  * - finished (NAME.rc present, not stopped): prints `exited RC`, starts nothing;
  * - never started, stopped by `stop`, or vanished (pid file, no process, no rc: host rebooted): starts it and prints
  *   `started PID`.
- * The activity that must not rerun a vanished command (mksysb after a reboot) polls first and decides.
  * `cmd` is any command built by src/tape; it runs with `dir` as working folder under `/bin/sh`.
  *
  * With `wait`, the starting shell stays until the command it started ends (`wait $!`) and then prints the final state

@@ -41,8 +41,6 @@ export function sha256FilePadded(os: HostOs, file: string, padding: number): str
   return pipeWithStatus(left, sha256Stdin(os));
 }
 
-const HEX64 = /^[0-9a-f]{64}$/;
-
 /**
  * Parses the digest from `openssl dgst -sha256` (`SHA256(f)= hex`, `SHA2-256(f)= hex`, `(stdin)= hex`,
  * `SHA2-256(stdin)= hex`) or `sha256sum` (`hex  file`, `hex *file`, `hex  -`). Ignores other lines (such as a
@@ -61,10 +59,6 @@ export function parseSha256(output: string): string {
   }
   if (found !== undefined) return found;
   throw new ShellValueError(`no SHA-256 digest in output: ${JSON.stringify(output.slice(0, 200))}`);
-}
-
-export function isSha256(hex: string): boolean {
-  return HEX64.test(hex);
 }
 
 /**

@@ -107,21 +107,6 @@ export function redirectOut(cmd: string, file: string): string {
   return `${group(cmd)} > ${quote(file)}`;
 }
 
-/** `cmd >> file` (append). */
-export function appendOut(cmd: string, file: string): string {
-  return `${group(cmd)} >> ${quote(file)}`;
-}
-
-/** `cmd < file`. */
-export function redirectIn(cmd: string, file: string): string {
-  return `${group(cmd)} < ${quote(file)}`;
-}
-
-/** `cmd 2> file`. */
-export function redirectErr(cmd: string, file: string): string {
-  return `${group(cmd)} 2> ${quote(file)}`;
-}
-
 /** `cmd 2>/dev/null`. */
 export function quietErr(cmd: string): string {
   return `${group(cmd)} 2>/dev/null`;
