@@ -1,6 +1,7 @@
 /**
  * Errors of the client API. Each says what went wrong and what to do about it; the CLI maps them to exit codes.
  */
+import { isGrpcServiceError } from '@temporalio/client';
 
 /** A second start of a backup whose workflow ID is running or already succeeded. */
 export class BackupAlreadyStartedError extends Error {
@@ -63,4 +64,31 @@ export class OperatorRequestRejectedError extends Error {
 /** A schedule with this ID does not exist, or already exists. */
 export class ScheduleError extends Error {
   override readonly name = 'ScheduleError';
+}
+
+/** The message of an error and of its causes, e.g. "Activity task failed: tape write failed: dd: EIO". */
+export function describeFailure(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let i = 0; e && i < 8; i++) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (msg && !parts.includes(msg)) parts.push(msg);
+    e = e instanceof Error ? (e as Error & { cause?: unknown }).cause : undefined;
+  }
+  return parts.join(': ') || 'unknown failure';
+}
+
+function isUnavailable(err: unknown): boolean {
+  if (err instanceof TemporalUnreachableError) return true;
+  if (isGrpcServiceError(err)) return err.code === 14; // UNAVAILABLE
+  const m = err instanceof Error ? err.message : '';
+  return /ECONNREFUSED|UNAVAILABLE|Failed to connect|connect ETIMEDOUT|deadline/i.test(m);
+}
+
+/**
+ * What a failed call to Temporal throws: TemporalUnreachableError when the server could not be reached (so the CLI
+ * exits 3 and says what to check), else the error itself.
+ */
+export function unreachableOr(address: string, err: unknown): unknown {
+  return isUnavailable(err) ? new TemporalUnreachableError(address, describeFailure(err)) : err;
 }
