@@ -1,0 +1,117 @@
+/** The lab's shapes: what `startLab` takes, the hosts it makes, and the Lab handle tests and the CLI hold. */
+import type { Fault } from './faults';
+import type { DriveState } from './tape';
+
+export interface LabOptions {
+  dir?: string;
+  sources?: number | string[];
+  tapeHosts?: Array<{ name: string; os: 'aix' | 'linux'; drives?: number; capacityBytes?: number }>;
+  mksysbBytes?: number;
+  mksysbBytesPerSecond?: number;
+  bootImageBytes?: number;
+  /** Keep the hosts running after this process exits (the CLI's `up`). Otherwise they are killed when it exits. */
+  detach?: boolean;
+  /** The AIX hosts' shell: root's login shell, `sh` on the PATH and `/bin/sh` (default `lksh`; see AIX_SHELLS). */
+  shell?: AixShell;
+}
+
+/**
+ * Shells an AIX host of the lab can run command lines under. AIX runs an SSH command line under root's login shell,
+ * ksh88, and its /usr/bin/sh is a Korn shell too (AIX-TAPE.md, "AIX userland"); `lksh` (mksh's legacy mode, a pdksh
+ * descendant) is the nearest Debian has, so it is the default. `ksh93` and `dash` catch what other dialects refuse.
+ */
+export const AIX_SHELLS = ['lksh', 'dash', 'ksh93'] as const;
+export type AixShell = (typeof AIX_SHELLS)[number];
+
+export interface LabHost {
+  name: string;
+  address: '127.0.0.1';
+  port: number;
+  user: string;
+  privateKeyPath: string;
+  knownHostsLine: string;
+  hostKey: string;
+  os: 'aix' | 'linux';
+  /** root's login shell in the host's tree (the shell sshd runs command lines under). */
+  loginShell: string;
+  role: 'source' | 'tape';
+  workFolder: string;
+  root: string;
+  commandLog: string;
+  devices?: Record<string, { aws: string; capacityBytes: number }>;
+}
+
+export interface CommandLogEntry {
+  time: string;
+  command: string;
+  args: string[];
+  exit: number;
+  [k: string]: unknown;
+}
+
+/** Per-host settings of the doubles (the host reads them from /var/lab/config.json). */
+export interface HostConfig {
+  seed?: string;
+  mksysbBytes?: number;
+  mksysbBytesPerSecond?: number;
+  bootImageBytes?: number;
+  /** Free space every filesystem of the host reports in `df -k`; mksysb fails with ENOSPC beyond it. */
+  freeBytes?: number;
+  /** Tape writes on this host run no faster than this many bytes per second (default: as fast as the disk). */
+  tapeBytesPerSecond?: number;
+  /** Every SSH session prints a login banner on stdout and stderr before its command (lab/banner.ts). */
+  banner?: boolean;
+}
+
+export interface Lab {
+  dir: string;
+  hosts: LabHost[];
+  inventoryPath: string;
+  host(name: string): LabHost;
+  fault(host: string, spec: string): Promise<void>;
+  clearFaults(host?: string): Promise<void>;
+  commandLog(host: string): Promise<CommandLogEntry[]>;
+  exec(host: string, command: string, opts?: { stdin?: Buffer | string; timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+  down(): Promise<void>;
+  /** Extras beyond the contract. */
+  faults(host: string): Fault[];
+  setHostConfig(host: string, cfg: HostConfig): Promise<void>;
+  tapeState(host: string, device: string): DriveState;
+  /** ssh(1) arguments for a host: `spawn('ssh', [...lab.sshArgs(h), 'cmd'])`. */
+  sshArgs(host: string): string[];
+  alive(): boolean[];
+  /**
+   * Lets `tapeHost` log in to `source` with its own OpenSSH client, as at a site where the two trust each other: a key
+   * pair in the tape host's tree (`/root/.ssh/id_pull_SOURCE`) whose public half the source accepts, the source's host
+   * key in the tape host's `/root/.ssh/known_hosts`, and (unless `inventory: false`) `pullFrom` for the pair in the
+   * lab's inventory, so that the worker moves the images between them directly. Running it again changes nothing.
+   */
+  trust(tapeHost: string, source: string, opts?: { inventory?: boolean }): LabTrust;
+  /** Undoes `trust`: the pair's `pullFrom` entry leaves the inventory and the source no longer accepts the key. */
+  untrust(tapeHost: string, source: string): void;
+}
+
+/** What `trust` set up, as the tape host sees it. */
+export interface LabTrust {
+  /** The private key in the tape host's tree that the source accepts. */
+  identityFile: string;
+  /** The tape host's known_hosts file, holding the source's host key. */
+  knownHostsFile: string;
+  /** Options for ssh(1) and scp(1) run on the tape host: no config file, that key only, the pinned host key, no prompts. */
+  options: string[];
+  /** The source's sshd port (`ssh -p`, `scp -P`) and login (`root@127.0.0.1`). */
+  port: number;
+  login: string;
+}
+
+/** A running lab as `lab.json` in its folder records it, so that `attachLab` (another process) can take it over. */
+export interface LabFile {
+  dir: string;
+  removeOnDown: boolean;
+  hosts: LabHost[];
+  pids: Record<string, number>;
+  inventoryPath: string;
+}
+
+export const WORK_FOLDER = '/home/mksysb';
+export const DEFAULT_CAPACITY = 4 * 1024 * 1024 * 1024;
