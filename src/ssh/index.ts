@@ -1,6 +1,12 @@
 export * from './errors';
 export { fingerprint, parsePinnedKey } from './hostkey';
-export { SshPool, CIPHERS, DEFAULT_MAX_SESSIONS, nativeSshCrypto } from './pool';
-export type { HostEndpoint, SshHost, SshPoolOptions, SshPoolStats, ExecOptions, ExecResult, ExitResult, RemoteProcess, ClientChannel, SFTPWrapper } from './pool';
+export { CIPHERS } from './connect';
+export type { HostEndpoint } from './connect';
+export { nativeSshCrypto } from './ssh2-internals';
+export { DEFAULT_MAX_SESSIONS } from './sessions';
+export type { SshPoolStats } from './sessions';
+export type { ExecOptions, ExecResult, ExitResult, RemoteProcess } from './exec';
+export { SshPool } from './pool';
+export type { SshHost, SshPoolOptions, ClientChannel, SFTPWrapper } from './pool';
 export { relay } from './relay';
 export type { RelayOptions, RelayResult } from './relay';

@@ -5,7 +5,8 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ExitResult, RemoteProcess, SshHost } from './pool';
+import type { ExitResult, RemoteProcess } from './exec';
+import type { SshHost } from './pool';
 
 /** The source's stream ended, or its first `MAX_PREFIX` bytes passed, without the data marker line. */
 export class DataMarkerMissingError extends Error {
