@@ -19,10 +19,7 @@ import {
   text,
   workFolderReason,
 } from './rules';
-
-/** mksysb flags the input may ask for, in the order they are passed to mksysb. */
-export const MKSYSB_FLAGS = ['-e', '-i', '-m', '-p', '-X'] as const;
-export type MksysbFlag = (typeof MKSYSB_FLAGS)[number];
+import { MKSYSB_FLAGS, normaliseMksysbFlags, type MksysbFlag } from './tape-rules';
 
 const MKSYSB_FLAG_HELP =
   '-e (leave out files listed in /etc/exclude.rootvg), -i (create image.data), -m (image.data with map files), ' +
@@ -44,11 +41,6 @@ export const BACKUP_DEFAULTS = {
 } as const;
 
 const HOST_TEXT = 'must be the name of a host in the inventory, as text (e.g. "aix01")';
-
-/** Sorted, without repeats, `-i` always present (mksysb needs image.data for a bootable tape). */
-export function normaliseMksysbFlags(flags: readonly MksysbFlag[]): MksysbFlag[] {
-  return MKSYSB_FLAGS.filter((f) => f === '-i' || flags.includes(f));
-}
 
 /** The zod schema of the workflow input (strict: unknown fields are refused by name). */
 export const backupInputSchema = object(

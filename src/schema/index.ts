@@ -7,25 +7,20 @@
 export {
   backupInputSchema,
   BACKUP_DEFAULTS,
-  MKSYSB_FLAGS,
-  normaliseMksysbFlags,
   parseBackupInput,
   VERIFY_LEVELS,
   type BackupInput,
-  type MksysbFlag,
   type ParseBackupContext,
   type ResolvedBackup,
   type VerifyLevel,
 } from './backup-input';
 export {
-  HOST_OSES,
   hostHasRole,
   inventorySchema,
   parseInventory,
   pullRoute,
   ROLES,
   rolesOf,
-  type HostOs,
   type Inventory,
   type InventoryFile,
   type InventoryHost,
@@ -40,4 +35,5 @@ export {
   ValidationError,
   type ValidationIssue,
 } from './format';
-export { deviceOs, HOST_KEY_TYPES } from './rules';
+export { HOST_KEY_TYPES } from './rules';
+export { deviceOs, HOST_OSES, MKSYSB_FLAGS, normaliseMksysbFlags, type HostOs, type MksysbFlag } from './tape-rules';

@@ -28,11 +28,10 @@ import {
   userReason,
   workFolderReason,
 } from './rules';
+import { HOST_OSES } from './tape-rules';
 
 export const ROLES = ['source', 'tape'] as const;
 export type Role = (typeof ROLES)[number];
-export const HOST_OSES = ['aix', 'linux'] as const;
-export type HostOs = (typeof HOST_OSES)[number];
 
 const ROLE_RULE = 'must be "source", "tape", or ["source", "tape"] for a host that is both';
 

@@ -3,10 +3,11 @@
  * (undefined when the value is fine, else the operator-facing reason) and small zod builders that attach
  * our own message to every failure. zod's default English messages are never shown.
  *
- * Pure code: runs in the Temporal workflow sandbox, so it imports nothing but zod.
+ * Pure code: runs in the Temporal workflow sandbox, so it imports nothing but zod and its own folder.
  */
 import { z } from 'zod';
 import { describeChar, firstBadChar, unknownFieldsMessage } from './format';
+import { deviceOs, DRIVE_NAMES, isRewindingLinuxName, type HostOs } from './tape-rules';
 
 type Reason = string | undefined;
 
@@ -78,18 +79,6 @@ export function localPathReason(v: string): Reason {
 // ---------------------------------------------------------------------------------------------------------------
 // Devices
 
-const AIX_DEVICE = /^rmt\d{1,3}$/;
-const LINUX_DEVICE = /^nst\d{1,3}$/;
-
-export type DeviceOs = 'aix' | 'linux';
-
-/** The OS kind a tape device name belongs to: rmtN is AIX, nstN is Linux. Undefined for anything else. */
-export function deviceOs(name: string): DeviceOs | undefined {
-  if (AIX_DEVICE.test(name)) return 'aix';
-  if (LINUX_DEVICE.test(name)) return 'linux';
-  return undefined;
-}
-
 export const DEVICE_RULE = 'must be rmt followed by digits (e.g. rmt0), or nst followed by digits (e.g. nst0) on a Linux tape host';
 
 /** A tape device base name as used in the input and the inventory: rmtN (AIX) or nstN (Linux no-rewind). */
@@ -99,13 +88,12 @@ export function deviceReason(v: string): Reason {
   if (base !== v && deviceOs(base)) return `give the device name without /dev/ (e.g. ${base})`;
   const special = /^(rmt\d{1,3})\.\d$/.exec(v);
   if (special) return `give the base name ${special[1]}; the backup picks the no-rewind special file ${v.replace(/\.\d$/, '.1')} itself`;
-  const st = /^st(\d{1,3})$/.exec(v);
-  if (st) return `st${st[1]} rewinds on close, so the four records cannot be written one after another; use the no-rewind device nst${st[1]}`;
+  if (isRewindingLinuxName(v)) return `${v} rewinds on close, so the four records cannot be written one after another; use the no-rewind device n${v}`;
   return DEVICE_RULE;
 }
 
 /** Reason for a device name on a host of OS `os`, or undefined when it is of that host's kind. */
-export function deviceKindReason(device: string, host: string, os: DeviceOs): Reason {
+export function deviceKindReason(device: string, host: string, os: HostOs): Reason {
   if (deviceOs(device) === os) return undefined;
   return os === 'aix'
     ? `${host} runs AIX, whose tape devices are named rmt followed by digits (e.g. rmt0)`
@@ -114,8 +102,8 @@ export function deviceKindReason(device: string, host: string, os: DeviceOs): Re
 
 /** Device given to `bosboot -ad` on the source. */
 export function bootDeviceReason(v: string): Reason {
-  if (/^\/dev\/rmt\d{1,3}$/.test(v)) return undefined;
-  if (AIX_DEVICE.test(v)) return `must be the full path /dev/${v}`;
+  if (v.startsWith('/dev/') && DRIVE_NAMES.aix.test(v.slice('/dev/'.length))) return undefined;
+  if (DRIVE_NAMES.aix.test(v)) return `must be the full path /dev/${v}`;
   return 'must be /dev/rmt followed by digits (e.g. /dev/rmt0)';
 }
 

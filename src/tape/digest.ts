@@ -4,12 +4,13 @@
  * Stock AIX has no `sha256sum` and its `csum` knows only MD5 and SHA1; `openssl dgst -sha256` is there whenever
  * OpenSSH is (it depends on the OpenSSL fileset). Linux hosts use coreutils' `sha256sum`.
  */
+import { isHostOs, type HostOs } from '../schema/tape-rules';
 import { assertName, command, group, parsePipeStatus, pipeWithStatus, ShellValueError } from './shell';
 
-export type HostOs = 'aix' | 'linux';
+export type { HostOs };
 
 export function assertOs(os: string): HostOs {
-  if (os !== 'aix' && os !== 'linux') throw new ShellValueError(`host OS must be "aix" or "linux", got ${JSON.stringify(os)}`);
+  if (!isHostOs(os)) throw new ShellValueError(`host OS must be "aix" or "linux", got ${JSON.stringify(os)}`);
   return os;
 }
 

@@ -16,6 +16,7 @@
  * On AIX `chdev` rewinds the tape, so call it before positioning.
  */
 import { DUMMY_TOC_TEXT, RecordNumber, TAPE_BLOCK_SIZE, assertBlockSize, record, syncFor } from './layout';
+import { DRIVE_NAMES } from '../schema/tape-rules';
 import { HostOs, sha256Stdin } from './digest';
 import { and, assertName, command, parsePipeStatus, pipe, pipeWithStatus, ShellValueError } from './shell';
 
@@ -32,7 +33,7 @@ export interface WriteRecordOptions {
 
 export interface TapeDriver {
   os: HostOs;
-  /** Accepted bare device names. */
+  /** Accepted bare device names (`DRIVE_NAMES`). */
   devicePattern: RegExp;
   /** Rewinding special file, e.g. `/dev/rmt0`, `/dev/st0`. */
   rewindDevice(device: string): string;
@@ -145,7 +146,7 @@ function sharedOps(os: HostOs, tool: 'tctl' | 'mt'): Pick<
 
 export const aixDriver: TapeDriver = {
   os: 'aix',
-  devicePattern: /^rmt\d{1,3}$/,
+  devicePattern: DRIVE_NAMES.aix,
   rewindDevice(device) {
     return `/dev/${deviceName(this, device)}`;
   },
@@ -182,7 +183,7 @@ function linuxIndex(driver: TapeDriver, device: string): string {
 
 export const linuxDriver: TapeDriver = {
   os: 'linux',
-  devicePattern: /^n?st\d{1,3}$/,
+  devicePattern: DRIVE_NAMES.linux,
   rewindDevice(device) {
     return `/dev/st${linuxIndex(this, device)}`;
   },

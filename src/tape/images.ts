@@ -2,6 +2,7 @@
  * Source-host command builders (boot image, install image, mksysb) and file queries on either host, with parsers
  * of their output. Pure: no I/O, no Node built-ins. AIX userland only (see "AIX userland" in AIX-TAPE.md).
  */
+import { DRIVE_NAMES, isMksysbFlag, MKSYSB_FLAGS, normaliseMksysbFlags, type MksysbFlag } from '../schema/tape-rules';
 import { assertBlockSize, TAPE_BLOCK_SIZE } from './layout';
 import { assertAbsolutePath, assertName, command, quote, ShellValueError } from './shell';
 
@@ -11,7 +12,7 @@ export { sha256File, sha256FilePadded, sha256Stdin, parseSha256, parseSha256With
 export function bosboot(bootDevice: string, file: string): string {
   assertName(bootDevice, 'boot device');
   const dev = bootDevice.startsWith('/dev/') ? bootDevice.slice(5) : bootDevice;
-  if (!/^rmt\d{1,3}$/.test(dev)) throw new ShellValueError(`boot device must be rmtN or /dev/rmtN, got ${JSON.stringify(bootDevice)}`);
+  if (!DRIVE_NAMES.aix.test(dev)) throw new ShellValueError(`boot device must be rmtN or /dev/rmtN, got ${JSON.stringify(bootDevice)}`);
   assertAbsolutePath(file, 'boot image file');
   return command(['bosboot', '-ad', `/dev/${dev}`, '-b', file]);
 }
@@ -22,19 +23,12 @@ export function mkinsttape(file: string): string {
   return command(['mkinsttape', file]);
 }
 
-/** mksysb flags accepted from the workflow input. `-i` (generate image.data) is always added. */
-export const MKSYSB_FLAGS = ['-e', '-i', '-m', '-p', '-X'] as const;
-export type MksysbFlag = (typeof MKSYSB_FLAGS)[number];
-
 /** Validates and normalises mksysb flags: allow-list, no duplicates, `-i` added, in canonical order. */
 export function mksysbFlags(flags: readonly string[]): MksysbFlag[] {
   for (const f of flags) {
-    if (!(MKSYSB_FLAGS as readonly string[]).includes(f)) {
-      throw new ShellValueError(`mksysb flag ${JSON.stringify(f)} is not allowed (allowed: ${MKSYSB_FLAGS.join(' ')})`);
-    }
+    if (!isMksysbFlag(f)) throw new ShellValueError(`mksysb flag ${JSON.stringify(f)} is not allowed (allowed: ${MKSYSB_FLAGS.join(' ')})`);
   }
-  const set = new Set<string>([...flags, '-i']);
-  return MKSYSB_FLAGS.filter((f) => set.has(f));
+  return normaliseMksysbFlags(flags as readonly MksysbFlag[]);
 }
 
 /** `mksysb [-e] -i [-m] [-p] [-X] FILE`. */
