@@ -4,7 +4,7 @@
  * finished result: a finished mksysb is never run again for the same backup. Then the image's size and SHA-256.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { images, stagedPath } from '../tape';
+import { images, stagedPath, type HostOs } from '../tape';
 import type { Runtime } from './runtime';
 import type { RunPlan, StagedImage } from './types';
 
@@ -39,7 +39,7 @@ export function imageActivities(rt: Runtime) {
 export async function describeImage(
   rt: Runtime,
   hostName: string,
-  os: 'aix' | 'linux',
+  os: HostOs,
   record: 1 | 2 | 4,
   file: string,
 ): Promise<StagedImage> {

@@ -1,5 +1,5 @@
 /** Shapes that pass between the workflow and the activities: small, JSON, nothing secret. */
-import type { CheckedBackup } from '../schema';
+import type { CheckedBackup, HostOs } from '../schema';
 import type { TransferMode } from '../shared/contract';
 import type { StagePolicies } from '../shared/policies';
 
@@ -8,7 +8,7 @@ export interface RunPlan {
   backup: CheckedBackup;
   policies: StagePolicies;
   nonRetryableTypes: string[];
-  tapeOs: 'aix' | 'linux';
+  tapeOs: HostOs;
   /** Cartridge capacity from the inventory, when known. */
   capacityBytes?: number;
   /** Staging folders: `<work folder>/<backup ID>` on each host. */
