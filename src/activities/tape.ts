@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { detached, driverFor, drivers, images, layout, shell, stagedPath, writeRecordAt, type RecordNumber } from '../tape';
-import { recordTapeBytes } from '../tape/record-bytes';
 import { execIdempotent, mapSshErrors, type Runtime } from './runtime';
 import type { Client } from '@temporalio/client';
 import type { BackupResult } from '../shared/contract';
@@ -61,10 +60,8 @@ export function tapeActivities(rt: Runtime, client?: Client) {
       const { backup, tapeOs, stagingTape } = plan;
       const driver = driverFor(tapeOs);
       const dev = backup.tape.device;
-      const bs = layout.blockSizeFor(k, backup.record4BlockSize);
-      const file = k === 3 ? null : stagedPath(stagingTape, k);
       if (k !== 3 && !image) throw ApplicationFailure.nonRetryable(`record ${k} needs its staged image`, 'ShellValueError');
-      const bytes = recordTapeBytes(k, image?.bytes ?? 0, bs);
+      const { stagedPath: file, blockSize: bs, bytes } = layout.planRecord(k, image?.bytes ?? 0, backup.record4BlockSize, stagingTape);
       const cmd = shell.and(...driver.setBlockSize(dev, bs), writeRecordAt(driver, dev, k, file, bs));
       const r = await rt.runDetached(
         backup.tape.host,
@@ -96,7 +93,7 @@ export function tapeActivities(rt: Runtime, client?: Client) {
 
       for (const k of layout.RECORD_NUMBERS) {
         const bs = layout.blockSizeFor(k, backup.record4BlockSize);
-        const expected = await expectedSha(rt, plan, k, staged, bs);
+        const expected = await expectedSha(rt, plan, k, staged);
         const got = await readBackSha(rt, plan, k, bs);
         const rc: RecordCheck = { record: k, expected, actual: got.sha256, ok: got.ok && got.sha256 === expected };
         if (!got.ok) rc.detail = `read failed (status ${got.status}): ${got.stderr}`;
@@ -174,13 +171,14 @@ async function findBackupResult(client: Client, source: string, label: string): 
   return undefined;
 }
 
-async function expectedSha(rt: Runtime, plan: RunPlan, k: RecordNumber, staged: StagedImage[], bs: number): Promise<string> {
+async function expectedSha(rt: Runtime, plan: RunPlan, k: RecordNumber, staged: StagedImage[]): Promise<string> {
   if (k === 3) return createHash('sha256').update(layout.dummyTocBytes()).digest('hex');
   const image = staged.find((s) => s.record === k);
   if (!image) throw ApplicationFailure.nonRetryable(`no staged image for record ${k}`, 'ShellValueError');
-  const padding = recordTapeBytes(k, image.bytes, bs) - image.bytes;
+  const onTape = layout.planRecord(k, image.bytes, plan.backup.record4BlockSize, plan.stagingTape);
+  const padding = onTape.bytes - image.bytes;
   if (padding === 0) return image.sha256;
-  const file = stagedPath(plan.stagingTape, k);
+  const file = onTape.stagedPath!;
   const sha = await paddedSha(rt, plan, file, padding);
   if (!sha) throw ApplicationFailure.retryable(`cannot read ${file} on ${plan.backup.tape.host}`, 'CommandFailed');
   return sha;

@@ -87,6 +87,58 @@ export function paddedLength(size: number, blockSize: number): number {
   return Math.ceil(size / blockSize) * blockSize;
 }
 
+/** A filemark costs a little tape; counted as one 512-byte block each, three of them after records 1..3, two at the end. */
+export const FILEMARK_ALLOWANCE = 5 * TAPE_BLOCK_SIZE;
+
+/** Record k as one backup puts it on tape: what `dd` writes, and how. */
+export interface RecordPlan {
+  record: RecordNumber;
+  name: TapeRecordSpec['name'];
+  /** The staged file on the tape host; null for record 3 (written from `echo`). */
+  stagedPath: string | null;
+  blockSize: number;
+  /** Written with `dd conv=sync`: the last block padded with NULs (`syncFor`). */
+  sync: boolean;
+  /** Bytes that land on tape: the staged file, padded to the block when `sync`; record 3 is one 512-byte block. */
+  bytes: number;
+}
+
+/** The whole cartridge of one backup: its four records, and the tape they need with their filemarks. */
+export interface TapePlan {
+  records: readonly RecordPlan[];
+  totalBytes: number;
+}
+
+/**
+ * Record k from a staged file of `stagedBytes` (record 3: ignored) in the tape host's staging folder `stagingDir`.
+ * Records 1 and 3, and record 4 above 512-byte blocks, are padded to the block; record 2 and a 512-byte record 4 are
+ * whole 512-byte blocks already, as AIX `backup` writes them (`tapeBytes` says when they are not).
+ */
+export function planRecord(k: RecordNumber, stagedBytes: number, record4BlockSize: number, stagingDir: string): RecordPlan {
+  const r = record(k);
+  const blockSize = blockSizeFor(k, record4BlockSize);
+  return {
+    record: k,
+    name: r.name,
+    stagedPath: r.stagedFile ? stagedPath(stagingDir, k) : null,
+    blockSize,
+    sync: syncFor(k, blockSize),
+    bytes: bytesOnTape(k, stagedBytes, blockSize),
+  };
+}
+
+/** The one rule of what lands on tape: the TOC's block, or the staged file padded to the block when written with sync. */
+function bytesOnTape(k: RecordNumber, stagedBytes: number, blockSize: number): number {
+  if (k === 3) return TAPE_BLOCK_SIZE;
+  return syncFor(k, blockSize) ? paddedLength(stagedBytes, blockSize) : stagedBytes;
+}
+
+/** The four records of a backup whose staged images have the given sizes. */
+export function planTape(stagedBytes: Record<1 | 2 | 4, number>, record4BlockSize: number, stagingDir: string): TapePlan {
+  const records = RECORD_NUMBERS.map((k) => planRecord(k, k === 3 ? 0 : stagedBytes[k], record4BlockSize, stagingDir));
+  return { records, totalBytes: records.reduce((n, r) => n + r.bytes, 0) + FILEMARK_ALLOWANCE };
+}
+
 export type TapeBytes = { ok: true; bytes: number; padding: number } | { ok: false; error: string };
 
 /**
@@ -105,7 +157,7 @@ export function tapeBytes(k: RecordNumber, stagedSize: number, blockSize: number
   if (k === 3) return { ok: true, bytes: TAPE_BLOCK_SIZE, padding: TAPE_BLOCK_SIZE - DUMMY_TOC_TEXT.length };
   if (stagedSize === 0) return { ok: false, error: `record ${k} (${r.name}) staged file is empty` };
   if (syncFor(k, blockSize)) {
-    const bytes = paddedLength(stagedSize, blockSize);
+    const bytes = bytesOnTape(k, stagedSize, blockSize);
     return { ok: true, bytes, padding: bytes - stagedSize };
   }
   if (stagedSize % blockSize !== 0) {
