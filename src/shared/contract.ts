@@ -4,21 +4,12 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BackupInput } from '../schema';
+import type { StageName } from './stages';
 
 export const WORKFLOW_TYPE = 'mksysbToTape';
 
-export type { BackupInput };
+export type { BackupInput, StageName };
 
-/** Where a run is. `waiting` = retries used up, waiting for an operator's retry or abort. */
-export type StageName =
-  | 'validating'
-  | 'images'
-  | 'transfer'
-  | 'tape-prepare'
-  | 'tape-write'
-  | 'verify'
-  | 'cleanup'
-  | 'done';
 
 export type Outcome = 'running' | 'waiting' | 'succeeded' | 'failed' | 'aborted';
 
@@ -96,6 +87,20 @@ export interface BackupProgress {
   waiting?: { stage: StageName; record?: number; reason: string; until: string };
   /** Records written so far, in order. */
   recordsWritten: number[];
+}
+
+/**
+ * An activity's heartbeat details: the live figures of a running step, as the client, the CLI and the UI show them
+ * (and, for a transfer, where its next attempt resumes).
+ */
+export interface HeartbeatProgress {
+  stage: StageName;
+  record?: number;
+  bytesDone?: number;
+  bytesTotal?: number;
+  /** Transfers: byte offset confirmed sent, the resume point for the next attempt. */
+  offset?: number;
+  elapsedMs?: number;
 }
 
 /** Operator decision after a stage used up its retries. JSON for the UI's signal form: `{"fromRecord": 3}` or `{}`. */

@@ -1,11 +1,16 @@
-/** Byte counts for people: "512 bytes", "1.0 MiB", "2.1 GiB". Pure: used by workflow code and activities alike. */
-export function formatBytes(bytes: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+/**
+ * Byte counts for people, in one of two styles. `prose`, for messages, the UI's details and activity summaries:
+ * "512 bytes", "512.0 KiB", "2.1 GiB". `column`, for the CLI's tables and progress lines: "512 B", "512 KiB", "1.0 MiB".
+ * Pure: used by workflow code, activities and the client alike.
+ */
+export function formatBytes(bytes: number, style: 'prose' | 'column' = 'prose'): string {
+  const units = ['', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = bytes;
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${bytes} bytes` : `${v.toFixed(1)} ${units[i]}`;
+  if (i === 0) return style === 'prose' ? `${bytes} bytes` : `${bytes} B`;
+  return `${v.toFixed(style === 'column' && v >= 100 ? 0 : 1)} ${units[i]}`;
 }
