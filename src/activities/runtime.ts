@@ -147,7 +147,7 @@ export class Runtime {
       // Cancelled by the workflow (not a worker shutdown, which leaves the command running for the next attempt to
       // re-attach): stop the remote command and everything it started.
       if (signal?.aborted && Context.current().cancellationDetails?.cancelRequested) {
-        await mapSshErrors(() => host.exec(detached.stop(dir, name))).catch(() => undefined);
+        await mapSshErrors(() => execKilledOnHangup(host, detached.stop(dir, name), {})).catch(() => undefined);
         throw new Error(`${what} on ${hostName}: stopped because the workflow was cancelled`);
       }
       throw err;
@@ -256,7 +256,15 @@ async function startWaiting(host: SshHost, hostName: string, what: string, cmd: 
  * fails the attempt.
  */
 export function execIdempotent(host: SshHost, cmd: string, opts: ExecOptions): Promise<ExecResult> {
-  return host.exec(cmd, { ...opts, retryIfLost: 2 });
+  return execKilledOnHangup(host, cmd, { ...opts, retryIfLost: 2 });
+}
+
+/**
+ * Runs `cmd` so that it dies, with everything it started, when its channel closes early (a cancelled activity, a
+ * lost connection, a crashed worker): root's sessions get no SSH signals, and a tape read would hold the drive.
+ */
+export function execKilledOnHangup(host: SshHost, cmd: string, opts: ExecOptions): Promise<ExecResult> {
+  return host.exec(shell.killOnHangup(cmd), { ...opts, lifeline: true });
 }
 
 export function cancellationSignal(): AbortSignal | undefined {

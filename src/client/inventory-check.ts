@@ -9,6 +9,7 @@ import { hostHasRole, type Inventory, type InventoryHost } from '../schema';
 import { SshPool, SshError, HostKeyMismatchError, UnknownHostKeyError, AuthenticationError, type HostEndpoint, type SshHost } from '../ssh';
 import { freeSpace, parseDf } from '../tape/images';
 import { commandPath, folderExists } from '../tape/inventory';
+import { killOnHangup } from '../tape/shell';
 import { formatBytes } from './format';
 
 /** Commands each role needs on each OS (see AIX-TAPE.md: the procedure and "AIX userland"). */
@@ -154,20 +155,20 @@ async function runChecks(pool: SshPool, name: string, h: InventoryHost, report: 
   report.hostKey = 'ok';
 
   for (const c of requiredCommands(h)) {
-    const r = await ssh.exec(commandPath(c), { timeoutMs: 10_000 });
+    const r = await ssh.exec(killOnHangup(commandPath(c)), { timeoutMs: 10_000, lifeline: true });
     // The last line: a login banner may print lines before command's own.
     const where = r.code === 0 ? r.stdout.trim().split('\n').at(-1) ?? '' : '';
     report.commands[c] = where || null;
     if (!where) report.problems.push(`command ${c} is missing on ${name} (${h.os}, ${report.roles.join('+')}): install it or add its folder to the login PATH`);
   }
 
-  const exists = await ssh.exec(folderExists(h.workFolder), { timeoutMs: 10_000 });
+  const exists = await ssh.exec(killOnHangup(folderExists(h.workFolder)), { timeoutMs: 10_000, lifeline: true });
   report.workFolder.exists = exists.code === 0;
   if (!report.workFolder.exists) {
     report.problems.push(`work folder ${h.workFolder} does not exist on ${name}: create it (mkdir -p ${h.workFolder}) on a file system with room for the images`);
     return;
   }
-  const df = await ssh.exec(freeSpace(h.workFolder), { timeoutMs: 10_000 });
+  const df = await ssh.exec(killOnHangup(freeSpace(h.workFolder)), { timeoutMs: 10_000, lifeline: true });
   if (df.code !== 0) {
     report.problems.push(`df -k ${h.workFolder} failed on ${name} (exit ${df.code}): ${df.stderr.trim().slice(0, 200)}`);
     return;

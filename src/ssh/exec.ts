@@ -8,7 +8,6 @@ import type { ClientChannel } from 'ssh2';
 import { CommandAbortedError, CommandTimeoutError, ConnectionLostError, OutputTooLargeError, type SshError } from './errors';
 import type { HostSessions } from './sessions';
 import { signalSession } from './ssh2-internals';
-import { killOnHangup } from '../tape/shell';
 
 export interface ExecResult {
   /** Exit status, or null when the command died of a signal. */
@@ -27,12 +26,12 @@ export interface ExecOptions {
   /** Largest stdout + stderr kept (default 16 MiB); more rejects with OutputTooLargeError. */
   maxBuffer?: number;
   /**
-   * Kill the remote command and everything it started when its channel closes early (abort, timeout, dropped
-   * connection, crashed worker): see `killOnHangup` in src/tape/shell.ts. Default true for commands without `stdin`
-   * (stdin is then held open as the lifeline); ignored when `stdin` is given. Pass false for a command that starts
-   * something meant to outlive the session (a detached start).
+   * Hold the command's stdin open until it exits instead of ending it at once: the lifeline that a command line built
+   * with `killOnHangup` (src/tape/shell.ts) watches, so that the command and everything it started die when the
+   * channel closes early (abort, timeout, dropped connection, crashed worker). Only for such a line: a command that
+   * reads its stdin would wait for it forever. Ignored when `stdin` is given.
    */
-  killOnHangup?: boolean;
+  lifeline?: boolean;
   /**
    * For a command that is safe to run twice (a query, a positioning, a read-back): run it again, up to this many
    * times, when its connection was lost before it reported an exit status (a real drop: a status that arrived is
@@ -89,8 +88,8 @@ export async function execBuffered(sessions: Sessions, cmd: string, opts: ExecOp
 
 async function execOnce(sessions: Sessions, cmd: string, opts: ExecOptions): Promise<ExecResult> {
   const ref = sessions.ref;
-  const lifeline = opts.stdin === undefined && opts.killOnHangup !== false;
-  const { ch, exit } = await sessions.openExec(lifeline ? killOnHangup(cmd) : cmd, opts.signal);
+  const lifeline = opts.stdin === undefined && opts.lifeline === true;
+  const { ch, exit } = await sessions.openExec(cmd, opts.signal);
   const maxBuffer = opts.maxBuffer ?? DEFAULT_MAX_BUFFER;
   return new Promise<ExecResult>((resolve, reject) => {
     const out: Buffer[] = [];

@@ -193,8 +193,8 @@ export function assertInt(value: number, what: string, min: number, max = Number
  * How: the command runs in the background with stdin from /dev/null; a watcher reads the session's stdin, which the
  * client keeps open until the command ends; EOF on it (the channel closed) makes the watcher send SIGTERM to the
  * session's process group (sshd makes each session its own group with setsid). When the command ends normally the
- * watcher is dismissed and the exit status is the command's. The client must hold stdin open: use it only through
- * SshHost.exec (which does so by default for commands without stdin), never for detached starts.
+ * watcher is dismissed and the exit status is the command's. The client must hold stdin open (SshHost.exec's
+ * `lifeline` option); a detached start that must outlive its session is run without it.
  */
 export function killOnHangup(cmd: string): string {
   return (

@@ -16,7 +16,7 @@ import { AIX_SHELLS, startLab } from '../../lab';
 import { SshPool, type SshHost } from '../../src/ssh';
 import { aixDriver, detached, images, stagedPath, stagingDir, transfer, writeRecordAt } from '../../src/tape';
 import { sha256File, sha256FilePadded } from '../../src/tape/digest';
-import { ShellValueError } from '../../src/tape/shell';
+import { ShellValueError, killOnHangup } from '../../src/tape/shell';
 
 /** Hostile texts; INJ is replaced by a per-value tag so that a canary names the value that leaked. */
 const HOSTILE = [
@@ -169,7 +169,7 @@ for (const shell of AIX_SHELLS) {
       const line = batch(mine.map((m) => m.cmd));
       // Linux takes at most 128 KiB in one argument (sshd runs the line as `SHELL -c LINE`).
       assert.ok(Buffer.byteLength(line) < 120 << 10, `${b.name}: batch of ${Buffer.byteLength(line)} bytes`);
-      const r = await hosts[b.host].exec(line, { timeoutMs: 60_000 }).catch((e: Error) => e);
+      const r = await hosts[b.host].exec(killOnHangup(line), { timeoutMs: 60_000, lifeline: true }).catch((e: Error) => e);
       if (r instanceof Error) {
         failures.push(`${b.name}: ${r.message}`);
         continue;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectionLostError, SshPool, relay } from '../../src/ssh';
 import { parseState, poll, start, stop } from '../../src/tape/detached';
+import { killOnHangup } from '../../src/tape/shell';
 import { fileSizeOrAbsent, parseSha256, parseSizeOrAbsent, sha256File } from '../../src/tape/images';
 import { DATA_MARKER, readFrom, writeFrom } from '../../src/tape/transfer';
 import { Runtime } from '../../src/activities/runtime';
@@ -30,16 +31,16 @@ test('a detached command survives its SSH connection, is re-attached from a new 
   const work = join(src.dir, 'backup one');
   const cmd = `echo run >> runs; sleep 2; echo made > image`;
   const p1 = new SshPool();
-  const s1 = parseState((await p1.host(src.endpoint()).exec(start(work, 'mksysb', cmd))).stdout);
+  const s1 = parseState((await p1.host(src.endpoint()).exec(killOnHangup(start(work, 'mksysb', cmd)), { lifeline: true })).stdout);
   assert.equal(s1.state, 'started');
-  // (started with exec's default killOnHangup: the wrapper's watcher is dismissed when the start command ends)
+  // (started under killOnHangup: the wrapper's watcher is dismissed when the start command ends)
   // the worker dies: its connection goes away while the command runs
   await p1.closeAll();
   src.killSessions();
   const p2 = new SshPool();
   try {
     const h = p2.host(src.endpoint());
-    const again = parseState((await h.exec(start(work, 'mksysb', cmd))).stdout);
+    const again = parseState((await h.exec(killOnHangup(start(work, 'mksysb', cmd)), { lifeline: true })).stdout);
     assert.equal(again.state, 'running', 're-attached, not restarted');
     let st = parseState((await h.exec(poll(work, 'mksysb'))).stdout);
     const until = Date.now() + 10000;
@@ -62,7 +63,7 @@ test('a waiting start reports the end on its own session; a released or dropped 
     const h = pool.host(src.endpoint());
     // Waited for to the end: the session prints the start, then the exit status when the command has ended.
     const work = join(src.dir, 'waiting');
-    const whole = await h.exec(start(work, 'short', 'echo made > image; exit 3', { wait: true }), { killOnHangup: false });
+    const whole = await h.exec(start(work, 'short', 'echo made > image; exit 3', { wait: true }));
     const lines = whole.stdout.trim().split('\n');
     assert.equal(parseState(lines[0]!).state, 'started');
     assert.deepEqual(parseState(whole.stdout), { state: 'exited', code: 3 });
@@ -133,10 +134,10 @@ test('stop over SSH ends a detached command and its children', async () => {
   try {
     const h = pool.host(src.endpoint());
     const work = join(src.dir, 'stopme');
-    const s = parseState((await h.exec(start(work, 'write4', `sleep 305 | cat`))).stdout);
+    const s = parseState((await h.exec(killOnHangup(start(work, 'write4', `sleep 305 | cat`)), { lifeline: true })).stdout);
     assert.equal(s.state, 'started');
     await sleep(200);
-    assert.equal(parseState((await h.exec(stop(work, 'write4'))).stdout).state, 'stopped');
+    assert.equal(parseState((await h.exec(killOnHangup(stop(work, 'write4')), { lifeline: true })).stdout).state, 'stopped');
     const r = await h.exec(`sleep 0.3; ps -e -o args= | grep -c '^sleep 305' || true`);
     assert.equal(r.stdout.trim(), '0');
     assert.equal(parseState((await h.exec(poll(work, 'write4'))).stdout).state, 'stopped');

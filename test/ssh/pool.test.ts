@@ -21,6 +21,7 @@ import {
   parsePinnedKey,
   relay,
 } from '../../src/ssh';
+import { killOnHangup } from '../../src/tape/shell';
 import { startSshd, type TestSshd } from './sshd-fixture';
 
 let sshd: TestSshd;
@@ -185,7 +186,7 @@ test('a dropped connection fails the running command with ConnectionLostError, a
   try {
     const h = p.host(sshd.endpoint());
     await h.exec('true');
-    const running = h.exec('sleep 30').catch((e: unknown) => e);
+    const running = h.exec(killOnHangup('sleep 30'), { lifeline: true }).catch((e: unknown) => e);
     await sleep(300);
     sshd.killSessions();
     const err = await running;
@@ -208,7 +209,7 @@ test('abort signals the remote command (its whole process group) and closes the 
   const dir = sshd.dir;
   const ac = new AbortController();
   const cmd = `echo $$ > ${dir}/sh.pid; sleep 301 & echo $! > ${dir}/bg.pid; sleep 302 | cat; wait`;
-  const running = h.exec(cmd, { signal: ac.signal }).catch((e: unknown) => e);
+  const running = h.exec(killOnHangup(cmd), { signal: ac.signal, lifeline: true }).catch((e: unknown) => e);
   assert.ok(await waitUntil(() => existsSync(`${dir}/bg.pid`)));
   await sleep(200);
   const shPid = Number(readFileSync(`${dir}/sh.pid`, 'utf8'));
@@ -232,7 +233,7 @@ test('a dropped connection (a crashed worker) kills the command it was running, 
   try {
     const h = p.host(sshd.endpoint());
     const dir = sshd.dir;
-    const running = h.exec(`sleep 306 & echo $! > ${dir}/drop.pid; wait`).catch((e: unknown) => e);
+    const running = h.exec(killOnHangup(`sleep 306 & echo $! > ${dir}/drop.pid; wait`), { lifeline: true }).catch((e: unknown) => e);
     assert.ok(await waitUntil(() => existsSync(`${dir}/drop.pid`)));
     await sleep(100);
     const pid = Number(readFileSync(`${dir}/drop.pid`, 'utf8'));
@@ -262,7 +263,7 @@ test('execStream abort stops a streaming remote command', async () => {
 test('timeoutMs stops the command', async () => {
   const h = pool.host(sshd.endpoint());
   const t0 = Date.now();
-  await assert.rejects(h.exec('sleep 20', { timeoutMs: 300 }), CommandTimeoutError);
+  await assert.rejects(h.exec(killOnHangup('sleep 20'), { timeoutMs: 300, lifeline: true }), CommandTimeoutError);
   assert.ok(Date.now() - t0 < 5000);
 });
 

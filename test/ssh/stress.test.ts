@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { ConnectionLostError, SshPool, relay, type HostEndpoint, type SshHost } from '../../src/ssh';
-import { detached } from '../../src/tape';
+import { detached, shell } from '../../src/tape';
 import { startLab, type Lab } from '../../lab/index';
 import { startSshd } from './sshd-fixture';
 
@@ -52,7 +52,7 @@ function classify(err: unknown): Outcome {
 }
 
 async function shortCommand(h: SshHost, i: number): Promise<Outcome> {
-  const r = await h.exec(`echo ${i}; exit ${i % 7}`);
+  const r = await h.exec(shell.killOnHangup(`echo ${i}; exit ${i % 7}`), { lifeline: true });
   return r.stdout === `${i}\n` && r.code === i % 7 ? 'ok' : 'wrong';
 }
 
@@ -110,7 +110,7 @@ test('a host that allows fewer sessions than the inventory says: refused opens g
   const p0 = new SshPool();
   try {
     const h = p0.host(sshd.endpoint({ maxSessions: 10 }));
-    const rs = await Promise.all(Array.from({ length: 12 }, (_, i) => h.exec(`sleep 0.3; echo ${i}`)));
+    const rs = await Promise.all(Array.from({ length: 12 }, (_, i) => h.exec(shell.killOnHangup(`sleep 0.3; echo ${i}`), { lifeline: true })));
     assert.deepEqual(rs.map((r) => r.stdout), Array.from({ length: 12 }, (_, i) => `${i}\n`));
     const stats = p0.stats();
     console.log(`MaxSessions 3, inventory 10: ${JSON.stringify(stats)}`);
@@ -128,7 +128,7 @@ test('a channel that really closes without an exit status still fails with Conne
   try {
     const h = p0.host(endpoint('aix01'));
     // The session's own sshd process dies mid-command: no exit status is ever sent.
-    const err = await h.exec('kill -9 $PPID; sleep 5').catch((e: unknown) => e);
+    const err = await h.exec(shell.killOnHangup('kill -9 $PPID; sleep 5'), { lifeline: true }).catch((e: unknown) => e);
     assert.ok(err instanceof ConnectionLostError, String(err));
     assert.equal((await h.exec('echo again')).stdout, 'again\n');
   } finally {
@@ -141,7 +141,7 @@ test('beyond maxConnectionsPerHost × maxSessions a command waits for a session 
   try {
     const h = p0.host({ ...endpoint('aix01'), maxSessions: 2 });
     const t0 = Date.now();
-    const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => h.exec(`sleep 0.5; echo ${i}`)));
+    const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => h.exec(shell.killOnHangup(`sleep 0.5; echo ${i}`), { lifeline: true })));
     assert.deepEqual(rs.map((r) => r.stdout), Array.from({ length: 6 }, (_, i) => `${i}\n`));
     const stats = p0.stats();
     assert.deepEqual([stats.connectionsOpened, stats.maxSessionsInUse, stats.refusedOpens], [1, 2, 0]);
