@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { attachLab, startLab, AIX_SHELLS, DEFAULT_CAPACITY, type AixShell, type LabOptions } from './index';
+import { isHostOs } from '../src/schema/tape-rules';
 
 const DEFAULT_DIR = path.resolve(process.cwd(), '.lab');
 
@@ -16,7 +17,7 @@ function int(v: string): number {
 
 function tapeHost(v: string, prev: NonNullable<LabOptions['tapeHosts']> = []): NonNullable<LabOptions['tapeHosts']> {
   const [name, os = 'aix', drives = '1', cap] = v.split(':');
-  if (!name || (os !== 'aix' && os !== 'linux') || !/^\d+$/.test(drives) || (cap !== undefined && !/^\d+$/.test(cap))) {
+  if (!name || !isHostOs(os) || !/^\d+$/.test(drives) || (cap !== undefined && !/^\d+$/.test(cap))) {
     throw new InvalidArgumentError('expected NAME[:aix|linux[:DRIVES[:CAPACITY_BYTES]]]');
   }
   return [...prev, { name, os, drives: Number(drives), capacityBytes: cap ? Number(cap) : DEFAULT_CAPACITY }];

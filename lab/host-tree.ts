@@ -10,6 +10,7 @@ import { shellPath } from './shared-bin';
 import { sshdConfig, SYSTEM_DIRS } from './sshd';
 import { devicePaths, newDriveState, writeState } from './tape';
 import { DEFAULT_CAPACITY, WORK_FOLDER, type LabHost, type LabOptions } from './types';
+import type { HostOs } from '../src/schema/tape-rules';
 
 const execFileP = promisify(execFile);
 
@@ -19,7 +20,7 @@ const DEFAULT_BOOT_BYTES = 1024 * 1024 + 301;
 
 export interface HostSpec {
   name: string;
-  os: 'aix' | 'linux';
+  os: HostOs;
   role: 'source' | 'tape';
   drives: number;
   capacityBytes: number;

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { HostOs } from '../src/schema/tape-rules';
 
 export const SEG_MAX = 65535;
 const HDR = 6;
@@ -16,7 +17,7 @@ const F_EOR = 0x20;
 
 export interface DriveState {
   device: string; // rmt0 | nst0
-  os: 'aix' | 'linux';
+  os: HostOs;
   loaded: boolean;
   blockSize: number; // 0 = variable
   extfm: boolean;
@@ -54,7 +55,7 @@ export function devicePaths(tapeDir: string, device: string): DevicePaths {
   };
 }
 
-export function newDriveState(device: string, os: 'aix' | 'linux', capacityBytes: number): DriveState {
+export function newDriveState(device: string, os: HostOs, capacityBytes: number): DriveState {
   return {
     device,
     os,
@@ -454,7 +455,7 @@ export class Drive {
 export interface DeviceName {
   drive: string; // rmt0 / nst0 (linux drives are named by their no-rewind device)
   rewindOnClose: boolean;
-  os: 'aix' | 'linux';
+  os: HostOs;
 }
 
 /** Maps /dev/rmtN[.k], /dev/nstN, /dev/stN to a drive; undefined for anything else. */

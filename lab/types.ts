@@ -1,11 +1,12 @@
 /** The lab's shapes: what `startLab` takes, the hosts it makes, and the Lab handle tests and the CLI hold. */
 import type { Fault } from './faults';
 import type { DriveState } from './tape';
+import type { HostOs } from '../src/schema/tape-rules';
 
 export interface LabOptions {
   dir?: string;
   sources?: number | string[];
-  tapeHosts?: Array<{ name: string; os: 'aix' | 'linux'; drives?: number; capacityBytes?: number }>;
+  tapeHosts?: Array<{ name: string; os: HostOs; drives?: number; capacityBytes?: number }>;
   mksysbBytes?: number;
   mksysbBytesPerSecond?: number;
   bootImageBytes?: number;
@@ -31,7 +32,7 @@ export interface LabHost {
   privateKeyPath: string;
   knownHostsLine: string;
   hostKey: string;
-  os: 'aix' | 'linux';
+  os: HostOs;
   /** root's login shell in the host's tree (the shell sshd runs command lines under). */
   loginShell: string;
   role: 'source' | 'tape';

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FaultStore, type Fault } from '../faults';
 import { devicePaths, type DevicePaths, type TapeErrno } from '../tape';
+import type { HostOs } from '../../src/schema/tape-rules';
 
 /** Prefix of the host's own tree: '' inside a lab host (chroot); a real directory when run outside (unit tests). */
 export const ROOT = process.env.LAB_ROOT ?? '';
@@ -10,7 +11,7 @@ export const VAR = `${ROOT}/var/lab`;
 
 export interface HostConfig {
   name: string;
-  os: 'aix' | 'linux';
+  os: HostOs;
   role: 'source' | 'tape';
   seed: string;
   mksysbBytes: number;
@@ -97,7 +98,7 @@ export function log(command: string, args: string[], exit: number, extra: Record
 }
 
 /** AIX and Linux wording of the errno values the doubles report. */
-export function errnoText(e: TapeErrno | 'ENOENT' | 'EACCES' | 'EISDIR', os: 'aix' | 'linux'): string {
+export function errnoText(e: TapeErrno | 'ENOENT' | 'EACCES' | 'EISDIR', os: HostOs): string {
   const aix: Record<string, string> = {
     EIO: 'There is an input or output error.',
     ENXIO: 'There is a request to a device or address that does not exist.',

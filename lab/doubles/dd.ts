@@ -7,6 +7,7 @@ import { spawnSync, spawn } from 'node:child_process';
 import { Drive, TapeError, lock, parseDevice, type TapeErrno } from '../tape';
 import type { Fault } from '../faults';
 import { config, err, errnoText, Exit, findFault, faults, log, noTape, readSome, tapePaths, writeAll, DropCounter } from './common';
+import type { HostOs } from '../../src/schema/tape-rules';
 
 const AIX_KEYS = ['if', 'of', 'ibs', 'obs', 'bs', 'cbs', 'skip', 'seek', 'count', 'conv', 'files', 'fskip'];
 const AIX_CONV = ['ascii', 'ebcdic', 'ibm', 'block', 'unblock', 'lcase', 'ucase', 'swab', 'noerror', 'notrunc', 'sync', 'iblock', 'oblock'];
@@ -36,7 +37,7 @@ interface Ops {
   conv: Set<string>;
 }
 
-function usage(os: 'aix' | 'linux', msg: string): never {
+function usage(os: HostOs, msg: string): never {
   if (os === 'aix') {
     err(`dd: ${msg}\nUsage: dd [if=InputFile] [of=OutputFile] [cbs=Number] [fskip=Number] [skip=Number]\n          [seek=Number] [count=Number] [bs=Number] [span=yes|no] [ibs=Number]\n          [obs=Number] [files=Number] [conv=[ascii][,ebcdic][,ibm][,block][,unblock]\n          [,lcase][,ucase][,swab][,noerror][,notrunc][,sync]]\n`);
     throw new Exit(2, { refused: msg });
@@ -45,7 +46,7 @@ function usage(os: 'aix' | 'linux', msg: string): never {
   throw new Exit(1, { refused: msg });
 }
 
-function parseOps(args: string[], os: 'aix' | 'linux'): Ops {
+function parseOps(args: string[], os: HostOs): Ops {
   const o: Ops = { skip: 0, seek: 0, conv: new Set() };
   for (const a of args) {
     const eq = a.indexOf('=');
@@ -97,12 +98,12 @@ function parseOps(args: string[], os: 'aix' | 'linux'): Ops {
   return o;
 }
 
-function records(os: 'aix' | 'linux', inFull: number, inPart: number, outFull: number, outPart: number, bytes: number): string {
+function records(os: HostOs, inFull: number, inPart: number, outFull: number, outPart: number, bytes: number): string {
   const s = `${inFull}+${inPart} records in\n${outFull}+${outPart} records out\n`;
   return os === 'linux' ? s + `${bytes} bytes copied\n` : s;
 }
 
-function tapeErrMessage(os: 'aix' | 'linux', op: 'read' | 'write', dev: string, e: TapeErrno): string {
+function tapeErrMessage(os: HostOs, op: 'read' | 'write', dev: string, e: TapeErrno): string {
   if (os === 'aix') return `dd: ${op === 'write' ? '0511-053 The write failed.' : '0511-051 The read failed.'}\n: ${errnoText(e, os)}\n`;
   return `dd: error ${op === 'write' ? 'writing' : 'reading'} '${dev}': ${errnoText(e, os)}\n`;
 }
@@ -154,7 +155,7 @@ export function dd(args: string[]): number | Promise<number> {
   }
 }
 
-function openInput(o: Ops, os: 'aix' | 'linux'): number {
+function openInput(o: Ops, os: HostOs): number {
   if (!o.if) return 0;
   try {
     return fs.openSync(o.if, 'r');
@@ -169,7 +170,7 @@ function tapeWrite(
   o: Ops,
   drive: Drive,
   devPath: string,
-  os: 'aix' | 'linux',
+  os: HostOs,
   args: string[],
   eomFault: ReturnType<typeof findFault<'eom'>>,
 ): number {
@@ -297,7 +298,7 @@ function tapeWrite(
   return 0;
 }
 
-function tapeRead(o: Ops, drive: Drive, devPath: string, os: 'aix' | 'linux', args: string[]): number {
+function tapeRead(o: Ops, drive: Drive, devPath: string, os: HostOs, args: string[]): number {
   const R = o.bs ?? o.ibs ?? 512;
   const sync = o.conv.has('sync');
   let ofd = 1;
@@ -363,7 +364,7 @@ function tapeRead(o: Ops, drive: Drive, devPath: string, os: 'aix' | 'linux', ar
 }
 
 /** dd between files and pipes: the system (GNU) dd, after the AIX operand checks; counts bytes when a drop fault is armed. */
-function fileDd(args: string[], o: Ops, os: 'aix' | 'linux'): number | Promise<number> {
+function fileDd(args: string[], o: Ops, os: HostOs): number | Promise<number> {
   const real = os === 'aix' ? [...args, 'status=noxfer'] : args;
   const drop = new DropCounter('dd');
   if (!drop.armed || (o.if && o.of)) {
