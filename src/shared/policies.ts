@@ -6,6 +6,8 @@
  * Heartbeat timeouts are under a minute everywhere, so a dead worker is noticed quickly; start-to-close timeouts are
  * generous because mksysb of a large rootvg takes hours, and a tape write of hundreds of GiB as long.
  */
+import type { PolicyKey } from './stages';
+
 export interface StagePolicy {
   /** Longest a single attempt may run. */
   startToCloseTimeout: string;
@@ -18,9 +20,8 @@ export interface StagePolicy {
   maximumInterval: string;
 }
 
-export type Stage = 'validate' | 'images' | 'transfer' | 'prepare' | 'write' | 'verify' | 'cleanup';
-
-export type StagePolicies = Record<Stage, StagePolicy>;
+/** Keyed by each stage's policy key (POLICY_KEY in stages.ts). */
+export type StagePolicies = Record<PolicyKey, StagePolicy>;
 
 const quick = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' };
 

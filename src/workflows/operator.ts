@@ -1,0 +1,97 @@
+/**
+ * The operator's part in a mksysbToTape run: when a stage has used up its activity retries, the run does not fail at
+ * once but waits, for the backup's `operatorWaitHours`, for a `retry` (optionally from a given record) or an `abort`,
+ * sent as a signal (`retry`, `abort`) or an update (`retryNow`, `abortNow`, refused when the run is not waiting).
+ */
+import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import { abortSignal, abortUpdate, retrySignal, retryUpdate, type AbortRequest, type RetryRequest, type StageName } from '../shared/contract';
+import { failureMessage, failureType } from '../shared/failures';
+import { stageFailedText } from '../shared/stages';
+import type { RunStatus } from './run-status';
+
+type Decision = { kind: 'retry'; request: RetryRequest } | { kind: 'abort'; request: AbortRequest };
+
+/** Failure types where waiting for an operator cannot help: the run fails at once. */
+const FAIL_AT_ONCE = ['InputValidationError', 'InventoryValidationError'];
+
+export class Operator {
+  private decision: Decision | undefined;
+
+  /** Installs the signal and update handlers; call before the run's first await. */
+  constructor(private readonly status: RunStatus) {
+    const progress = status.progress;
+    setHandler(retrySignal, (req) => {
+      if (progress.waiting) this.decision = { kind: 'retry', request: req ?? {} };
+    });
+    setHandler(abortSignal, (req) => {
+      if (progress.waiting) this.decision = { kind: 'abort', request: req ?? {} };
+    });
+    const notWaiting = (_req?: RetryRequest | AbortRequest) => {
+      if (!progress.waiting) throw new Error(`the run is not waiting for an operator (stage ${progress.stage}, ${progress.outcome})`);
+    };
+    setHandler(
+      retryUpdate,
+      async (req) => {
+        this.decision = { kind: 'retry', request: req ?? {} };
+        await condition(() => progress.waiting === undefined);
+        return `retrying ${progress.stage}`;
+      },
+      { validator: notWaiting },
+    );
+    setHandler(
+      abortUpdate,
+      async (req) => {
+        this.decision = { kind: 'abort', request: req ?? {} };
+        return `aborting: ${req?.reason ?? 'operator request'}`;
+      },
+      { validator: notWaiting },
+    );
+  }
+
+  /** Runs fn; when it has used its retries, asks the operator and runs it again on `retry`. */
+  async withOperatorRetry<T>(stage: StageName, fn: () => Promise<T>, record?: number): Promise<T> {
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        await this.ask(stage, err, record);
+      }
+    }
+  }
+
+  /** Waits for retry or abort after a stage used its retries: the retry request; throws on abort or time-out. */
+  async ask(stage: StageName, err: unknown, record?: number): Promise<RetryRequest> {
+    const { status } = this;
+    const { progress } = status;
+    const reason = failureMessage(err);
+    progress.lastError = reason;
+    const type = failureType(err);
+    if (type && FAIL_AT_ONCE.includes(type)) throw ApplicationFailure.nonRetryable(reason, type);
+    const what = stageFailedText(stage, record);
+    const hours = status.plan?.backup.operatorWaitHours ?? 24;
+    if (hours <= 0) throw ApplicationFailure.nonRetryable(`${what} failed: ${reason}`, type ?? 'StageFailed');
+    const until = new Date(Date.now() + hours * 3600_000).toISOString();
+    progress.waiting = { stage, record, reason, until };
+    status.setOutcome('waiting');
+    status.show(stage, `waiting for an operator after ${what} failed`, { record });
+    this.decision = undefined;
+    const decided = await condition(() => this.decision !== undefined, hours * 3600_000);
+    const d = this.decision as Decision | undefined;
+    progress.waiting = undefined;
+    this.decision = undefined;
+    if (!decided || !d) {
+      throw ApplicationFailure.nonRetryable(`${what} failed and no operator answered within ${hours} h: ${reason}`, 'OperatorTimeout');
+    }
+    if (d.kind === 'abort') {
+      status.setOutcome('aborted');
+      throw ApplicationFailure.nonRetryable(
+        `aborted by an operator${d.request.reason ? ` (${d.request.reason})` : ''} while waiting after ${what} failed: ${reason}; ` +
+          'the staged images were kept',
+        'Aborted',
+      );
+    }
+    progress.attempt += 1;
+    status.setOutcome('running');
+    return d.request;
+  }
+}

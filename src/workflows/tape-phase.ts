@@ -1,0 +1,149 @@
+/**
+ * The tape phase of a backup, run while the drive is held: prepare the drive (chdev extfm=yes, block size 512,
+ * rewind, and a blank check before the first write), write records k..4 (a failure at record k resumes at k, since a
+ * write erases what follows it), then a verify round (lsmksysb -V, and every record read back against its SHA-256).
+ * A round that finds a bad record moves again every staged copy that changed since it was moved, and rewrites from
+ * the first bad record; once the rounds are used up the operator decides.
+ */
+import { ApplicationFailure } from '@temporalio/workflow';
+import type { RunPlan, VerifyOutcome } from '../activities';
+import { formatBytes } from '../shared/format';
+import type { RecordNumber, RecordPlan, TapePlan } from '../tape/layout';
+import type { Operator } from './operator';
+import type { RunStatus } from './run-status';
+import { stageActivities } from './stage-activities';
+import type { StagedImages } from './staged-images';
+
+/** Refuses, before anything is written, images that need more tape than the inventory says the cartridge holds. */
+export function assertCartridgeHolds(tape: TapePlan, plan: RunPlan): void {
+  if (plan.capacityBytes === undefined || tape.totalBytes <= plan.capacityBytes) return;
+  throw ApplicationFailure.nonRetryable(
+    `the images need ${formatBytes(tape.totalBytes)} of tape but the cartridge in ${plan.backup.tape.host}:${plan.backup.tape.device} ` +
+      `holds ${formatBytes(plan.capacityBytes)}: ${formatBytes(tape.totalBytes - plan.capacityBytes)} too much. ` +
+      'Nothing was written; the staged images were kept',
+    'ImageTooLarge',
+  );
+}
+
+export class TapePhase {
+  /** How many times each record was written in this run. */
+  readonly writes: Record<number, number> = { 1: 0, 2: 0, 3: 0, 4: 0 };
+  /** What the last verify round found. */
+  verification: VerifyOutcome | undefined;
+  /** Names each pass over the tape, so a retried write re-attaches to its own `dd` and never to an older one. */
+  private generation = 0;
+  private wroteAny = false;
+  private verifyRounds = 0;
+  private readonly drive: string;
+
+  constructor(
+    private readonly plan: RunPlan,
+    private readonly tape: TapePlan,
+    private readonly images: StagedImages,
+    private readonly status: RunStatus,
+    private readonly operator: Operator,
+    private readonly runId: string,
+  ) {
+    this.drive = `${plan.backup.tape.host}:${plan.backup.tape.device}`;
+  }
+
+  /** Prepare, write from record k, verify; again from the first bad record until the tape verifies. */
+  async writeAndVerify(): Promise<void> {
+    let from: RecordNumber = 1;
+    for (;;) {
+      await this.prepare();
+      await this.writeFrom(from);
+      if (this.plan.backup.verify === 'none') return;
+      const again = await this.verifyRound();
+      if (again === undefined) return;
+      from = again;
+    }
+  }
+
+  private async prepare(): Promise<void> {
+    const { plan, drive, status } = this;
+    this.generation += 1;
+    status.show('tape-prepare', `preparing ${drive}: extfm=yes, block size 512, rewind`);
+    // Only a cartridge this run has not written yet is checked for being blank.
+    const checkBlank = !this.wroteAny;
+    const summary = `prepare ${drive} (extfm, block size 512, rewind${checkBlank ? ', blank check' : ''})`;
+    await status.timed('tape-prepare', () =>
+      this.operator.withOperatorRetry('tape-prepare', () => stageActivities(plan, 'tape-prepare', summary).prepareTape(plan, { checkBlank })),
+    );
+  }
+
+  /** Records k..4, each positioned absolutely; after a failure the operator may choose an earlier record to resume at. */
+  private async writeFrom(from: RecordNumber): Promise<void> {
+    let k = from;
+    await this.status.timed('tape-write', async () => {
+      while (k <= 4) {
+        try {
+          await this.write(this.tape.records[k - 1]!);
+          k = (k + 1) as RecordNumber;
+        } catch (err) {
+          this.wroteAny = true;
+          const req = await this.operator.ask('tape-write', err, k);
+          k = req.fromRecord && req.fromRecord >= 1 && req.fromRecord <= k ? (req.fromRecord as RecordNumber) : k;
+          this.generation += 1;
+        }
+      }
+    });
+  }
+
+  private async write(rec: RecordPlan): Promise<void> {
+    const { plan, drive, status } = this;
+    const k = rec.record;
+    status.show('tape-write', `writing record ${k}/4 (${rec.name}, ${formatBytes(rec.bytes)}) to ${drive}`, { record: k, bytesTotal: rec.bytes });
+    await stageActivities(plan, 'tape-write', `write record ${k}/4, ${rec.name}, ${formatBytes(rec.bytes)}, to ${drive}`).writeRecord(
+      plan,
+      k,
+      `${this.runId.slice(0, 8)}-g${this.generation}`,
+      k === 3 ? undefined : this.images.image(k),
+    );
+    this.wroteAny = true;
+    this.writes[k] = (this.writes[k] ?? 0) + 1;
+    status.progress.recordsWritten.push(k);
+  }
+
+  /** One verify round: undefined when the tape verified, else the record to rewrite from. */
+  private async verifyRound(): Promise<RecordNumber | undefined> {
+    const { plan, drive, status } = this;
+    const { backup } = plan;
+    const full = backup.verify === 'full';
+    status.show('verify', full ? `verifying ${drive}: lsmksysb -V and reading back records 1-4` : `verifying ${drive}: lsmksysb -V`);
+    const summary = `verify ${drive}: lsmksysb -V${full ? ', read back 4 records' : ''}`;
+    const verification = await status.timed('verify', () =>
+      this.operator.withOperatorRetry('verify', () => stageActivities(plan, 'verify', summary).verifyTape(plan, this.images.all())),
+    );
+    this.verification = verification;
+    const bad = verification.records.find((r) => !r.ok);
+    const lsFailed = verification.lsmksysb === false;
+    if (!bad && !lsFailed) return undefined;
+    this.verifyRounds += 1;
+    const why = bad ? `record ${bad.record}: ${bad.detail ?? 'mismatch'}` : `lsmksysb -V failed: ${verification.lsmksysbDetail ?? ''}`;
+    status.progress.lastError = `verification failed: ${why}`;
+    const firstBad: RecordNumber = bad ? bad.record : 4;
+    // A round whose cause was found and fixed (a staged copy moved again) does not count against the retries.
+    if (await this.restageChangedFrom(firstBad)) this.verifyRounds -= 1;
+    if (this.verifyRounds < backup.retry.maxAttempts) return firstBad;
+    const req = await this.operator.ask('verify', ApplicationFailure.nonRetryable(`verification failed: ${why}`, 'VerificationFailed'), firstBad);
+    this.verifyRounds = 0;
+    return (req.fromRecord && req.fromRecord >= 1 && req.fromRecord <= 4 ? req.fromRecord : firstBad) as RecordNumber;
+  }
+
+  /** Moves again every staged copy of record `from` on that changed since it was moved; true when one did. */
+  private async restageChangedFrom(from: RecordNumber): Promise<boolean> {
+    const { plan } = this;
+    let restaged = false;
+    for (const img of this.images.all()) {
+      if (img.record < from) continue;
+      const summary = `check the staged ${this.tape.records[img.record - 1]!.name}`;
+      const ok = await this.operator.withOperatorRetry('transfer', () => stageActivities(plan, 'transfer', summary).checkStagedImage(plan, img));
+      if (!ok) {
+        await this.images.move(img);
+        restaged = true;
+      }
+    }
+    return restaged;
+  }
+}
