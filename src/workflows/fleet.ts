@@ -17,7 +17,6 @@
  */
 import {
   ApplicationFailure,
-  ChildWorkflowFailure,
   ParentClosePolicy,
   condition,
   log,
@@ -30,6 +29,7 @@ import {
 import type { FleetActivities } from '../activities/fleet';
 import { parseBackupInput, type BackupInput } from '../schema';
 import { WORKFLOW_TYPE, backupIdFromWorkflowId, type BackupResult } from '../shared/contract';
+import { describeChildFailure } from '../shared/failures';
 import {
   fleetStatusQuery,
   type Drive,
@@ -170,7 +170,7 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
       e.bytes = result.records.reduce((n, r) => n + r.bytes, 0);
     } catch (err) {
       e.state = 'failed';
-      e.error = describeFailure(err);
+      e.error = describeChildFailure(err);
     } finally {
       const t1 = Date.now();
       e.finishedAt = new Date(t1).toISOString();
@@ -236,16 +236,4 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
     failed: c.failed,
     results: startedOrder.map((s) => entries.get(s)!),
   };
-}
-
-/** The innermost message of a child's failure (the stage error rather than "Child Workflow execution failed"). */
-function describeFailure(err: unknown): string {
-  let e: unknown = err;
-  const msgs: string[] = [];
-  while (e instanceof Error) {
-    if (!(e instanceof ChildWorkflowFailure)) msgs.push(e.message);
-    e = (e as { cause?: unknown }).cause;
-  }
-  if (err instanceof ChildWorkflowFailure && msgs.length === 0) return `child ${err.execution?.workflowId ?? ''} ${err.message}`.trim();
-  return msgs.join(': ') || String(err);
 }
