@@ -92,3 +92,8 @@ function isUnavailable(err: unknown): boolean {
 export function unreachableOr(address: string, err: unknown): unknown {
   return isUnavailable(err) ? new TemporalUnreachableError(address, describeFailure(err)) : err;
 }
+
+/** A fleet run that does not exist, is no fleet, or was already started; a fleet schedule the server refused. */
+export class FleetError extends Error {
+  override readonly name = 'FleetError';
+}

@@ -13,27 +13,11 @@
  * `<fleet run ID>/<source>`. In the Web UI the schedule is under "Schedules", where it can be paused, unpaused and
  * triggered; `temporal schedule toggle --schedule-id ID --pause --reason ...` does the same from a shell.
  */
-import {
-  ScheduleAlreadyRunning,
-  type Client,
-  type ScheduleDescription,
-  type ScheduleHandle,
-  type ScheduleOverlapPolicy,
-} from '@temporalio/client';
+import { ScheduleAlreadyRunning, type Client, type ScheduleDescription, type ScheduleHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { FLEET_WORKFLOW_TYPE, type FleetInput } from '../shared/fleet';
-
-export type FleetOverlapPolicy = 'skip' | 'buffer-one' | 'buffer-all' | 'cancel-other' | 'terminate-other' | 'allow-all';
-
-const OVERLAP: Record<FleetOverlapPolicy, ScheduleOverlapPolicy> = {
-  skip: 'SKIP',
-  'buffer-one': 'BUFFER_ONE',
-  'buffer-all': 'BUFFER_ALL',
-  'cancel-other': 'CANCEL_OTHER',
-  'terminate-other': 'TERMINATE_OTHER',
-  'allow-all': 'ALLOW_ALL',
-};
-export const FLEET_OVERLAP_POLICIES = Object.keys(OVERLAP) as FleetOverlapPolicy[];
+import { OVERLAP, OVERLAP_POLICIES } from './backups/schedules';
+import type { OverlapPolicy } from './backups/types';
 
 export interface FleetScheduleOptions {
   scheduleId: string;
@@ -43,7 +27,7 @@ export interface FleetScheduleOptions {
   timeZone?: string;
   input: FleetInput;
   /** When the previous fleet still runs: default `skip` (never two fleets on the same drives' queue at once). */
-  overlap?: FleetOverlapPolicy;
+  overlap?: OverlapPolicy;
   /** How late a run missed while the Temporal server was down may still start; default `1h`. */
   catchupWindow?: Duration;
   /** Task queue of the workers (temporal.config.ts `taskQueue`). */
@@ -77,7 +61,7 @@ export function checkFleetScheduleOptions(opts: FleetScheduleOptions): void {
     problems.push('cron must be a cron expression with five fields, e.g. "0 1 * * *"');
   }
   if (opts.overlap !== undefined && !(opts.overlap in OVERLAP)) {
-    problems.push(`overlap must be one of ${FLEET_OVERLAP_POLICIES.join(', ')}`);
+    problems.push(`overlap must be one of ${OVERLAP_POLICIES.join(', ')}`);
   }
   const i = opts.input;
   if (!i || typeof i !== 'object') problems.push('input is required: {"group": "nightly", "drives": [...]}');
@@ -137,19 +121,6 @@ export function fleetScheduleHandle(client: Client, scheduleId: string): Schedul
 
 export async function describeFleetSchedule(client: Client, scheduleId: string): Promise<FleetScheduleInfo> {
   return fleetScheduleInfo(await fleetScheduleHandle(client, scheduleId).describe());
-}
-
-/** Starts a fleet run now, outside the calendar (the overlap policy still applies). */
-export async function triggerFleetSchedule(client: Client, scheduleId: string): Promise<void> {
-  await fleetScheduleHandle(client, scheduleId).trigger();
-}
-
-export async function pauseFleetSchedule(client: Client, scheduleId: string, note = 'paused'): Promise<void> {
-  await fleetScheduleHandle(client, scheduleId).pause(note);
-}
-
-export async function unpauseFleetSchedule(client: Client, scheduleId: string, note = 'unpaused'): Promise<void> {
-  await fleetScheduleHandle(client, scheduleId).unpause(note);
 }
 
 export async function deleteFleetSchedule(client: Client, scheduleId: string): Promise<void> {

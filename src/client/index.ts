@@ -27,10 +27,12 @@ export {
 export {
   BackupAlreadyStartedError,
   BackupNotFoundError,
+  FleetError,
   OperatorRequestRejectedError,
   ScheduleError,
   TemporalUnreachableError,
 } from './errors';
+export { FleetClient, fleetWorkflowId, type FleetRunStatus, type FleetScheduleEntry, type StartFleetOptions } from './fleets';
 export { checkInventory, requiredCommands, REQUIRED_COMMANDS, type HostCheck, type InventoryCheckOptions, type InventoryCheckReport } from './inventory-check';
 export { follow, createProgressView, type ProgressView } from './progress';
 export { InputValidationError } from '../schema';

@@ -42,6 +42,7 @@ import {
   describeFailure,
   unreachableOr,
 } from '../errors';
+import { FleetClient } from '../fleets';
 import { BackupSchedules } from './schedules';
 import { backupDetails, backupSummary, listQuery, startAttributes, startedBy, summaryOf, validateBackupInput, workflowIdFor } from './run-fields';
 import type {
@@ -67,6 +68,8 @@ export class MksysbTapeClient {
   private readonly ownsConnection: boolean;
   private readonly address: string;
   private readonly schedules: BackupSchedules;
+  /** Fleets: many backups on a few drives (the mksysbFleet workflow). */
+  readonly fleets: FleetClient;
 
   constructor(
     readonly temporal: Client,
@@ -79,6 +82,7 @@ export class MksysbTapeClient {
     this.ownsConnection = opts.ownsConnection ?? false;
     this.address = addressOf(config);
     this.schedules = new BackupSchedules(temporal, this.taskQueue, this.address);
+    this.fleets = new FleetClient(temporal, this.taskQueue, this.queryTimeoutMs);
   }
 
   /** Connects with temporal.config.ts (envconfig profile or TEMPORAL_* variables). Throws TemporalUnreachableError. */
