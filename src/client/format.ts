@@ -212,7 +212,8 @@ export function formatInventoryReport(r: InventoryCheckReport): string {
   return lines.join('\n');
 }
 
-function table(head: string[], rows: string[][]): string {
+/** A plain text table (two spaces between columns). */
+export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells
