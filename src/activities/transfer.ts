@@ -22,8 +22,8 @@ import { pullRoute, type PullRoute } from '../schema';
 import { detached, digest, images, record, shell, stagedPath, transfer } from '../tape';
 import { describeImage } from './images';
 import { heartbeat, mapSshErrors, commandFailure, cancellationSignal, execIdempotent, type Runtime } from './runtime';
-import type { ProgressBeat, RunPlan, StagedImage, TransferOutcome } from './types';
-import type { TransferMode } from '../shared/contract';
+import type { RunPlan, StagedImage, TransferOutcome } from './types';
+import type { HeartbeatProgress, TransferMode } from '../shared/contract';
 import { formatBytes } from '../shared/format';
 
 /** The known_hosts file in the tape host's staging folder that pins the source's key for the direct pull. */
@@ -174,7 +174,7 @@ export function transferActivities(rt: Runtime) {
 
       const src = await rt.host(backup.source);
       const dst = await rt.host(tapeHost);
-      const progress = (sent: number): ProgressBeat => ({
+      const progress = (sent: number): HeartbeatProgress => ({
         stage: 'transfer',
         record: image.record,
         bytesDone: offset + sent,

@@ -64,14 +64,3 @@ export interface VerifyOutcome {
   lsmksysbDetail?: string;
   records: RecordCheck[];
 }
-
-/** Heartbeat details: what the CLI and UI show as live progress. */
-export interface ProgressBeat {
-  stage: string;
-  record?: number;
-  bytesDone?: number;
-  bytesTotal?: number;
-  /** Transfers: byte offset confirmed sent, the resume point for the next attempt. */
-  offset?: number;
-  elapsedMs?: number;
-}
