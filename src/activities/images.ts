@@ -5,12 +5,12 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { images, stagedPath, type HostOs } from '../tape';
-import type { Runtime } from './runtime';
+import type { ActivityHosts } from './hosts';
 import type { RunPlan, StagedImage } from './types';
 
 const NAMES = { 1: 'bosboot', 2: 'mkinsttape', 4: 'mksysb' } as const;
 
-export function imageActivities(rt: Runtime) {
+export function imageActivities(hosts: ActivityHosts) {
   return {
     async makeImage(plan: RunPlan, record: 1 | 2 | 4): Promise<StagedImage> {
       const { backup, stagingSource: dir } = plan;
@@ -21,7 +21,7 @@ export function imageActivities(rt: Runtime) {
           : record === 2
             ? images.mkinsttapeForBlockSize(file, backup.record4BlockSize)
             : images.mksysb(backup.mksysbFlags, file);
-      await rt.runDetached(
+      await hosts.runDetached(
         backup.source,
         NAMES[record],
         dir,
@@ -30,21 +30,21 @@ export function imageActivities(rt: Runtime) {
         (elapsedMs, bytesDone) => ({ stage: 'images', record, elapsedMs, bytesDone }),
         file,
       );
-      return await describeImage(rt, backup.source, 'aix', record, file);
+      return await describeImage(hosts, backup.source, 'aix', record, file);
     },
   };
 }
 
 /** Size and SHA-256 of an image file on a host. */
 export async function describeImage(
-  rt: Runtime,
+  hosts: ActivityHosts,
   hostName: string,
   os: HostOs,
   record: 1 | 2 | 4,
   file: string,
 ): Promise<StagedImage> {
-  const size = images.parseSize((await rt.run(hostName, `size of ${file}`, images.fileSize(file))).stdout);
+  const size = images.parseSize((await hosts.run(hostName, `size of ${file}`, images.fileSize(file))).stdout);
   if (size === 0) throw ApplicationFailure.retryable(`${file} on ${hostName} is empty`, 'EmptyImage');
-  const sha256 = images.parseSha256((await rt.run(hostName, `SHA-256 of ${file}`, images.sha256File(os, file))).stdout);
+  const sha256 = images.parseSha256((await hosts.run(hostName, `SHA-256 of ${file}`, images.sha256File(os, file))).stdout);
   return { record, file, bytes: size, sha256 };
 }

@@ -8,9 +8,9 @@ import { SshPool } from '../ssh';
 import type { StagePolicies } from '../shared/policies';
 import { driveLockActivities } from './drive-lock';
 import { fleetActivities } from './fleet';
+import { ActivityHosts } from './hosts';
 import { imageActivities } from './images';
 import { resolveActivities } from './resolve';
-import { Runtime } from './runtime';
 import { tapeActivities } from './tape';
 import { transferActivities } from './transfer';
 import { workerInfoActivity } from './worker-info';
@@ -27,13 +27,13 @@ export interface ActivityDeps {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const rt = new Runtime({ inventoryPath: deps.inventoryPath, pool: deps.sshPool ?? new SshPool(), pollIntervalMs: deps.pollIntervalMs });
+  const hosts = new ActivityHosts({ inventoryPath: deps.inventoryPath, pool: deps.sshPool ?? new SshPool(), pollIntervalMs: deps.pollIntervalMs });
   return {
     workerInfo: workerInfoActivity(deps.inventoryPath),
-    ...resolveActivities(rt, deps.policies),
-    ...imageActivities(rt),
-    ...transferActivities(rt),
-    ...tapeActivities(rt, deps.temporalClient),
+    ...resolveActivities(hosts, deps.policies),
+    ...imageActivities(hosts),
+    ...transferActivities(hosts),
+    ...tapeActivities(hosts, deps.temporalClient),
     ...driveLockActivities(deps.temporalClient),
     ...fleetActivities({ inventoryPath: deps.inventoryPath, client: deps.temporalClient }),
   };

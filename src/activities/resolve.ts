@@ -4,13 +4,14 @@ import { checkInputAgainstInventory, hostHasRole, InputValidationError, parseBac
 import { backupIdFromWorkflowId } from '../shared/contract';
 import type { StagePolicies } from '../shared/policies';
 import { stagingDir } from '../tape';
-import { NON_RETRYABLE_TYPES, type Runtime } from './runtime';
+import { NON_RETRYABLE_TYPES } from './failures';
+import type { ActivityHosts } from './hosts';
 import type { RunPlan } from './types';
 
-export function resolveActivities(rt: Runtime, policies: StagePolicies) {
+export function resolveActivities(hosts: ActivityHosts, policies: StagePolicies) {
   return {
     async resolveBackup(input: unknown, workflowId: string): Promise<RunPlan> {
-      const inv = await rt.inventory();
+      const inv = await hosts.inventory();
       let backup;
       try {
         const resolved = parseBackupInput(input, { workflowId: backupIdFromWorkflowId(workflowId) });

@@ -7,12 +7,14 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { detached, driverFor, drivers, images, layout, shell, stagedPath, writeRecordAt, type RecordNumber } from '../tape';
-import { execIdempotent, mapSshErrors, type Runtime } from './runtime';
+import { mapSshErrors } from './failures';
+import type { ActivityHosts } from './hosts';
+import { execIdempotent } from './remote-exec';
 import type { Client } from '@temporalio/client';
 import type { BackupResult } from '../shared/contract';
 import type { RecordCheck, RecordWrite, RunPlan, StagedImage, VerifyOutcome } from './types';
 
-export function tapeActivities(rt: Runtime, client?: Client) {
+export function tapeActivities(rt: ActivityHosts, client?: Client) {
   return {
     async prepareTape(plan: RunPlan, opts: { checkBlank: boolean }): Promise<{ blank: boolean | null }> {
       const { backup, tapeOs } = plan;
@@ -117,7 +119,7 @@ export function tapeActivities(rt: Runtime, client?: Client) {
  * on the tape host keeps the exit status of every write) finished with status 0, and the cartridge's record 1 is
  * byte for byte this backup's boot image padded to 512. A cartridge swapped since then has another record 1.
  */
-async function ownPartialTape(rt: Runtime, plan: RunPlan): Promise<boolean> {
+async function ownPartialTape(rt: ActivityHosts, plan: RunPlan): Promise<boolean> {
   const { backup, stagingTape } = plan;
   const wrote = await rt.run(backup.tape.host, 'look for an earlier record-1 write of this backup', detached.anySucceeded(stagingTape, 'write-r1-'));
   if (!detached.parseAnySucceeded(wrote.stdout)) return false;
@@ -135,7 +137,7 @@ async function ownPartialTape(rt: Runtime, plan: RunPlan): Promise<boolean> {
  * be a completed backup of the same source, and records 1 and 2 on the cartridge must have the SHA-256s its result
  * recorded when it read them back. Then the cartridge is that backup's tape and may be written over.
  */
-async function labelMatches(rt: Runtime, client: Client | undefined, plan: RunPlan, label: string): Promise<{ ok: boolean; why: string }> {
+async function labelMatches(rt: ActivityHosts, client: Client | undefined, plan: RunPlan, label: string): Promise<{ ok: boolean; why: string }> {
   if (!client) return { ok: false, why: 'the worker has no Temporal client to look it up' };
   const { backup } = plan;
   const prev = await findBackupResult(client, backup.source, label);
@@ -171,7 +173,7 @@ async function findBackupResult(client: Client, source: string, label: string): 
   return undefined;
 }
 
-async function expectedSha(rt: Runtime, plan: RunPlan, k: RecordNumber, staged: StagedImage[]): Promise<string> {
+async function expectedSha(rt: ActivityHosts, plan: RunPlan, k: RecordNumber, staged: StagedImage[]): Promise<string> {
   if (k === 3) return createHash('sha256').update(layout.dummyTocBytes()).digest('hex');
   const image = staged.find((s) => s.record === k);
   if (!image) throw ApplicationFailure.nonRetryable(`no staged image for record ${k}`, 'ShellValueError');
@@ -186,7 +188,7 @@ async function expectedSha(rt: Runtime, plan: RunPlan, k: RecordNumber, staged: 
 
 /** Positions at record k (drive at block size `bs`) and hashes what the drive returns for it. */
 async function readBackSha(
-  rt: Runtime,
+  rt: ActivityHosts,
   plan: RunPlan,
   k: RecordNumber,
   bs: number,
@@ -203,7 +205,7 @@ async function readBackSha(
 }
 
 /** SHA-256 of a staged file on the tape host followed by `padding` NULs (what `dd conv=sync` puts on tape). */
-async function paddedSha(rt: Runtime, plan: RunPlan, file: string, padding: number): Promise<string | null> {
+async function paddedSha(rt: ActivityHosts, plan: RunPlan, file: string, padding: number): Promise<string | null> {
   const res = await rt.run(plan.backup.tape.host, `SHA-256 of ${file} padded by ${padding}`, images.sha256FilePadded(plan.tapeOs, file, padding));
   const got = images.parseSha256WithStatus(res.stdout);
   return got.ok ? got.sha256 : null;

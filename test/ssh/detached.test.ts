@@ -14,7 +14,7 @@ import { parseState, poll, start, stop } from '../../src/tape/detached';
 import { killOnHangup } from '../../src/tape/shell';
 import { fileSizeOrAbsent, parseSha256, parseSizeOrAbsent, sha256File } from '../../src/tape/images';
 import { DATA_MARKER, readFrom, writeFrom } from '../../src/tape/transfer';
-import { Runtime } from '../../src/activities/runtime';
+import { ActivityHosts } from '../../src/activities/hosts';
 import { startSshd, type TestSshd } from './sshd-fixture';
 
 let src: TestSshd;
@@ -114,7 +114,7 @@ test('runDetached learns of the end from the waiting session, not from its next 
   const pool = new SshPool();
   try {
     // Polls every 10 minutes: only the waiting session can end this within the test's timeout.
-    const rt = new Runtime({ inventoryPath, pool, pollIntervalMs: 600_000 });
+    const rt = new ActivityHosts({ inventoryPath, pool, pollIntervalMs: 600_000 });
     const work = join(src.dir, 'runtime-wait');
     const r = await rt.runDetached('testhost', 'a short command', work, 'short', 'sleep 1; echo made > image', () => ({}));
     assert.deepEqual(r, { attached: false });
