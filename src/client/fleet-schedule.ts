@@ -53,7 +53,7 @@ export interface FleetScheduleInfo {
 }
 
 /** Checks what can be checked without the inventory (which lives on the worker; the fleet checks the rest). */
-export function checkFleetScheduleOptions(opts: FleetScheduleOptions): void {
+function checkFleetScheduleOptions(opts: FleetScheduleOptions): void {
   const problems: string[] = [];
   if (!opts.scheduleId || typeof opts.scheduleId !== 'string') problems.push('scheduleId is required');
   const crons = Array.isArray(opts.cron) ? opts.cron : [opts.cron];
@@ -115,7 +115,7 @@ export async function createFleetSchedule(client: Client, opts: FleetScheduleOpt
   }
 }
 
-export function fleetScheduleHandle(client: Client, scheduleId: string): ScheduleHandle {
+function fleetScheduleHandle(client: Client, scheduleId: string): ScheduleHandle {
   return client.schedule.getHandle(scheduleId);
 }
 

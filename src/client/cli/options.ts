@@ -43,7 +43,7 @@ export function inputFromOptions(o: InputOpts): BackupInput {
 }
 
 /** HOST:DEVICE (inventory names) as a drive. */
-export function parseDrive(flag: string, v: string): Drive {
+function parseDrive(flag: string, v: string): Drive {
   const i = v.lastIndexOf(':');
   if (i <= 0 || i === v.length - 1) throw new CliExit(EXIT.usage, `${flag} must be HOST:DEVICE such as tapesrv:rmt0 (got "${v}")`);
   return { host: v.slice(0, i), device: v.slice(i + 1) };
