@@ -19,7 +19,7 @@ import {
   text,
   workFolderReason,
 } from './rules';
-import { MKSYSB_FLAGS, normaliseMksysbFlags, type MksysbFlag } from './tape-rules';
+import { MAX_BLOCK_SIZE, MKSYSB_FLAGS, normaliseMksysbFlags, TAPE_BLOCK_SIZE, type MksysbFlag } from './tape-rules';
 
 const MKSYSB_FLAG_HELP =
   '-e (leave out files listed in /etc/exclude.rootvg), -i (create image.data), -m (image.data with map files), ' +
@@ -32,7 +32,7 @@ export type VerifyLevel = (typeof VERIFY_LEVELS)[number];
 export const BACKUP_DEFAULTS = {
   mksysbFlags: Object.freeze(['-i', '-p']) as readonly MksysbFlag[],
   bootDevice: '/dev/rmt0',
-  record4BlockSize: 512,
+  record4BlockSize: TAPE_BLOCK_SIZE,
   verify: 'full' as VerifyLevel,
   overwrite: false,
   keepStaging: false,
@@ -74,8 +74,8 @@ export const backupInputSchema = object(
       .transform(normaliseMksysbFlags)
       .default(() => [...BACKUP_DEFAULTS.mksysbFlags]),
     bootDevice: text(bootDeviceReason, { type: 'must be text such as "/dev/rmt0"' }).default(BACKUP_DEFAULTS.bootDevice),
-    record4BlockSize: number(512, 1048576, {
-      extra: (v) => (v % 512 === 0 ? undefined : 'must be a multiple of 512 (e.g. 512, 65536, 262144)'),
+    record4BlockSize: number(TAPE_BLOCK_SIZE, MAX_BLOCK_SIZE, {
+      extra: (v) => (v % TAPE_BLOCK_SIZE === 0 ? undefined : `must be a multiple of ${TAPE_BLOCK_SIZE} (e.g. 512, 65536, 262144)`),
     }).default(BACKUP_DEFAULTS.record4BlockSize),
     verify: oneOf(VERIFY_LEVELS).default(BACKUP_DEFAULTS.verify),
     overwrite: boolean().default(BACKUP_DEFAULTS.overwrite),

@@ -1,6 +1,6 @@
 /**
  * The rules of AIX and Linux tape hosts that both the input checks (src/schema) and the command builders (src/tape)
- * apply, each defined once: host OSes, tape device names, mksysb flags, block sizes.
+ * apply, each defined once: host OSes, tape device names, block sizes, mksysb flags.
  *
  * They live here rather than in src/tape because src/schema runs in the workflow sandbox and may import only zod and
  * its own files (test/unit/schema-sandbox.test.ts). This file imports nothing, so src/tape takes it without zod.
@@ -37,6 +37,18 @@ export function deviceOs(name: string): HostOs | undefined {
   if (DRIVE_NAMES.linux.test(name) && !isRewindingLinuxName(name)) return 'linux';
   return undefined;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Block sizes
+
+/** The block size of records 1 to 3, and the default of record 4. */
+export const TAPE_BLOCK_SIZE = 512;
+
+/**
+ * Largest block size record 4 may be written with: 1 MiB, what the input accepts. AIX tape drivers take up to 16 MiB,
+ * but most drives far less, and no block size above this one reaches the tape.
+ */
+export const MAX_BLOCK_SIZE = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------------------------
 // mksysb

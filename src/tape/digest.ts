@@ -4,7 +4,7 @@
  * Stock AIX has no `sha256sum` and its `csum` knows only MD5 and SHA1; `openssl dgst -sha256` is there whenever
  * OpenSSH is (it depends on the OpenSSL fileset). Linux hosts use coreutils' `sha256sum`.
  */
-import { isHostOs, type HostOs } from '../schema/tape-rules';
+import { isHostOs, MAX_BLOCK_SIZE, type HostOs } from '../schema/tape-rules';
 import { assertName, command, group, parsePipeStatus, pipeWithStatus, ShellValueError } from './shell';
 
 export type { HostOs };
@@ -32,8 +32,8 @@ export function sha256File(os: HostOs, file: string): string {
  */
 export function sha256FilePadded(os: HostOs, file: string, padding: number): string {
   assertName(file, 'file');
-  if (!Number.isSafeInteger(padding) || padding < 0 || padding > 16 * 1024 * 1024) {
-    throw new ShellValueError(`padding must be an integer in 0..16777216, got ${String(padding)}`);
+  if (!Number.isSafeInteger(padding) || padding < 0 || padding > MAX_BLOCK_SIZE) {
+    throw new ShellValueError(`padding must be an integer in 0..${MAX_BLOCK_SIZE}, got ${String(padding)}`);
   }
   const left =
     padding === 0

@@ -2,16 +2,13 @@
  * The four records of a bootable mksysb tape, as data (see "The four records" in AIX-TAPE.md).
  * Pure: no I/O, no Node built-ins.
  */
+import { MAX_BLOCK_SIZE, TAPE_BLOCK_SIZE } from '../schema/tape-rules';
 import { assertAbsolutePath, assertInt, assertSegment, joinPath, ShellValueError } from './shell';
 
 export type RecordNumber = 1 | 2 | 3 | 4;
 export const RECORD_NUMBERS: readonly RecordNumber[] = [1, 2, 3, 4];
 
-/** The block size of records 1 to 3, and the default of record 4. */
-export const TAPE_BLOCK_SIZE = 512;
-
-/** Largest block size accepted for record 4 (AIX tape drivers accept up to 16 MiB; most drives far less). */
-export const MAX_BLOCK_SIZE = 16 * 1024 * 1024;
+export { MAX_BLOCK_SIZE, TAPE_BLOCK_SIZE };
 
 export interface TapeRecordSpec {
   number: RecordNumber;
