@@ -11,7 +11,7 @@ import {
   driveLockStateQuery,
   type DriveLockInput,
   type LockRequest,
-} from '../workflows/drive-lock';
+} from '../shared/drive-lock';
 
 export interface RequestDriveLockInput {
   lockWorkflowId: string;

@@ -9,13 +9,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { startProjectWorker, testTemporal, type TestTemporal } from '../helpers/temporal';
 import type { MksysbTapeConfig } from '../../temporal.config';
-import {
-  driveLockStateQuery,
-  driveLockWorkflowId,
-  type DriveLockProbeInput,
-  type DriveLockProbeResult,
-  type DriveLockState,
-} from '../../src/workflows/drive-lock';
+import { driveLockStateQuery, driveLockWorkflowId, type DriveLockState } from '../../src/shared/drive-lock';
+import type { DriveLockProbeInput, DriveLockProbeResult } from '../../src/workflows/drive-lock';
 
 let t: TestTemporal;
 let config: MksysbTapeConfig;

@@ -17,7 +17,7 @@ import { hetget, tapemap } from '../lab/helpers';
 import type { MksysbTapeConfig } from '../../temporal.config';
 import { DEFAULT_POLICIES, type StagePolicies } from '../../src/shared/policies';
 import { backupIdFromWorkflowId, progressQuery, type BackupResult } from '../../src/shared/contract';
-import { driveLockStateQuery, driveLockWorkflowId, type Drive, type DriveLockState } from '../../src/workflows/drive-lock';
+import { driveLockStateQuery, driveLockWorkflowId, type Drive, type DriveLockState } from '../../src/shared/drive-lock';
 import { fleetStatusQuery, type FleetInput, type FleetResult } from '../../src/shared/fleet';
 import { createFleetSchedule, describeFleetSchedule, deleteFleetSchedule } from '../../src/client/fleet-schedule';
 import { overlapping, tapePhases, type TapePhase } from './tape-log';
