@@ -1,6 +1,6 @@
 /** Shapes that pass between the workflow and the activities: small, JSON, nothing secret. */
 import type { CheckedBackup, HostOs } from '../schema';
-import type { TransferMode } from '../shared/contract';
+import type { TransferResult } from '../shared/contract';
 import type { StagePolicies } from '../shared/policies';
 
 /** A validated backup with what the worker knows of its hosts, as the first activity returns it. */
@@ -24,22 +24,26 @@ export interface StagedImage {
   sha256: string;
 }
 
-export interface TransferOutcome {
-  record: 1 | 2 | 4;
+/**
+ * One move of a staged image to the tape host, as `transferImage` returns it: the result's TransferResult (without
+ * `followed`, which only the workflow knows) and the image's size.
+ */
+export interface TransferOutcome extends Omit<TransferResult, 'followed'> {
   bytes: number;
-  /** Bytes moved to the tape host in this activity's final attempt, by the way `mode` says. */
-  bytesSent: number;
-  /** Byte offset the final attempt resumed from (0 = from the start). */
-  resumedFrom: number;
-  /** The file was already there with the right checksum. */
-  alreadyThere: boolean;
-  /**
-   * `direct`: pulled by the tape host itself (the inventory's `pullFrom`; the worker moved no byte of it); `relay`:
-   * through the worker. For an image already there, the way it would have moved.
-   */
-  mode: TransferMode;
-  /** The direct pull could not log in or connect (ssh exit status 255): ssh's message. The image was relayed. */
-  directFailed?: string;
+}
+
+/**
+ * What `followImage` achieved, its rounds counted as one move (never "already there"): with `complete`, the tape
+ * host's size and SHA-256 of its copy after mksysb ended. `mode` is `direct` when every read was pulled by the tape
+ * host itself; `directFailed` says why the rounds from then on were relayed.
+ */
+export interface FollowOutcome extends Omit<TransferResult, 'alreadyThere' | 'followed'> {
+  record: 4;
+  complete: boolean;
+  /** Reads of the growing file (one relay, or one pull by the tape host, each). */
+  rounds: number;
+  bytes?: number;
+  sha256?: string;
 }
 
 export interface RecordWrite {

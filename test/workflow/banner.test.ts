@@ -8,8 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { activityResults, assertTapeHolds, backupEnv, padTo, sha256, sourceImages, sourceRuns, type BackupEnv } from '../helpers/backup';
 import type { BackupResult } from '../../src/shared/contract';
-import type { TransferOutcome } from '../../src/activities';
-import type { FollowOutcome } from '../../src/activities/transfer';
+import type { FollowOutcome, TransferOutcome } from '../../src/activities';
 import type { WorkflowHandle } from '@temporalio/client';
 
 async function talkative(env: BackupEnv): Promise<void> {

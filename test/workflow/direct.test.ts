@@ -12,8 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { activityResults, assertTapeHolds, backupEnv, sourceImages, sourceRuns, spawnWorker, waitFor, type BackupEnv } from '../helpers/backup';
 import { backupIdFromWorkflowId, type BackupResult } from '../../src/shared/contract';
-import type { TransferOutcome } from '../../src/activities';
-import type { FollowOutcome } from '../../src/activities/transfer';
+import type { FollowOutcome, TransferOutcome } from '../../src/activities';
 
 /** Results of the run's completed transferImage and followImage activities. */
 async function moves(handle: WorkflowHandle): Promise<{ type: string; value: TransferOutcome | FollowOutcome }[]> {

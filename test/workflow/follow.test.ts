@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { activityResults, assertTapeHolds, backupEnv, sourceImages, sourceRuns } from '../helpers/backup';
 import type { BackupResult } from '../../src/shared/contract';
-import type { FollowOutcome } from '../../src/activities/transfer';
-import type { TransferOutcome } from '../../src/activities';
+import type { FollowOutcome, TransferOutcome } from '../../src/activities';
 
 /**
  * A backup whose mksysb writes its image slowly (so that it is read several times while it grows), `trust` making the
