@@ -2,6 +2,7 @@
  * Errors of the client API. Each says what went wrong and what to do about it; the CLI maps them to exit codes.
  */
 import { isGrpcServiceError } from '@temporalio/client';
+import { describeFailure } from '../shared/failures';
 
 /** A second start of a backup whose workflow ID is running or already succeeded. */
 export class BackupAlreadyStartedError extends Error {
@@ -66,17 +67,8 @@ export class ScheduleError extends Error {
   override readonly name = 'ScheduleError';
 }
 
-/** The message of an error and of its causes, e.g. "Activity task failed: tape write failed: dd: EIO". */
-export function describeFailure(err: unknown): string {
-  const parts: string[] = [];
-  let e: unknown = err;
-  for (let i = 0; e && i < 8; i++) {
-    const msg = e instanceof Error ? e.message : String(e);
-    if (msg && !parts.includes(msg)) parts.push(msg);
-    e = e instanceof Error ? (e as Error & { cause?: unknown }).cause : undefined;
-  }
-  return parts.join(': ') || 'unknown failure';
-}
+/** The message of an error and of its causes (the cause-chain walk the workflows use too). */
+export { describeFailure };
 
 function isUnavailable(err: unknown): boolean {
   if (err instanceof TemporalUnreachableError) return true;

@@ -2,18 +2,14 @@
  * Human output of the CLI: pure functions from the client API's shapes to text (no I/O, unit-tested).
  */
 import type { BackupResult } from '../shared/contract';
+import { formatBytes as formatByteCount } from '../shared/format';
+import { ACTIVITY_STAGE, stageStepLabel } from '../shared/stages';
 import type { BackupStatus, BackupSummary, PendingStep, ScheduleInfo } from './backups';
 import type { InventoryCheckReport } from './inventory-check';
 
+/** Byte counts in the CLI's columns: "512 B", "512 KiB", "1.0 MiB". */
 export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let i = 0;
-  while (Math.abs(v) >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+  return formatByteCount(n, 'column');
 }
 
 export function formatDuration(seconds: number): string {
@@ -23,17 +19,6 @@ export function formatDuration(seconds: number): string {
   if (m < 60) return `${m} min ${s % 60} s`;
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
-
-const STAGE_LABEL: Record<string, string> = {
-  validating: 'validate',
-  images: 'make image',
-  transfer: 'transfer',
-  'tape-prepare': 'prepare drive',
-  'tape-write': 'write record',
-  verify: 'verify',
-  cleanup: 'clean up',
-  done: 'done',
-};
 
 /** One progress line (and bar) per stage and record: `transfer record 4`. */
 export interface StepFigures {
@@ -55,7 +40,7 @@ export function stepsOf(status: BackupStatus): StepFigures[] {
   const add = (stage: string | undefined, record: number | undefined, f: Omit<StepFigures, 'key' | 'label'>) => {
     if (!stage || stage === 'done' || stage === 'validating') return;
     const key = record ? `${stage}:${record}` : stage;
-    const label = `${STAGE_LABEL[stage] ?? stage}${record ? ` ${record}/4` : ''}`;
+    const label = `${stageStepLabel(stage)}${record ? ` ${record}/4` : ''}`;
     const prev = out.get(key);
     out.set(key, { key, label, ...prev, ...defined(f) });
   };
@@ -63,7 +48,7 @@ export function stepsOf(status: BackupStatus): StepFigures[] {
   if (p && p.outcome !== 'succeeded') add(p.stage, p.record, { bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, attempt: p.attempt });
   for (const a of status.pending) {
     const hb = a.heartbeat;
-    const stage = hb?.stage ?? stageOfActivity(a.activityType);
+    const stage = hb?.stage ?? ACTIVITY_STAGE[a.activityType];
     add(stage, hb?.record, {
       bytesDone: hb?.bytesDone,
       bytesTotal: hb?.bytesTotal,
@@ -77,20 +62,6 @@ export function stepsOf(status: BackupStatus): StepFigures[] {
 
 function defined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function stageOfActivity(type: string): string | undefined {
-  const map: Record<string, string> = {
-    resolveBackup: 'validating',
-    makeImage: 'images',
-    transferImage: 'transfer',
-    checkStagedImage: 'transfer',
-    prepareTape: 'tape-prepare',
-    writeRecord: 'tape-write',
-    verifyTape: 'verify',
-    cleanupStaging: 'cleanup',
-  };
-  return map[type];
 }
 
 /** `transfer 4/4  2.0 MiB / 4.0 MiB (50%)` or `make image 4/4  running 12 s`. */

@@ -5,7 +5,7 @@ import type { Client, WorkflowExecutionInfo, WorkflowHandle } from '@temporalio/
 import type { Duration } from '@temporalio/common';
 import type { MksysbTapeConfig } from '../../../temporal.config';
 import type { ResolvedBackup } from '../../schema';
-import type { BackupInput, BackupProgress, BackupResult, Outcome, StageName } from '../../shared/contract';
+import type { BackupInput, BackupProgress, BackupResult, HeartbeatProgress, Outcome, StageName } from '../../shared/contract';
 
 /** Temporal's name of a run's state: `Running`, `Completed`, `Failed`, `Canceled`, `Terminated`, `TimedOut`, ... */
 export type RunStatus = WorkflowExecutionInfo['status']['name'];
@@ -35,14 +35,8 @@ export interface StartedBackup {
   handle: WorkflowHandle;
 }
 
-/** The live figures of a running step, from the pending activity's last heartbeat (fields as the activity sends them). */
-export interface HeartbeatProgress {
-  stage?: string;
-  record?: number;
-  bytesDone?: number;
-  bytesTotal?: number;
-  elapsedMs?: number;
-}
+/** The live figures of a running step: the pending activity's last heartbeat, as the activities send it. */
+export type { HeartbeatProgress };
 
 export interface PendingStep {
   activityType: string;
