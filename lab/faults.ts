@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { lock } from './tape';
+import { lock } from './drive-state';
 
 export type Fault =
   | { id: number; kind: 'write-fail'; file: number; nth: number; device?: string; always: boolean }

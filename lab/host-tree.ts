@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { shellPath } from './shared-bin';
 import { sshdConfig, SYSTEM_DIRS } from './sshd';
-import { devicePaths, newDriveState, writeState } from './tape';
+import { devicePaths, newDriveState, writeState } from './drive-state';
 import { DEFAULT_CAPACITY, WORK_FOLDER, type LabHost, type LabOptions } from './types';
 import type { HostOs } from '../src/schema/tape-rules';
 

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { setBanner } from './banner';
 import { FaultStore, parseFaultSpec } from './faults';
 import { pidAlive, stopSshd } from './sshd';
-import { devicePaths, readState, writeState } from './tape';
+import { devicePaths, readState, writeState } from './drive-state';
 import { trust, untrust } from './trust';
 import type { CommandLogEntry, HostConfig, Lab, LabFile, LabHost } from './types';
 

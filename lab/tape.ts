@@ -1,134 +1,33 @@
 /**
- * Tape drive emulator over an AWSTAPE file (Hercules format), with the drive state in a JSON file beside it.
+ * Tape drive emulator over an AWSTAPE file (Hercules format), with the drive state in a JSON file beside it
+ * (lab/drive-state.ts, re-exported here).
  * One Drive object = one open of the device by one command; a lock file serialises commands on one drive.
  *
  * AWSTAPE block: u16le length of this segment, u16le length of the previous segment, u8 flags1
  * (0x80 start of record, 0x40 tapemark, 0x20 end of record), u8 flags2 = 0, then the data.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import type { HostOs } from '../src/schema/tape-rules';
+import { readState, TapeError, writeState, type DevicePaths, type DriveState } from './drive-state';
+
+export {
+  devicePaths,
+  lock,
+  newDriveState,
+  parseDevice,
+  readState,
+  TapeError,
+  writeState,
+  type DeviceName,
+  type DevicePaths,
+  type DriveState,
+  type TapeErrno,
+} from './drive-state';
 
 export const SEG_MAX = 65535;
 const HDR = 6;
 const F_BOR = 0x80;
 const F_TM = 0x40;
 const F_EOR = 0x20;
-
-export interface DriveState {
-  device: string; // rmt0 | nst0
-  os: HostOs;
-  loaded: boolean;
-  blockSize: number; // 0 = variable
-  extfm: boolean;
-  capacityBytes: number;
-  offset: number; // position: byte offset of the next block header in the AWS file
-  marks: number[]; // AWS offsets of tapemarks, ascending
-  size: number; // AWS file size = end of recorded data
-  lastLen: number; // length of the last segment in the AWS file (for the next header's "previous" field)
-  eom: boolean; // end of medium has been hit (AIX: later writes fail with ENXIO)
-  attrs: Record<string, string>;
-}
-
-export type TapeErrno = 'EIO' | 'ENXIO' | 'EINVAL' | 'ENOSPC' | 'ENOMEM' | 'ENOTREADY' | 'EBUSY';
-
-export class TapeError extends Error {
-  constructor(
-    readonly errno: TapeErrno,
-    message?: string,
-  ) {
-    super(message ?? errno);
-  }
-}
-
-export interface DevicePaths {
-  aws: string;
-  state: string;
-  lock: string;
-}
-
-export function devicePaths(tapeDir: string, device: string): DevicePaths {
-  return {
-    aws: path.join(tapeDir, `${device}.aws`),
-    state: path.join(tapeDir, `${device}.json`),
-    lock: path.join(tapeDir, `${device}.lock`),
-  };
-}
-
-export function newDriveState(device: string, os: HostOs, capacityBytes: number): DriveState {
-  return {
-    device,
-    os,
-    loaded: true,
-    blockSize: os === 'aix' ? 1024 : 0,
-    extfm: false,
-    capacityBytes,
-    offset: 0,
-    marks: [],
-    size: 0,
-    lastLen: 0,
-    eom: false,
-    attrs: {},
-  };
-}
-
-export function readState(p: DevicePaths): DriveState {
-  return JSON.parse(fs.readFileSync(p.state, 'utf8')) as DriveState;
-}
-
-export function writeState(p: DevicePaths, s: DriveState): void {
-  const tmp = `${p.state}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(s, null, 1));
-  fs.renameSync(tmp, p.state);
-}
-
-function sleepMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Exclusive lock file holding the owner's pid; waits while a live process holds it. */
-export function lock(file: string): () => void {
-  for (;;) {
-    try {
-      const fd = fs.openSync(file, 'wx');
-      fs.writeSync(fd, String(process.pid));
-      fs.closeSync(fd);
-      return () => {
-        try {
-          fs.unlinkSync(file);
-        } catch {
-          /* already gone */
-        }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let owner = NaN;
-      try {
-        owner = Number(fs.readFileSync(file, 'utf8'));
-      } catch {
-        continue;
-      }
-      if (owner && !pidAlive(owner)) {
-        try {
-          fs.unlinkSync(file);
-        } catch {
-          /* raced */
-        }
-        continue;
-      }
-      sleepMs(20);
-    }
-  }
-}
 
 export interface WriteOptions {
   /** Called before each write() reaches the tape; may throw a TapeError (fault injection). */
@@ -450,22 +349,4 @@ export class Drive {
     this.save();
     fs.closeSync(this.fd);
   }
-}
-
-export interface DeviceName {
-  drive: string; // rmt0 / nst0 (linux drives are named by their no-rewind device)
-  rewindOnClose: boolean;
-  os: HostOs;
-}
-
-/** Maps /dev/rmtN[.k], /dev/nstN, /dev/stN to a drive; undefined for anything else. */
-export function parseDevice(p: string): DeviceName | undefined {
-  let m = /^\/dev\/rmt(\d+)(?:\.([0-7]))?$/.exec(p);
-  if (m) {
-    const k = m[2] === undefined ? 0 : Number(m[2]);
-    return { drive: `rmt${m[1]}`, rewindOnClose: k % 2 === 0, os: 'aix' };
-  }
-  m = /^\/dev\/(n?)st(\d+)$/.exec(p);
-  if (m) return { drive: `nst${m[2]}`, rewindOnClose: m[1] !== 'n', os: 'linux' };
-  return undefined;
 }

@@ -1,6 +1,6 @@
 /** The lab's shapes: what `startLab` takes, the hosts it makes, and the Lab handle tests and the CLI hold. */
 import type { Fault } from './faults';
-import type { DriveState } from './tape';
+import type { DriveState } from './drive-state';
 import type { HostOs } from '../src/schema/tape-rules';
 
 export interface LabOptions {

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FaultStore, type Fault } from '../faults';
-import { devicePaths, type DevicePaths, type TapeErrno } from '../tape';
+import { devicePaths, type DevicePaths, type TapeErrno } from '../drive-state';
 import type { HostOs } from '../../src/schema/tape-rules';
 
 /** Prefix of the host's own tree: '' inside a lab host (chroot); a real directory when run outside (unit tests). */
