@@ -182,8 +182,8 @@ export async function execStreamed(sessions: Sessions, cmd: string, opts: { sign
   };
 }
 
-/** Drains a stream, keeping its last `max` bytes for messages. */
-function keepTail(stream: Readable, max: number): () => string {
+/** Drains a stream, keeping its last `max` bytes (for messages, or a digest printed at the end). */
+export function keepTail(stream: Readable, max: number): () => string {
   let tail = Buffer.alloc(0);
   stream.on('data', (d: Buffer) => {
     tail = Buffer.concat([tail, d]);

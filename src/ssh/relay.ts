@@ -5,7 +5,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ExitResult, RemoteProcess } from './exec';
+import { keepTail, type ExitResult, type RemoteProcess } from './exec';
 import type { SshHost } from './pool';
 
 /** The source's stream ended, or its first `MAX_PREFIX` bytes passed, without the data marker line. */
@@ -92,22 +92,11 @@ export async function relay(src: SshHost, srcCmd: string, dst: SshHost, dstCmd: 
   try {
     to = await dst.execStream(dstCmd, { signal: inner.signal });
     // ssh2 reports a channel's close only after its stdout has ended: read it, keeping a short tail for the caller.
-    let out = Buffer.alloc(0);
-    to.stdout.on('data', (d: Buffer) => {
-      out = Buffer.concat([out, d]);
-      if (out.length > 4096) out = out.subarray(out.length - 4096);
-    });
+    const out = keepTail(to.stdout, 4096);
     from = await src.execStream(srcCmd, { signal: inner.signal });
     const f = from;
     const t = to;
-    const start = opts.dataMarker !== undefined ? new DataStart(opts.dataMarker) : undefined;
-    let raw = 0;
-    if (!start) {
-      f.stdout.on('data', (d: Buffer) => {
-        raw += d.length;
-      });
-    }
-    const sent = (): number => start?.bytes ?? raw;
+    const { start, sent } = countSent(f, opts.dataMarker);
     // Stopped before pipeline's teardown ends the destination's input, which would let it finish on no data.
     start?.once('error', (e: Error) => {
       if (e instanceof DataMarkerMissingError) noMarker = e;
@@ -118,25 +107,8 @@ export async function relay(src: SshHost, srcCmd: string, dst: SshHost, dstCmd: 
       const cb = opts.onProgress;
       timer = setInterval(() => cb(sent()), opts.progressIntervalMs ?? 1000);
     }
-    let srcEnded = false;
-    f.stdout.once('end', () => {
-      srcEnded = true;
-    });
-    // If either side ends early (drop, abort, a failed command), stop the other so that nothing waits forever.
-    const watch = (p: RemoteProcess, other: RemoteProcess, isDst: boolean): Promise<ExitResult> =>
-      p.exit.then(
-        (r) => {
-          if (isDst && !srcEnded) other.kill();
-          return r;
-        },
-        (e: unknown) => {
-          other.kill();
-          throw e;
-        },
-      );
     const [srcExit, dstExit] = await Promise.all([
-      watch(f, t, false),
-      watch(t, f, true),
+      ...exitsStoppingEachOther(f, t),
       // A broken pipe shows in the exits (the side that ended early has its status): nothing to report here.
       (start ? pipeline(f.stdout, start, t.stdin) : pipeline(f.stdout, t.stdin)).catch(() => undefined),
     ]);
@@ -146,7 +118,7 @@ export async function relay(src: SshHost, srcCmd: string, dst: SshHost, dstCmd: 
     return {
       bytes,
       source: { ...srcExit, stderr: f.stderrTail() },
-      destination: { ...dstExit, stderr: t.stderrTail(), stdout: out.toString('utf8') },
+      destination: { ...dstExit, stderr: t.stderrTail(), stdout: out() },
     };
   } catch (e) {
     from?.kill();
@@ -156,4 +128,41 @@ export async function relay(src: SshHost, srcCmd: string, dst: SshHost, dstCmd: 
     clearInterval(timer);
     opts.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** Counts what the source sends: after the data marker through a DataStart when there is one, every byte otherwise. */
+function countSent(f: RemoteProcess, marker: string | undefined): { start?: DataStart; sent(): number } {
+  if (marker !== undefined) {
+    const start = new DataStart(marker);
+    return { start, sent: () => start.bytes };
+  }
+  let raw = 0;
+  f.stdout.on('data', (d: Buffer) => {
+    raw += d.length;
+  });
+  return { sent: () => raw };
+}
+
+/**
+ * The source's and the destination's exits. If either side ends early (drop, abort, a failed command), the other is
+ * stopped so that nothing waits forever: a destination that exits before the source's output ended, or either side
+ * failing.
+ */
+function exitsStoppingEachOther(f: RemoteProcess, t: RemoteProcess): [Promise<ExitResult>, Promise<ExitResult>] {
+  let srcEnded = false;
+  f.stdout.once('end', () => {
+    srcEnded = true;
+  });
+  const watch = (p: RemoteProcess, other: RemoteProcess, isDst: boolean): Promise<ExitResult> =>
+    p.exit.then(
+      (r) => {
+        if (isDst && !srcEnded) other.kill();
+        return r;
+      },
+      (e: unknown) => {
+        other.kill();
+        throw e;
+      },
+    );
+  return [watch(f, t, false), watch(t, f, true)];
 }
