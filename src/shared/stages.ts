@@ -5,8 +5,11 @@
  * Pure: imported by workflow code.
  */
 
+/** The stages in the order a run passes them. */
+export const STAGE_NAMES = ['validating', 'images', 'transfer', 'tape-prepare', 'tape-write', 'verify', 'cleanup', 'done'] as const;
+
 /** Where a run is. `waiting` = retries used up, waiting for an operator's retry or abort. */
-export type StageName = 'validating' | 'images' | 'transfer' | 'tape-prepare' | 'tape-write' | 'verify' | 'cleanup' | 'done';
+export type StageName = (typeof STAGE_NAMES)[number];
 
 /** The stages that run activities: every one but `done`. */
 export type ActivityStage = Exclude<StageName, 'done'>;
