@@ -14,42 +14,21 @@ import type { Client } from '@temporalio/client';
 import type { BackupResult } from '../shared/contract';
 import type { RecordCheck, RecordWrite, RunPlan, StagedImage, VerifyOutcome } from './types';
 
-export function tapeActivities(rt: ActivityHosts, client?: Client) {
+export function tapeActivities(hosts: ActivityHosts, client?: Client) {
   return {
     async prepareTape(plan: RunPlan, opts: { checkBlank: boolean }): Promise<{ blank: boolean | null }> {
-      const { backup, tapeOs } = plan;
-      const driver = driverFor(tapeOs);
+      const { backup } = plan;
+      const driver = driverFor(plan.tapeOs);
       const dev = backup.tape.device;
       const where = `${backup.tape.host}:${dev}`;
-      const host = await rt.host(backup.tape.host);
-      const st = await mapSshErrors(() => execIdempotent(host, driver.status(dev), {}));
-      const status = drivers.parseStatus(tapeOs, st.code, st.stdout + st.stderr);
-      if (!status.loaded) {
-        if (/does not exist|No such (device|file)|0514-/.test(st.stderr + st.stdout)) {
-          throw ApplicationFailure.nonRetryable(`tape device ${where} does not exist: ${status.detail}`, 'DeviceAbsent');
-        }
-        throw ApplicationFailure.retryable(`no tape is loaded in ${where} (${status.detail}): load a cartridge, then retry`, 'NoTapeLoaded');
-      }
-      await rt.run(backup.tape.host, `prepare ${where}`, shell.and(...driver.prepare(dev)));
+      await requireCartridge(hosts, plan, where);
+      await hosts.run(backup.tape.host, `prepare ${where}`, shell.and(...driver.prepare(dev)));
       if (!opts.checkBlank) return { blank: null };
-      const start = await rt.run(backup.tape.host, `read the start of the cartridge in ${where}`, driver.readCartridgeStart(dev));
+      const start = await hosts.run(backup.tape.host, `read the start of the cartridge in ${where}`, driver.readCartridgeStart(dev));
       const first = drivers.parseCartridgeStart(start.stdout);
-      if (first.hasData && !backup.overwrite && (await ownPartialTape(rt, plan))) {
-        // This backup wrote record 1 of this very cartridge before (a failed run started again): rewriting it is safe.
-        return { blank: false };
-      }
       if (first.hasData && !backup.overwrite) {
-        let why = '';
-        if (backup.expectedLabel) {
-          const label = await labelMatches(rt, client, plan, backup.expectedLabel);
-          if (label.ok) return { blank: false };
-          why = ` (the cartridge is not the expected backup ${JSON.stringify(backup.expectedLabel)}: ${label.why})`;
-        }
-        throw ApplicationFailure.nonRetryable(
-          `the cartridge in ${where} already holds data (its first block has ${first.bytes} bytes); ` +
-            `refusing to overwrite it. Load a blank or scratch cartridge, or start the backup with "overwrite": true${why}`,
-          'TapeNotBlank',
-        );
+        await refuseUnlessOwnOrExpected(hosts, client, plan, where, first.bytes);
+        return { blank: false };
       }
       return { blank: !first.hasData };
     },
@@ -65,7 +44,7 @@ export function tapeActivities(rt: ActivityHosts, client?: Client) {
       if (k !== 3 && !image) throw ApplicationFailure.nonRetryable(`record ${k} needs its staged image`, 'ShellValueError');
       const { stagedPath: file, blockSize: bs, bytes } = layout.planRecord(k, image?.bytes ?? 0, backup.record4BlockSize, stagingTape);
       const cmd = shell.and(...driver.setBlockSize(dev, bs), writeRecordAt(driver, dev, k, file, bs));
-      const r = await rt.runDetached(
+      const r = await hosts.runDetached(
         backup.tape.host,
         `write record ${k} to ${backup.tape.host}:${dev}`,
         stagingTape,
@@ -86,7 +65,7 @@ export function tapeActivities(rt: ActivityHosts, client?: Client) {
 
       const check = driver.verifyMksysb(dev);
       if (check && backup.verify !== 'none') {
-        const host = await rt.host(tapeHost);
+        const host = await hosts.host(tapeHost);
         const res = await mapSshErrors(() => execIdempotent(host, shell.and(...driver.setBlockSize(dev, bs4), check), {}));
         out.lsmksysb = res.code === 0;
         out.lsmksysbDetail = (res.stdout + res.stderr).trim().split('\n').slice(-3).join(' | ').slice(0, 400);
@@ -95,23 +74,59 @@ export function tapeActivities(rt: ActivityHosts, client?: Client) {
 
       for (const k of layout.RECORD_NUMBERS) {
         const bs = layout.blockSizeFor(k, backup.record4BlockSize);
-        const expected = await expectedSha(rt, plan, k, staged);
-        const got = await readBackSha(rt, plan, k, bs);
+        const expected = await expectedSha(hosts, plan, k, staged);
+        const got = await readBackSha(hosts, plan, k, bs);
         const rc: RecordCheck = { record: k, expected, actual: got.sha256, ok: got.ok && got.sha256 === expected };
         if (!got.ok) rc.detail = `read failed (status ${got.status}): ${got.stderr}`;
         else if (!rc.ok) rc.detail = `SHA-256 on tape ${got.sha256}, expected ${expected}`;
         out.records.push(rc);
       }
-      await rt.run(tapeHost, 'rewind', driver.rewind(dev));
+      await hosts.run(tapeHost, 'rewind', driver.rewind(dev));
       return out;
     },
 
     async cleanupStaging(plan: RunPlan): Promise<void> {
       const { backup } = plan;
-      await rt.run(backup.source, `remove ${plan.stagingSource}`, images.removeStaging(backup.workFolder.source, plan.stagingSource));
-      await rt.run(backup.tape.host, `remove ${plan.stagingTape}`, images.removeStaging(backup.workFolder.tape, plan.stagingTape));
+      await hosts.run(backup.source, `remove ${plan.stagingSource}`, images.removeStaging(backup.workFolder.source, plan.stagingSource));
+      await hosts.run(backup.tape.host, `remove ${plan.stagingTape}`, images.removeStaging(backup.workFolder.tape, plan.stagingTape));
     },
   };
+}
+
+/** Fails unless a cartridge is loaded in the drive; a device that does not exist is not retryable. */
+async function requireCartridge(hosts: ActivityHosts, plan: RunPlan, where: string): Promise<void> {
+  const { backup, tapeOs } = plan;
+  const driver = driverFor(tapeOs);
+  const dev = backup.tape.device;
+  const host = await hosts.host(backup.tape.host);
+  const st = await mapSshErrors(() => execIdempotent(host, driver.status(dev), {}));
+  const status = drivers.parseStatus(tapeOs, st.code, st.stdout + st.stderr);
+  if (status.loaded) return;
+  if (/does not exist|No such (device|file)|0514-/.test(st.stderr + st.stdout)) {
+    throw ApplicationFailure.nonRetryable(`tape device ${where} does not exist: ${status.detail}`, 'DeviceAbsent');
+  }
+  throw ApplicationFailure.retryable(`no tape is loaded in ${where} (${status.detail}): load a cartridge, then retry`, 'NoTapeLoaded');
+}
+
+/**
+ * A cartridge that holds data may be written over only when it is this backup's own partial tape or the expected
+ * backup's tape (`expectedLabel`); otherwise the backup stops before writing anything.
+ */
+async function refuseUnlessOwnOrExpected(hosts: ActivityHosts, client: Client | undefined, plan: RunPlan, where: string, firstBlockBytes: number): Promise<void> {
+  const { backup } = plan;
+  // This backup wrote record 1 of this very cartridge before (a failed run started again): rewriting it is safe.
+  if (await ownPartialTape(hosts, plan)) return;
+  let why = '';
+  if (backup.expectedLabel) {
+    const label = await labelMatches(hosts, client, plan, backup.expectedLabel);
+    if (label.ok) return;
+    why = ` (the cartridge is not the expected backup ${JSON.stringify(backup.expectedLabel)}: ${label.why})`;
+  }
+  throw ApplicationFailure.nonRetryable(
+    `the cartridge in ${where} already holds data (its first block has ${firstBlockBytes} bytes); ` +
+      `refusing to overwrite it. Load a blank or scratch cartridge, or start the backup with "overwrite": true${why}`,
+    'TapeNotBlank',
+  );
 }
 
 /**
@@ -119,15 +134,15 @@ export function tapeActivities(rt: ActivityHosts, client?: Client) {
  * on the tape host keeps the exit status of every write) finished with status 0, and the cartridge's record 1 is
  * byte for byte this backup's boot image padded to 512. A cartridge swapped since then has another record 1.
  */
-async function ownPartialTape(rt: ActivityHosts, plan: RunPlan): Promise<boolean> {
+async function ownPartialTape(hosts: ActivityHosts, plan: RunPlan): Promise<boolean> {
   const { backup, stagingTape } = plan;
-  const wrote = await rt.run(backup.tape.host, 'look for an earlier record-1 write of this backup', detached.anySucceeded(stagingTape, 'write-r1-'));
+  const wrote = await hosts.run(backup.tape.host, 'look for an earlier record-1 write of this backup', detached.anySucceeded(stagingTape, 'write-r1-'));
   if (!detached.parseAnySucceeded(wrote.stdout)) return false;
   const file = stagedPath(stagingTape, 1);
-  const size = images.parseSizeOrAbsent((await rt.run(backup.tape.host, `size of ${file}`, images.fileSizeOrAbsent(file))).stdout);
+  const size = images.parseSizeOrAbsent((await hosts.run(backup.tape.host, `size of ${file}`, images.fileSizeOrAbsent(file))).stdout);
   if (size === null) return false;
-  const mine = await paddedSha(rt, plan, file, layout.paddedLength(size, layout.TAPE_BLOCK_SIZE) - size);
-  const onTape = await readBackSha(rt, plan, 1, layout.TAPE_BLOCK_SIZE);
+  const mine = await paddedSha(hosts, plan, file, layout.paddedLength(size, layout.TAPE_BLOCK_SIZE) - size);
+  const onTape = await readBackSha(hosts, plan, 1, layout.TAPE_BLOCK_SIZE);
   return mine !== null && onTape.ok && mine === onTape.sha256;
 }
 
@@ -137,7 +152,7 @@ async function ownPartialTape(rt: ActivityHosts, plan: RunPlan): Promise<boolean
  * be a completed backup of the same source, and records 1 and 2 on the cartridge must have the SHA-256s its result
  * recorded when it read them back. Then the cartridge is that backup's tape and may be written over.
  */
-async function labelMatches(rt: ActivityHosts, client: Client | undefined, plan: RunPlan, label: string): Promise<{ ok: boolean; why: string }> {
+async function labelMatches(hosts: ActivityHosts, client: Client | undefined, plan: RunPlan, label: string): Promise<{ ok: boolean; why: string }> {
   if (!client) return { ok: false, why: 'the worker has no Temporal client to look it up' };
   const { backup } = plan;
   const prev = await findBackupResult(client, backup.source, label);
@@ -145,7 +160,7 @@ async function labelMatches(rt: ActivityHosts, client: Client | undefined, plan:
   if (prev.source !== backup.source) return { ok: false, why: `it was a backup of ${prev.source}, not of ${backup.source}` };
   for (const k of [1, 2] as const) {
     const want = prev.records.find((r) => r.record === k)?.sha256;
-    const got = await readBackSha(rt, plan, k, layout.TAPE_BLOCK_SIZE);
+    const got = await readBackSha(hosts, plan, k, layout.TAPE_BLOCK_SIZE);
     if (!want || !got.ok || got.sha256 !== want) return { ok: false, why: `record ${k} on the cartridge differs from that backup's` };
   }
   return { ok: true, why: '' };
@@ -173,7 +188,7 @@ async function findBackupResult(client: Client, source: string, label: string): 
   return undefined;
 }
 
-async function expectedSha(rt: ActivityHosts, plan: RunPlan, k: RecordNumber, staged: StagedImage[]): Promise<string> {
+async function expectedSha(hosts: ActivityHosts, plan: RunPlan, k: RecordNumber, staged: StagedImage[]): Promise<string> {
   if (k === 3) return createHash('sha256').update(layout.dummyTocBytes()).digest('hex');
   const image = staged.find((s) => s.record === k);
   if (!image) throw ApplicationFailure.nonRetryable(`no staged image for record ${k}`, 'ShellValueError');
@@ -181,21 +196,21 @@ async function expectedSha(rt: ActivityHosts, plan: RunPlan, k: RecordNumber, st
   const padding = onTape.bytes - image.bytes;
   if (padding === 0) return image.sha256;
   const file = onTape.stagedPath!;
-  const sha = await paddedSha(rt, plan, file, padding);
+  const sha = await paddedSha(hosts, plan, file, padding);
   if (!sha) throw ApplicationFailure.retryable(`cannot read ${file} on ${plan.backup.tape.host}`, 'CommandFailed');
   return sha;
 }
 
 /** Positions at record k (drive at block size `bs`) and hashes what the drive returns for it. */
 async function readBackSha(
-  rt: ActivityHosts,
+  hosts: ActivityHosts,
   plan: RunPlan,
   k: RecordNumber,
   bs: number,
 ): Promise<{ ok: boolean; sha256: string | null; status: number | null; stderr: string }> {
   const driver = driverFor(plan.tapeOs);
   const dev = plan.backup.tape.device;
-  const res = await rt.run(
+  const res = await hosts.run(
     plan.backup.tape.host,
     `read back record ${k}`,
     shell.and(...driver.setBlockSize(dev, bs), driver.readRecordSha256(dev, k, bs)),
@@ -205,8 +220,8 @@ async function readBackSha(
 }
 
 /** SHA-256 of a staged file on the tape host followed by `padding` NULs (what `dd conv=sync` puts on tape). */
-async function paddedSha(rt: ActivityHosts, plan: RunPlan, file: string, padding: number): Promise<string | null> {
-  const res = await rt.run(plan.backup.tape.host, `SHA-256 of ${file} padded by ${padding}`, images.sha256FilePadded(plan.tapeOs, file, padding));
+async function paddedSha(hosts: ActivityHosts, plan: RunPlan, file: string, padding: number): Promise<string | null> {
+  const res = await hosts.run(plan.backup.tape.host, `SHA-256 of ${file} padded by ${padding}`, images.sha256FilePadded(plan.tapeOs, file, padding));
   const got = images.parseSha256WithStatus(res.stdout);
   return got.ok ? got.sha256 : null;
 }
