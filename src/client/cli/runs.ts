@@ -9,6 +9,16 @@ import { EXIT, intArg, type Cli } from './context';
 import { addInputOptions, inputFromOptions, type InputOpts } from './options';
 
 export function addRunCommands(program: Command, cli: Cli): void {
+  addStartCommand(program, cli);
+  addStatusCommand(program, cli);
+  addWatchCommand(program, cli);
+  addRetryCommand(program, cli);
+  addAbortCommand(program, cli);
+  addListCommand(program, cli);
+}
+
+/** `start`: validate, start (or with --attach join the open run) and with --wait follow it to its end. */
+function addStartCommand(program: Command, cli: Cli): void {
   addInputOptions(program.command('start').description('start a backup'))
     .option('--workflow-id <id>', 'workflow ID (default mksysb-tape/<source>/<YYYY-MM-DD>)')
     .option('--attach', 'if that backup is already running, follow it instead of failing')
@@ -35,7 +45,10 @@ export function addRunCommands(program: Command, cli: Cli): void {
       if (!cli.json()) cli.print(`${started.started ? 'started' : 'following'} ${started.workflowId} (run ${started.runId})`);
       await followRun(cli, c, started.workflowId, started.runId, o, { started: started.started });
     });
+}
 
+/** `status`: where a run is, what it waits for, its result or why it failed; exit 1 for a run that failed. */
+function addStatusCommand(program: Command, cli: Cli): void {
   program
     .command('status')
     .description('show where a backup is, what it waits for, its result or why it failed')
@@ -47,7 +60,10 @@ export function addRunCommands(program: Command, cli: Cli): void {
       else cli.print(formatStatus(s));
       cli.code = ['FAILED', 'TERMINATED', 'CANCELLED', 'TIMED_OUT'].includes(s.status) ? EXIT.runFailed : EXIT.ok;
     });
+}
 
+/** `watch`: follow a run with live progress until it ends. */
+function addWatchCommand(program: Command, cli: Cli): void {
   program
     .command('watch')
     .description('follow a backup with live progress until it ends')
@@ -57,7 +73,10 @@ export function addRunCommands(program: Command, cli: Cli): void {
     .action(async (id: string, o: { bars?: boolean; interval: string }) => {
       await followRun(cli, await cli.connect(), id, undefined, o);
     });
+}
 
+/** `retry`: answer a run that waits for an operator (update, or --signal). */
+function addRetryCommand(program: Command, cli: Cli): void {
   program
     .command('retry')
     .description('tell a run that waits for an operator to try again')
@@ -71,7 +90,10 @@ export function addRunCommands(program: Command, cli: Cli): void {
       if (cli.json()) cli.printJson({ workflowId: id, request: 'retry', answer });
       else cli.print(`${id}: ${answer}`);
     });
+}
 
+/** `abort`: stop a run that waits for an operator. */
+function addAbortCommand(program: Command, cli: Cli): void {
   program
     .command('abort')
     .description('stop a run that waits for an operator (it fails with outcome aborted; staged images are kept)')
@@ -83,7 +105,10 @@ export function addRunCommands(program: Command, cli: Cli): void {
       if (cli.json()) cli.printJson({ workflowId: id, request: 'abort', answer });
       else cli.print(`${id}: ${answer}`);
     });
+}
 
+/** `list`: runs by host, stage or outcome (search attributes), newest first. */
+function addListCommand(program: Command, cli: Cli): void {
   program
     .command('list')
     .description('list backups, newest first, by host, stage or outcome (search attributes)')

@@ -33,6 +33,14 @@ interface CreateOpts extends FleetOpts {
 
 export function addScheduleCommands(program: Command, cli: Cli): void {
   const schedule = program.command('schedule').description('nightly backups and fleets as Temporal Schedules');
+  addScheduleCreate(schedule, cli);
+  addScheduleList(schedule, cli);
+  addScheduleActions(schedule, cli);
+  addScheduleUpdate(schedule, cli);
+}
+
+/** `schedule create [--fleet]`: a schedule that starts a backup, or a fleet. */
+function addScheduleCreate(schedule: Command, cli: Cli): void {
   addFleetOnlyOptions(
     addInputOptions(schedule.command('create').description('create a schedule that starts a backup (or, with --fleet, a fleet of backups) on a cron spec'))
       .option('--fleet', 'schedule a fleet (mksysbFleet): --group or --sources, and --drives, instead of --source and --tape'),
@@ -46,6 +54,10 @@ export function addScheduleCommands(program: Command, cli: Cli): void {
     .option('--paused', 'create it paused')
     .option('--note <text>')
     .action(async (o: CreateOpts) => (o.fleet ? await createFleetSchedule(cli, o) : await createBackupSchedule(cli, o)));
+}
+
+/** `schedule list`: the backup schedules, then the fleet schedules. */
+function addScheduleList(schedule: Command, cli: Cli): void {
   schedule
     .command('list')
     .description('list the schedules that start backups, then those that start fleets (in --json: "kind": "fleet")')
@@ -57,6 +69,10 @@ export function addScheduleCommands(program: Command, cli: Cli): void {
       else if (!fleets.length) cli.print(formatSchedules(list));
       else cli.print(`${list.length ? `${formatSchedules(list)}\n\n` : ''}${formatFleetSchedules(fleets)}`);
     });
+}
+
+/** `schedule pause|unpause|trigger|delete`, on a backup's schedule or a fleet's alike. */
+function addScheduleActions(schedule: Command, cli: Cli): void {
   for (const [name, what] of [
     ['pause', 'pause a schedule'],
     ['unpause', 'unpause a schedule'],
@@ -79,6 +95,10 @@ export function addScheduleCommands(program: Command, cli: Cli): void {
         else cli.print(`${past} schedule ${id}`);
       });
   }
+}
+
+/** `schedule update`: new timing, and for a backup's schedule a new input. */
+function addScheduleUpdate(schedule: Command, cli: Cli): void {
   addInputOptions(schedule.command('update').description('change a schedule\'s timing and/or its backup input').argument('<schedule-id>'))
     .option('--cron <expr>')
     .option('--time-zone <tz>')
