@@ -9,6 +9,7 @@ import { loadInventory } from '../schema/load-inventory';
 import { hostHasRole, type Inventory } from '../schema';
 import { WORKFLOW_TYPE, progressQuery, type BackupResult } from '../shared/contract';
 import type { Drive } from '../shared/drive';
+import { backupTapeBytes } from '../shared/fleet';
 import { SA_SOURCE } from '../shared/search-attributes';
 
 export interface ResolveFleetInput {
@@ -68,10 +69,6 @@ export function checkFleet(inv: Inventory, input: ResolveFleetInput): ResolvedFl
   return { sources, drives: input.drives.map((d) => ({ host: d.host, device: d.device })) };
 }
 
-/** Bytes a BackupResult put on tape (all four records). */
-export function tapeBytes(result: Pick<BackupResult, 'records'>): number {
-  return result.records.reduce((n, r) => n + r.bytes, 0);
-}
 
 export function fleetActivities(deps: { inventoryPath: string; client?: Client }) {
   return {
@@ -108,7 +105,7 @@ export function fleetActivities(deps: { inventoryPath: string; client?: Client }
       for (const [source, run] of latest) {
         try {
           const result = (await deps.client.workflow.getHandle(run.workflowId, run.runId).result()) as BackupResult;
-          if (Array.isArray(result?.records)) sizes[source] = tapeBytes(result);
+          if (Array.isArray(result?.records)) sizes[source] = backupTapeBytes(result);
         } catch {
           // A result that cannot be read leaves that source's size unknown.
         }

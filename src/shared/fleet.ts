@@ -4,6 +4,7 @@
  */
 import { defineQuery } from '@temporalio/workflow';
 import type { BackupInput } from '../schema';
+import type { BackupResult } from './contract';
 import type { Drive } from './drive';
 
 export type { Drive };
@@ -66,3 +67,8 @@ export interface FleetStatus {
 }
 
 export const fleetStatusQuery = defineQuery<FleetStatus>('fleetStatus');
+
+/** Bytes a backup put on tape (all four records): a finished child's size, and the order of the next night's fleet. */
+export function backupTapeBytes(result: Pick<BackupResult, 'records'>): number {
+  return result.records.reduce((n, r) => n + r.bytes, 0);
+}

@@ -31,6 +31,7 @@ import { parseBackupInput, type BackupInput } from '../schema';
 import { WORKFLOW_TYPE, backupIdFromWorkflowId, type BackupResult } from '../shared/contract';
 import { describeChildFailure } from '../shared/failures';
 import {
+  backupTapeBytes,
   fleetStatusQuery,
   type Drive,
   type FleetInput,
@@ -167,7 +168,7 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
       });
       const result = (await child.result()) as BackupResult;
       e.state = 'ok';
-      e.bytes = result.records.reduce((n, r) => n + r.bytes, 0);
+      e.bytes = backupTapeBytes(result);
     } catch (err) {
       e.state = 'failed';
       e.error = describeChildFailure(err);

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
 import { parseInventory } from '../../src/schema';
-import { checkFleet, tapeBytes } from '../../src/activities/fleet';
+import { checkFleet } from '../../src/activities/fleet';
+import { backupTapeBytes as tapeBytes } from '../../src/shared/fleet';
 
 const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOHrlK7BBVnddLgXB3hsSbMzFNOr4moMSjpgUr+cN1Al';
 const common = { address: '127.0.0.1', user: 'root', key: { agent: '/run/ssh-agent.sock' }, hostKey: HOST_KEY, workFolder: '/home/mksysb' };
