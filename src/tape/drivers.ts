@@ -2,7 +2,8 @@
  * Tape drive command builders: one interface, an AIX driver (`tctl`, `chdev`, `/dev/rmtN`) and a Linux driver
  * (`mt`, `/dev/nstN`). Pure: no I/O, no Node built-ins. See "AIX tape devices" in AIX-TAPE.md.
  *
- * Device arguments are the bare device name as the inventory gives it: `rmt0` on AIX, `st0` or `nst0` on Linux.
+ * Device arguments are bare drive names (`DRIVE_NAMES`): `rmt0` on AIX; `nst0`, as the inventory gives it, or `st0` on
+ * Linux, both writing through /dev/nst0.
  *
  * Writing and positioning choice: every record, record 1 included, is written to the NO-REWIND device after
  * absolute positioning (rewind, then `fsf k-1` for k > 1). The manual procedure writes record 1 to the rewind device
