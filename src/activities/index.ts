@@ -1,7 +1,8 @@
 /**
  * The activities, built by one factory from their dependencies (inventory path, SSH pool, policies), so the same code
  * runs against the lab in tests and against AIX in production. One file per concern: resolve (validation), images
- * (source host), transfer, tape (tape host).
+ * (source host), transfer/ (source to tape host), tape (tape host); what they share is in hosts (inventory, SSH,
+ * commands), failures, detached-run, remote-exec and context.
  */
 import type { Client } from '@temporalio/client';
 import { SshPool } from '../ssh';
