@@ -78,9 +78,16 @@ async function main(): Promise<number> {
   });
   const artifacts = path.join(root, 'test-artifacts');
   fs.mkdirSync(artifacts, { recursive: true });
+  // Each test file writes its workers' log there (test/helpers/worker-log.ts); none is left from an earlier run.
+  const workerLogs = path.join(artifacts, 'logs');
+  fs.rmSync(workerLogs, { recursive: true, force: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mksysb-tape-test-'));
   try {
     console.log(`Temporal dev server at ${env.address}, Web UI at http://127.0.0.1:${uiPort}`);
+    console.log(
+      `Worker logs: ${path.relative(root, workerLogs)}/<test file>.log, printed below only for a file with a failing test ` +
+        `(MKSYSB_TEST_VERBOSE=1: all of them, as they come)`,
+    );
     const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
     const bundlePath = path.join(tmp, 'workflow-bundle.js');
     fs.writeFileSync(bundlePath, bundle.code);

@@ -15,6 +15,7 @@ import { startLab, type Lab, type LabOptions } from '../../lab';
 import { DEFAULT_POLICIES, type StagePolicies } from '../../src/shared/policies';
 import type { BackupInput, BackupResult } from '../../src/shared/contract';
 import { startProjectWorker, testTemporal, type TestTemporal } from './temporal';
+import { workerLogStdio } from './worker-log';
 import { hetget, tapemap } from '../lab/helpers';
 import type { MksysbTapeConfig } from '../../temporal.config';
 
@@ -161,7 +162,7 @@ export function spawnWorker(env: BackupEnv): { child: ChildProcess; exited: Prom
   const root = path.resolve(__dirname, '..', '..');
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'worker.ts')], {
     cwd: root,
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', workerLogStdio()],
     env: {
       ...process.env,
       TEMPORAL_ADDRESS: env.t.address,

@@ -5,12 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { after } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig, type MksysbTapeConfig } from '../../temporal.config';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 import { requireTemporalCli } from '../../scripts/temporal-cli';
 import { WORKFLOWS_PATH, createWorker, type StartWorkerOptions } from '../../src/worker';
+import { installWorkerLogRuntime } from './worker-log';
 
 export interface TestTemporal {
   address: string;
@@ -23,8 +24,9 @@ export interface TestTemporal {
 
 let shared: Promise<TestTemporal> | undefined;
 
-// Workers in tests log warnings and errors only (MKSYSB_TEST_LOG_LEVEL=DEBUG for more).
-Runtime.install({ logger: new DefaultLogger((process.env.MKSYSB_TEST_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+// Workers in tests log warnings and errors only (MKSYSB_TEST_LOG_LEVEL=DEBUG for more), into the test file's worker
+// log (test/helpers/worker-log.ts).
+installWorkerLogRuntime((process.env.MKSYSB_TEST_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN');
 
 /** Clean-ups run once when the test file ends (registered at module level, so on the file's root test). */
 const cleanups: Array<() => Promise<void>> = [];
