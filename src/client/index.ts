@@ -1,6 +1,6 @@
 /**
  * The client API of mksysb-tape for other services: start backups, follow and answer them, list them, schedule them.
- * See README "Client API".
+ * See docs/client-api.md.
  */
 export {
   MksysbTapeClient,
