@@ -7,6 +7,7 @@ import { formatList, formatResult, formatStatus } from '../format';
 import { createProgressView, follow } from '../progress';
 import { EXIT, intArg, type Cli } from './context';
 import { addInputOptions, inputFromOptions, type InputOpts } from './options';
+import { STAGE_NAMES } from '../../shared/stages';
 
 export function addRunCommands(program: Command, cli: Cli): void {
   addStartCommand(program, cli);
@@ -115,7 +116,7 @@ function addListCommand(program: Command, cli: Cli): void {
     .option('--source <host>')
     .option('--tape-host <host>')
     .option('--tape-device <dev>')
-    .option('--stage <stage>', 'validating, images, transfer, tape-prepare, tape-write, verify, cleanup, done')
+    .option('--stage <stage>', STAGE_NAMES.join(', '))
     .addOption(new Option('--outcome <outcome>').choices(['running', 'waiting', 'succeeded', 'failed', 'aborted']))
     .option('--status <status>', 'Temporal status: Running, Completed, Failed, Terminated, ...')
     .option('--query <visibility-query>', 'extra visibility query, ANDed')
