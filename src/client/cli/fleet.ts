@@ -10,6 +10,13 @@ import { addBackupFlags, addFleetOnlyOptions, fleetInputFromOptions, type FleetO
 
 export function addFleetCommands(program: Command, cli: Cli): void {
   const fleet = program.command('fleet').description('many backups on a few drives (the mksysbFleet workflow)');
+  addFleetStart(fleet, cli);
+  addFleetStatus(fleet, cli);
+  addFleetWatch(fleet, cli);
+}
+
+/** `fleet start`: one backup per source on the given drives; with --wait a line per source that changes state. */
+function addFleetStart(fleet: Command, cli: Cli): void {
   addBackupFlags(addFleetOnlyOptions(fleet.command('start').description('start a fleet: one backup per source, on the given drives')))
     .option('--workflow-id <id>', 'fleet run ID (default mksysb-fleet/<group or sources>/<YYYY-MM-DD>)')
     .option('--wait', 'follow the fleet until it ends; exit 1 when it fails or any source failed')
@@ -29,7 +36,10 @@ export function addFleetCommands(program: Command, cli: Cli): void {
       const s = await c.fleets.follow(workflowId, { runId, intervalMs: interval, onChange: progressLines(cli) });
       fleetEnd(cli, s, { input });
     });
+}
 
+/** `fleet status`: the run and, per source, queued / running / ok / failed; exit 1 when it failed or any source did. */
+function addFleetStatus(fleet: Command, cli: Cli): void {
   fleet
     .command('status')
     .description('show a fleet run: its status and, per source, queued / running (on which drive, doing what) / ok / failed')
@@ -41,7 +51,10 @@ export function addFleetCommands(program: Command, cli: Cli): void {
       else cli.print(formatFleetStatus(s));
       cli.code = fleetExit(s);
     });
+}
 
+/** `fleet watch`: follow a fleet run (e.g. one a schedule started) until it ends. */
+function addFleetWatch(fleet: Command, cli: Cli): void {
   fleet
     .command('watch')
     .description('follow a fleet run until it ends (e.g. one a schedule started); exit 1 when it fails or any source failed')
