@@ -37,6 +37,7 @@ import {
   releaseSignal,
   type Drive,
   type DriveLockInput,
+  type DriveLockState,
   type LockHolder,
   type LockRequest,
   type LockTenure,
@@ -52,105 +53,50 @@ const { describeWorkflowRun } = proxyActivities<Pick<DriveLockActivities, 'descr
 
 /** The lock of one tape drive. Runs until terminated; idle it waits for a signal without adding history. */
 export async function driveLock(input: DriveLockInput): Promise<void> {
-  const { drive } = input;
   const checkMs = Math.max(1, input.holderCheckSeconds ?? 30) * 1000;
   const maxEvents = input.maxHistoryEvents ?? 2000;
   const lockWorkflowId = workflowInfo().workflowId;
-  let holder: LockHolder | null = input.carry?.holder ?? null;
-  const queue: LockRequest[] = [...(input.carry?.queue ?? [])];
-  const recent: LockTenure[] = [...(input.carry?.recent ?? [])];
-  /** Request IDs already released: a late or retried `acquire` of one of them is ignored. */
-  const released: string[] = [...(input.carry?.released ?? [])];
-  let grants = input.carry?.grants ?? 0;
-  const generation = (input.carry?.generation ?? 0) + 1;
-  let changes = 0;
+  const book = new LockBook(input);
 
-  const now = () => new Date().toISOString();
-  const remember = (requestId: string) => {
-    if (!released.includes(requestId)) released.push(requestId);
-    if (released.length > RELEASED_KEPT) released.splice(0, released.length - RELEASED_KEPT);
-  };
-  const endTenure = (end: LockTenure['end'], detail?: string) => {
-    if (!holder) return;
-    recent.push({ workflowId: holder.workflowId, requestId: holder.requestId, grantedAt: holder.since, releasedAt: now(), end, ...(detail ? { detail } : {}) });
-    if (recent.length > RECENT_KEPT) recent.splice(0, recent.length - RECENT_KEPT);
-    remember(holder.requestId);
-    log.info('drive released', { drive: `${drive.host}/${drive.device}`, holder: holder.workflowId, end, detail });
-    holder = null;
-    changes++;
-  };
-  const showDetails = () => {
-    const who = holder ? `held by ${holder.workflowId} since ${holder.since}` : 'free';
-    const waiting = queue.length ? `; ${queue.length} waiting: ${queue.map((q) => q.workflowId).join(', ')}` : '';
-    setCurrentDetails(`**${drive.host}/${drive.device}** ${who}${waiting}`);
-  };
+  setHandler(acquireSignal, (req) => book.queueRequest(req));
+  setHandler(releaseSignal, (msg) => book.release(msg.requestId));
+  setHandler(driveLockStateQuery, () => book.state());
 
-  setHandler(acquireSignal, (req) => {
-    if (released.includes(req.requestId)) return;
-    if (holder?.requestId === req.requestId || queue.some((q) => q.requestId === req.requestId)) return;
-    queue.push({ workflowId: req.workflowId, runId: req.runId, requestId: req.requestId, queuedAt: now() });
-    changes++;
-    showDetails();
-  });
-  setHandler(releaseSignal, (msg) => {
-    if (holder?.requestId === msg.requestId) endTenure('released');
-    else {
-      const i = queue.findIndex((q) => q.requestId === msg.requestId);
-      if (i >= 0) queue.splice(i, 1);
-      remember(msg.requestId);
-      changes++;
-    }
-    showDetails();
-  });
-  setHandler(driveLockStateQuery, () => ({
-    drive,
-    holder,
-    queue: [...queue],
-    recent: [...recent],
-    grants,
-    generation,
-  }));
-
-  showDetails();
+  book.showDetails();
   for (;;) {
-    if (!holder && queue.length) {
-      const next = queue.shift()!;
-      const granted: LockHolder = { ...next, since: now() };
-      holder = granted;
-      grants++;
-      showDetails();
+    if (!book.holder && book.queue.length) {
+      // The next waiter's turn: grant it the drive, or pass the drive on when the grant cannot reach it.
+      const granted = book.grantNext();
       try {
-        await getExternalWorkflowHandle(next.workflowId, next.runId).signal(driveGrantedSignal, {
+        await getExternalWorkflowHandle(granted.workflowId, granted.runId).signal(driveGrantedSignal, {
           lockWorkflowId,
-          requestId: next.requestId,
+          requestId: granted.requestId,
         });
       } catch (err) {
-        if (holder === granted) endTenure('undeliverable', (err as Error).message);
-        showDetails();
+        if (book.holder === granted) book.endTenure('undeliverable', (err as Error).message);
+        book.showDetails();
       }
       continue;
     }
     const info = workflowInfo();
     if (info.continueAsNewSuggested || info.historyLength >= maxEvents) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof driveLock>({
-        ...input,
-        carry: { holder, queue, recent, released, grants, generation },
-      });
+      await continueAsNew<typeof driveLock>({ ...input, carry: book.carry() });
     }
-    const seen = changes;
-    if (!holder) {
-      await condition(() => changes !== seen);
+    const seen = book.changes;
+    if (!book.holder) {
+      await condition(() => book.changes !== seen);
       continue;
     }
-    const checked = holder;
-    const changed = await condition(() => changes !== seen, checkMs);
-    if (changed || holder !== checked) continue;
+    // Held: every checkMs without a change, ask Temporal whether the holder still runs.
+    const checked = book.holder;
+    const changed = await condition(() => book.changes !== seen, checkMs);
+    if (changed || book.holder !== checked) continue;
     try {
       const run = await describeWorkflowRun({ workflowId: checked.workflowId, runId: checked.runId });
-      if (run.status !== 'RUNNING' && holder === checked) {
-        endTenure('holder-gone', `holder run is ${run.status}`);
-        showDetails();
+      if (run.status !== 'RUNNING' && book.holder === checked) {
+        book.endTenure('holder-gone', `holder run is ${run.status}`);
+        book.showDetails();
       }
     } catch (err) {
       // Temporal itself unreachable from the worker: keep the holder and look again at the next check.
@@ -158,6 +104,93 @@ export async function driveLock(input: DriveLockInput): Promise<void> {
     }
   }
 }
+
+/** The lock's book: holder, waiters, recent tenures and released requests, carried over by continue-as-new. */
+class LockBook {
+  readonly drive: Drive;
+  holder: LockHolder | null;
+  readonly queue: LockRequest[];
+  private readonly recent: LockTenure[];
+  /** Request IDs already released: a late or retried `acquire` of one of them is ignored. */
+  private readonly released: string[];
+  private grants: number;
+  private readonly generation: number;
+  /** Bumped by every change the lock's loop waits for. */
+  changes = 0;
+
+  constructor(input: DriveLockInput) {
+    this.drive = input.drive;
+    this.holder = input.carry?.holder ?? null;
+    this.queue = [...(input.carry?.queue ?? [])];
+    this.recent = [...(input.carry?.recent ?? [])];
+    this.released = [...(input.carry?.released ?? [])];
+    this.grants = input.carry?.grants ?? 0;
+    this.generation = (input.carry?.generation ?? 0) + 1;
+  }
+
+  queueRequest(req: LockRequest): void {
+    if (this.released.includes(req.requestId)) return;
+    if (this.holder?.requestId === req.requestId || this.queue.some((q) => q.requestId === req.requestId)) return;
+    this.queue.push({ workflowId: req.workflowId, runId: req.runId, requestId: req.requestId, queuedAt: now() });
+    this.changes++;
+    this.showDetails();
+  }
+
+  release(requestId: string): void {
+    if (this.holder?.requestId === requestId) this.endTenure('released');
+    else {
+      const i = this.queue.findIndex((q) => q.requestId === requestId);
+      if (i >= 0) this.queue.splice(i, 1);
+      this.remember(requestId);
+      this.changes++;
+    }
+    this.showDetails();
+  }
+
+  /** The first waiter becomes the holder. */
+  grantNext(): LockHolder {
+    const next = this.queue.shift()!;
+    const granted: LockHolder = { ...next, since: now() };
+    this.holder = granted;
+    this.grants++;
+    this.showDetails();
+    return granted;
+  }
+
+  endTenure(end: LockTenure['end'], detail?: string): void {
+    const { holder, drive } = this;
+    if (!holder) return;
+    this.recent.push({ workflowId: holder.workflowId, requestId: holder.requestId, grantedAt: holder.since, releasedAt: now(), end, ...(detail ? { detail } : {}) });
+    if (this.recent.length > RECENT_KEPT) this.recent.splice(0, this.recent.length - RECENT_KEPT);
+    this.remember(holder.requestId);
+    log.info('drive released', { drive: `${drive.host}/${drive.device}`, holder: holder.workflowId, end, detail });
+    this.holder = null;
+    this.changes++;
+  }
+
+  showDetails(): void {
+    const { holder, queue, drive } = this;
+    const who = holder ? `held by ${holder.workflowId} since ${holder.since}` : 'free';
+    const waiting = queue.length ? `; ${queue.length} waiting: ${queue.map((q) => q.workflowId).join(', ')}` : '';
+    setCurrentDetails(`**${drive.host}/${drive.device}** ${who}${waiting}`);
+  }
+
+  state(): DriveLockState {
+    return { drive: this.drive, holder: this.holder, queue: [...this.queue], recent: [...this.recent], grants: this.grants, generation: this.generation };
+  }
+
+  carry(): NonNullable<DriveLockInput['carry']> {
+    const { holder, queue, recent, released, grants, generation } = this;
+    return { holder, queue, recent, released, grants, generation };
+  }
+
+  private remember(requestId: string): void {
+    if (!this.released.includes(requestId)) this.released.push(requestId);
+    if (this.released.length > RELEASED_KEPT) this.released.splice(0, this.released.length - RELEASED_KEPT);
+  }
+}
+
+const now = () => new Date().toISOString();
 
 /**
  * Workflow-side helper: waits for the drive, runs `fn` holding it, and releases it when `fn` ends, fails or the
