@@ -166,6 +166,42 @@ function openInput(o: Ops, os: HostOs): number {
   }
 }
 
+/** Reads and drops `count` blocks of `ib` bytes from a pipe (a regular file is skipped by its read offset instead). */
+function skipBlocks(fd: number, ib: number, count: number): void {
+  const sink = Buffer.alloc(ib);
+  for (let i = 0; i < count; i++) {
+    let n = 0;
+    while (n < ib) {
+      const r = readSome(fd, sink, n, ib - n);
+      if (!r) break;
+      n += r;
+    }
+  }
+}
+
+/** Fills `chunk` from `fd` (at offset `pos` of a regular file, else from the stream); fewer bytes than asked mean EOF. */
+function fillChunk(fd: number, chunk: Buffer, pos: number | null): number {
+  let n = 0;
+  while (n < chunk.length) {
+    const r = pos !== null ? fs.readSync(fd, chunk, n, chunk.length - n, pos + n) : readSome(fd, chunk, n, chunk.length - n);
+    if (!r) break;
+    n += r;
+  }
+  return n;
+}
+
+/** A drive streams at its own speed (`tapeBytesPerSecond`): each call waits until its bytes' turn. No rate: no wait. */
+function streamPacer(rate: number | undefined): (bytes: number) => void {
+  const t0 = Date.now();
+  let written = 0;
+  return (bytes) => {
+    if (!rate) return;
+    const due = t0 + (written / rate) * 1000 - Date.now();
+    if (due > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, due);
+    written += bytes;
+  };
+}
+
 function tapeWrite(
   o: Ops,
   drive: Drive,
@@ -184,33 +220,16 @@ function tapeWrite(
   let inFull = 0;
   let inPart = 0;
   let pos = regular ? o.skip * ib : 0;
-  if (!regular && o.skip) {
-    const sink = Buffer.alloc(ib);
-    for (let i = 0; i < o.skip; i++) {
-      let n = 0;
-      while (n < ib) {
-        const r = readSome(fd, sink, n, ib - n);
-        if (!r) break;
-        n += r;
-      }
-    }
-  }
+  if (!regular) skipBlocks(fd, ib, o.skip);
   const CH = Math.max(ib, Math.floor((8 << 20) / ib) * ib);
   let carry = Buffer.alloc(0);
   let blocksLeft = o.count ?? Infinity;
   let eof = false;
   let failure: TapeErrno | undefined;
-  const rate = config().tapeBytesPerSecond;
-  const t0 = Date.now();
-  let written = 0;
+  const pace = streamPacer(config().tapeBytesPerSecond);
   const doWrite = (buf: Buffer, size: number): void => {
     if (!buf.length) return;
-    if (rate) {
-      // A drive streams at its own speed: wait until this chunk's turn.
-      const due = t0 + (written / rate) * 1000 - Date.now();
-      if (due > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, due);
-      written += buf.length;
-    }
+    pace(buf.length);
     let allowed = drop.allow(buf.length);
     if (allowed < buf.length) allowed -= allowed % size;
     if (allowed) drive.write(buf.subarray(0, allowed), size);
@@ -234,16 +253,9 @@ function tapeWrite(
     while (!eof && blocksLeft > 0) {
       const want = Math.min(CH, blocksLeft === Infinity ? CH : blocksLeft * ib);
       const chunk = Buffer.allocUnsafe(want);
-      let n = 0;
-      while (n < want) {
-        const r = regular ? fs.readSync(fd, chunk, n, want - n, pos) : readSome(fd, chunk, n, want - n);
-        if (!r) {
-          eof = true;
-          break;
-        }
-        n += r;
-        pos += r;
-      }
+      const n = fillChunk(fd, chunk, regular ? pos : null);
+      pos += n;
+      eof = n < want;
       const full = Math.floor(n / ib);
       const rem = n - full * ib;
       inFull += full;
