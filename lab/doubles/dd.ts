@@ -114,6 +114,29 @@ function streamPacer(rate: number | undefined): (bytes: number) => void {
   };
 }
 
+/** conv=sync: the input with its short last block padded with NULs to a whole block of `ib`. */
+function padToBlock(data: Buffer, ib: number): Buffer {
+  const padded = Buffer.alloc(Math.ceil(data.length / ib) * ib);
+  data.copy(padded);
+  return padded;
+}
+
+/**
+ * The writes (buffer, write size) one chunk of input makes. With bs= each input block is one write, a short last block
+ * a short write. With obs= the input is re-blocked to `W`: what is left over waits in `carry` for the next chunk.
+ */
+function splitWrites(data: Buffer, W: number, perInputBlock: boolean, carry: Buffer): { writes: Array<[Buffer, number]>; carry: Buffer } {
+  if (perInputBlock) {
+    const whole = Math.floor(data.length / W) * W;
+    const writes: Array<[Buffer, number]> = [[data.subarray(0, whole), W]];
+    if (data.length > whole) writes.push([data.subarray(whole), data.length - whole]);
+    return { writes, carry };
+  }
+  const all = carry.length ? Buffer.concat([carry, data]) : data;
+  const whole = Math.floor(all.length / W) * W;
+  return { writes: [[all.subarray(0, whole), W]], carry: Buffer.from(all.subarray(whole)) };
+}
+
 function tapeWrite(
   o: Ops,
   drive: Drive,
@@ -134,7 +157,7 @@ function tapeWrite(
   let pos = regular ? o.skip * ib : 0;
   if (!regular) skipBlocks(fd, ib, o.skip);
   const CH = Math.max(ib, Math.floor((8 << 20) / ib) * ib);
-  let carry = Buffer.alloc(0);
+  let carry: Buffer = Buffer.alloc(0);
   let blocksLeft = o.count ?? Infinity;
   let eof = false;
   let failure: TapeErrno | undefined;
@@ -172,29 +195,15 @@ function tapeWrite(
       const rem = n - full * ib;
       inFull += full;
       blocksLeft -= full;
-      let data = chunk.subarray(0, n);
+      let data: Buffer = chunk.subarray(0, n);
       if (rem) {
         inPart++;
         blocksLeft--;
-        if (sync) {
-          const padded = Buffer.alloc(full * ib + ib);
-          data.copy(padded);
-          data = padded;
-        }
+        if (sync) data = padToBlock(data, ib);
       }
-      if (o.bs !== undefined) {
-        // bs=: each input block is one write
-        const whole = Math.floor(data.length / W) * W;
-        doWrite(data.subarray(0, whole), W);
-        if (data.length > whole) {
-          doWrite(data.subarray(whole), data.length - whole);
-        }
-      } else {
-        const all = carry.length ? Buffer.concat([carry, data]) : data;
-        const whole = Math.floor(all.length / W) * W;
-        doWrite(all.subarray(0, whole), W);
-        carry = Buffer.from(all.subarray(whole));
-      }
+      const split = splitWrites(data, W, o.bs !== undefined, carry);
+      for (const [buf, size] of split.writes) doWrite(buf, size);
+      carry = split.carry;
     }
     if (carry.length) doWrite(carry, carry.length);
   } catch (e) {
