@@ -76,7 +76,15 @@ async function main(): Promise<void> {
     console.log('\nstopping worker, lab and Temporal dev server...');
     await started.shutdown?.();
     await lab?.down().catch((e: Error) => console.error(`lab down: ${e.message}`));
-    server.kill('SIGTERM');
+    // Wait for the dev server to close its database and ports: exiting first would leave it behind for a moment (and
+    // the next `npm run dev` would find its port taken).
+    if (server.exitCode === null && server.signalCode === null) {
+      const gone = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+      server.kill('SIGTERM');
+      const kill = setTimeout(() => server.kill('SIGKILL'), 10_000);
+      await gone;
+      clearTimeout(kill);
+    }
     process.exit(code);
   };
   const started: { shutdown?: () => Promise<void> } = {};
