@@ -76,7 +76,8 @@ async function main(): Promise<number> {
       extraArgs: ['--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true'],
     },
   });
-  const artifacts = path.join(root, 'test-artifacts');
+  // MKSYSB_TEST_ARTIFACTS moves them (two runs at once on one clone would otherwise empty each other's logs).
+  const artifacts = path.resolve(process.env.MKSYSB_TEST_ARTIFACTS ?? path.join(root, 'test-artifacts'));
   fs.mkdirSync(artifacts, { recursive: true });
   // Each test file writes its workers' log there (test/helpers/worker-log.ts); none is left from an earlier run.
   const workerLogs = path.join(artifacts, 'logs');
