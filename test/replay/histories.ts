@@ -1,0 +1,41 @@
+/**
+ * The recorded histories of test/replay/histories/: one JSON file per workflow run, in the format of
+ * `temporal workflow show --output json` (and of the Web UI's download), and manifest.json, which says for each file
+ * the situation it shows, its workflow type and workflow ID (a history does not hold its workflow ID, and the
+ * workflows use it) and the commit it was recorded against. Written by scripts/record-histories.ts, replayed by
+ * replay.test.ts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { History } from '@temporalio/common/lib/proto-utils';
+import { historyFromJson } from './history-json';
+
+export const HISTORIES_DIR = path.join(__dirname, 'histories');
+export const MANIFEST_PATH = path.join(HISTORIES_DIR, 'manifest.json');
+
+export interface RecordedHistory {
+  /** File name in HISTORIES_DIR. */
+  file: string;
+  /** Situation name (see SITUATIONS in situations.ts). */
+  situation: string;
+  workflowType: string;
+  workflowId: string;
+  runId: string;
+}
+
+export interface Manifest {
+  recordedAt: string;
+  /** `git rev-parse HEAD` when recorded, and whether src/workflows had changes not committed then. */
+  commit: string;
+  workflowCodeChanged: boolean;
+  sdkVersion: string;
+  histories: RecordedHistory[];
+}
+
+export function readManifest(): Manifest {
+  return JSON.parse(fs.readFileSync(MANIFEST_PATH, 'utf8')) as Manifest;
+}
+
+export function readHistory(entry: Pick<RecordedHistory, 'file'>): History {
+  return historyFromJson(JSON.parse(fs.readFileSync(path.join(HISTORIES_DIR, entry.file), 'utf8')));
+}
