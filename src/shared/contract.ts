@@ -10,8 +10,13 @@ export const WORKFLOW_TYPE = 'mksysbToTape';
 
 export type { BackupInput, StageName };
 
-
-export type Outcome = 'running' | 'waiting' | 'succeeded' | 'failed' | 'aborted';
+/**
+ * Where a run stands, in the MksysbOutcome search attribute and the `progress` query: `waiting` for an operator after
+ * a stage used its retries; `aborted` by an operator's `abort` of a waiting run (Temporal status Failed);
+ * `cancelled` by a Temporal cancel request, at any stage (Temporal status Canceled).
+ */
+export const OUTCOMES = ['running', 'waiting', 'succeeded', 'failed', 'aborted', 'cancelled'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
 
 export interface RecordResult {
   record: 1 | 2 | 3 | 4;

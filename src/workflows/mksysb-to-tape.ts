@@ -11,13 +11,16 @@
  *
  * Every step is an activity with retries. When a step has used them up, the run waits for an operator's `retry`
  * (optionally from a given record) or `abort`, for `operatorWaitHours`, and says so in its details and progress
- * (operator.ts). What the run shows of itself is in run-status.ts, the tape phase in tape-phase.ts.
+ * (operator.ts). A cancel request stops the running step's remote commands and ends the run Canceled, with outcome
+ * `cancelled`, from any stage and without asking the operator (cancellation.ts). What the run shows of itself is in
+ * run-status.ts, the tape phase in tape-phase.ts.
  */
-import { ApplicationFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, workflowInfo } from '@temporalio/workflow';
 import type { BackupInput, BackupResult } from '../shared/contract';
 import { failureMessage, failureType } from '../shared/failures';
 import { planTape } from '../tape/layout';
 import { backupResult, tapeVerified } from './backup-result';
+import { asCancellation, runCancelled } from './cancellation';
 import { withDriveLock } from './drive-lock';
 import { Operator } from './operator';
 import { RunStatus } from './run-status';
@@ -36,9 +39,13 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
     const plan = await status
       .timed('validating', () => stageActivities(undefined, 'validating', 'validate the input against the inventory').resolveBackup(input, info.workflowId))
       .catch((err) => {
+        if (runCancelled(err)) throw err;
         throw ApplicationFailure.nonRetryable(failureMessage(err), failureType(err) ?? 'InputValidationError');
       });
     status.validated(plan);
+    // The validation reads the inventory and does not heartbeat: a cancel that came while it ran takes effect here,
+    // before anything runs on the hosts.
+    if (runCancelled()) throw new CancelledFailure('cancelled during validation');
     const { backup } = plan;
     const drive = `${backup.tape.host}:${backup.tape.device}`;
     const mksysb = `mksysb ${backup.mksysbFlags.join(' ')}`;
@@ -95,11 +102,11 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
     status.show('done', `done in ${Math.round((Date.now() - started) / 1000)} s: tape in ${drive} verified${cleanup ? ', staging removed' : ''}`);
     return result;
   } catch (err) {
-    if (isCancellation(err)) {
-      status.setOutcome('aborted');
-    } else if (status.progress.outcome !== 'aborted') {
-      status.setOutcome('failed');
+    if (runCancelled(err)) {
+      status.cancelled();
+      throw asCancellation(err);
     }
+    if (status.progress.outcome !== 'aborted') status.setOutcome('failed');
     status.progress.lastError = failureMessage(err);
     status.refresh();
     throw err;

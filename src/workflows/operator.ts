@@ -2,11 +2,13 @@
  * The operator's part in a mksysbToTape run: when a stage has used up its activity retries, the run does not fail at
  * once but waits, for the backup's `operatorWaitHours`, for a `retry` (optionally from a given record) or an `abort`,
  * sent as a signal (`retry`, `abort`) or an update (`retryNow`, `abortNow`, refused when the run is not waiting).
+ * A cancel request during the wait ends it like any other: the run reports itself cancelled (RunStatus.cancelled).
  */
 import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
 import { abortSignal, abortUpdate, retrySignal, retryUpdate, type AbortRequest, type RetryRequest, type StageName } from '../shared/contract';
 import { failureMessage, failureType } from '../shared/failures';
 import { stageFailedText } from '../shared/stages';
+import { asCancellation, runCancelled } from './cancellation';
 import type { RunStatus } from './run-status';
 
 type Decision = { kind: 'retry'; request: RetryRequest } | { kind: 'abort'; request: AbortRequest };
@@ -59,8 +61,12 @@ export class Operator {
     }
   }
 
-  /** Waits for retry or abort after a stage used its retries: the retry request; throws on abort or time-out. */
+  /**
+   * Waits for retry or abort after a stage used its retries: the retry request; throws on abort or time-out. A step
+   * that ended because the run was cancelled is no case for an operator: the cancellation goes on up.
+   */
   async ask(stage: StageName, err: unknown, record?: number): Promise<RetryRequest> {
+    if (runCancelled(err)) throw asCancellation(err);
     const { status } = this;
     const { progress } = status;
     const reason = failureMessage(err);

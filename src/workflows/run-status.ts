@@ -6,6 +6,7 @@ import { setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporal
 import type { RunPlan } from '../activities';
 import { progressQuery, type BackupProgress, type Outcome, type StageName, type TransferResult } from '../shared/contract';
 import { formatBytes } from '../shared/format';
+import { stageFailedText } from '../shared/stages';
 import { SA_OUTCOME, SA_SOURCE, SA_STAGE, SA_TAPE_DEVICE, SA_TAPE_HOST } from '../shared/search-attributes';
 import { RECORDS } from '../tape/layout';
 
@@ -55,6 +56,26 @@ export class RunStatus {
   setOutcome(outcome: Outcome): void {
     this.progress.outcome = outcome;
     upsertSearchAttributes([{ key: SA_OUTCOME, value: outcome }]);
+  }
+
+  /**
+   * The run was cancelled: outcome `cancelled`, and details that say where; a wait for an operator ends with it. The
+   * running step's activities have ended by now (they wait for their remote commands to stop).
+   */
+  cancelled(): void {
+    const { progress } = this;
+    const { waiting } = progress;
+    progress.waiting = undefined;
+    this.setOutcome('cancelled');
+    if (waiting) {
+      progress.activity = `cancelled while the run waited for an operator after ${stageFailedText(waiting.stage, waiting.record)} failed; nothing was running on the hosts`;
+    } else if (progress.stage === 'validating') {
+      progress.activity = 'cancelled during validation, before any command ran on the hosts';
+    } else {
+      progress.activity = `cancelled during ${stageFailedText(progress.stage, progress.record)}, its commands on the hosts stopped (it was: ${progress.activity})`;
+    }
+    if (this.plan && progress.stage !== 'validating') progress.activity += '; the staged files were kept';
+    this.refresh();
   }
 
   /** One more move of an image, for the result and the details. */

@@ -7,6 +7,7 @@ import { formatList, formatResult, formatStatus } from '../format';
 import { createProgressView, follow } from '../progress';
 import { EXIT, intArg, type Cli } from './context';
 import { addInputOptions, inputFromOptions, type InputOpts } from './options';
+import { OUTCOMES } from '../../shared/contract';
 import { STAGE_NAMES } from '../../shared/stages';
 
 export function addRunCommands(program: Command, cli: Cli): void {
@@ -117,7 +118,7 @@ function addListCommand(program: Command, cli: Cli): void {
     .option('--tape-host <host>')
     .option('--tape-device <dev>')
     .option('--stage <stage>', STAGE_NAMES.join(', '))
-    .addOption(new Option('--outcome <outcome>').choices(['running', 'waiting', 'succeeded', 'failed', 'aborted']))
+    .addOption(new Option('--outcome <outcome>').choices(OUTCOMES))
     .option('--status <status>', 'Temporal status: Running, Completed, Failed, Terminated, ...')
     .option('--query <visibility-query>', 'extra visibility query, ANDed')
     .option('--limit <n>', 'at most this many', '50')
