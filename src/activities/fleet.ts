@@ -1,13 +1,17 @@
 /**
  * Activities of the fleet workflow (src/workflows/fleet.ts): resolving the sources (a list or an inventory group) and
- * the drives against the inventory, and the image sizes of earlier backups, read from Temporal's visibility (the last
- * completed mksysbToTape run of each source) so that the fleet can start the longest backups first.
+ * the drives against the inventory, the image sizes of earlier backups, read from Temporal's visibility (the last
+ * completed mksysbToTape run of each source) so that the fleet can start the longest backups first, and the wait for
+ * the children of the fleet's earlier runs once it has continued as new.
  */
-import type { Client } from '@temporalio/client';
+import { setMaxListeners } from 'node:events';
+import { Context } from '@temporalio/activity';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { loadInventory } from '../schema/load-inventory';
 import { hostHasRole, type Inventory } from '../schema';
-import { WORKFLOW_TYPE, progressQuery, type BackupResult } from '../shared/contract';
+import { WORKFLOW_TYPE, type BackupResult } from '../shared/contract';
+import { describeChildFailure } from '../shared/failures';
 import type { Drive } from '../shared/drive';
 import { backupTapeBytes } from '../shared/fleet';
 import { SA_SOURCE } from '../shared/search-attributes';
@@ -113,34 +117,61 @@ export function fleetActivities(deps: { inventoryPath: string; client?: Client }
       return sizes;
     },
 
-    /** What each running child is doing (its `progress` query), for the fleet's details; silent children left out. */
-    async fleetChildProgress(input: { workflowIds: string[] }): Promise<Record<string, ChildProgress>> {
-      if (!deps.client) return {};
+    /**
+     * Waits until at least one of `children` (backups an earlier run of the fleet started) has ended, and returns
+     * every one that has by then: ok with its tape bytes, or failed with the reason (a failure, cancellation,
+     * termination or time-out). Long-polls each child's result; heartbeats so that a lost worker is noticed and the
+     * next attempt watches again. A child Temporal no longer knows is reported failed.
+     */
+    async awaitFleetChildren(input: { children: Array<{ workflowId: string; runId?: string }> }): Promise<{ ended: FleetChildEnd[] }> {
+      if (!deps.client) throw ApplicationFailure.nonRetryable('the worker has no Temporal client to watch the fleet\'s children', 'NoClient');
       const client = deps.client;
-      const out: Record<string, ChildProgress> = {};
-      await Promise.all(
-        input.workflowIds.map(async (id) => {
-          try {
-            const p = await Promise.race([
-              client.workflow.getHandle(id).query(progressQuery),
-              new Promise<never>((_, rej) => setTimeout(() => rej(new Error('query timed out')), 5000).unref()),
-            ]);
-            out[id] = { stage: p.stage, outcome: p.outcome, activity: p.activity, ...(p.record ? { record: p.record } : {}) };
-          } catch {
-            // Not started yet, or its worker busy: shown without a stage this time.
-          }
-        }),
-      );
-      return out;
+      const ctx = Context.current();
+      // One abort per child: the client adds a listener to it for each long poll (one every 20 s or so) and never
+      // removes it, so the count, bounded by the attempt's length, is allowed past Node's default warning at 10.
+      const stops = input.children.map(() => {
+        const c = new AbortController();
+        setMaxListeners(1000, c.signal);
+        return c;
+      });
+      const beat = setInterval(() => ctx.heartbeat(), 10_000);
+      ctx.heartbeat();
+      try {
+        const ended: FleetChildEnd[] = [];
+        await new Promise<void>((resolve, reject) => {
+          ctx.cancelled.catch(reject);
+          input.children.forEach((c, i) => {
+            const stop = stops[i]!;
+            client
+              .withAbortSignal(stop.signal, () => client.workflow.getHandle(c.workflowId, c.runId).result())
+              .then(
+                (r) => ({ workflowId: c.workflowId, ok: true as const, bytes: backupTapeBytes(r as BackupResult) }),
+                (err: unknown) => {
+                  if (err instanceof WorkflowFailedError) return { workflowId: c.workflowId, ok: false as const, error: describeChildFailure(err.cause ?? err) };
+                  if (err instanceof WorkflowNotFoundError) return { workflowId: c.workflowId, ok: false as const, error: `backup run ${c.workflowId} is no longer known to Temporal` };
+                  throw err;
+                },
+              )
+              .then((end) => {
+                ended.push(end);
+                resolve();
+              }, (err: unknown) => {
+                if (!stop.signal.aborted) reject(err as Error);
+              });
+          });
+        });
+        // Children that ended at the same moment come back in one answer (one activity's events for them all).
+        await new Promise((r) => setTimeout(r, 200));
+        return { ended };
+      } finally {
+        clearInterval(beat);
+        for (const stop of stops) stop.abort();
+      }
     },
   };
 }
 
-export interface ChildProgress {
-  stage: string;
-  outcome: string;
-  activity: string;
-  record?: number;
-}
+/** How a child of an earlier run of the fleet ended. */
+export type FleetChildEnd = { workflowId: string; ok: true; bytes: number } | { workflowId: string; ok: false; error: string };
 
 export type FleetActivities = ReturnType<typeof fleetActivities>;

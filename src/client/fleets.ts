@@ -8,6 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
+import { progressQuery } from '../shared/contract';
 import { FLEET_WORKFLOW_TYPE, fleetStatusQuery, type FleetInput, type FleetResult, type FleetSourceResult, type FleetStatus } from '../shared/fleet';
 import { calendarText } from './backups/calendar';
 import { startedBy } from './backups/run-fields';
@@ -17,8 +19,11 @@ import { createFleetSchedule, fleetScheduleInfo, fleetSummary, type FleetSchedul
 /** What a fleet run shows: its Temporal status and, per source, queued / running / ok / failed. */
 export interface FleetRunStatus {
   workflowId: string;
+  /** The fleet's current run (the last of the chain when it continued as new). */
   runId: string;
   status: string;
+  /** The current run's number (1 + the times the fleet continued as new), while it runs. */
+  run?: number;
   counts?: FleetStatus['counts'];
   sources?: FleetSourceResult[];
   result?: FleetResult;
@@ -79,16 +84,23 @@ export class FleetClient {
     }
   }
 
-  /** The fleet's status: per source from its `fleetStatus` query while it runs, from its result once completed. */
+  /**
+   * The fleet's status: per source from its `fleetStatus` query while it runs (what each running backup does from
+   * that backup's own `progress` query), from its result once completed. A run that continued as new is followed
+   * to the run that took over.
+   */
   async status(workflowId: string, runId?: string): Promise<FleetRunStatus> {
-    const d = await this.describeFleet(workflowId, runId);
+    let d = await this.describeFleet(workflowId, runId);
+    while (d.status.name === 'CONTINUED_AS_NEW') d = await this.describeFleet(workflowId, await this.nextRun(workflowId, d.runId));
     const out: FleetRunStatus = { workflowId, runId: d.runId, status: d.status.name };
     const pinned = this.temporal.workflow.getHandle(workflowId, d.runId);
     if (d.status.name === 'RUNNING') {
       try {
         const st = await this.temporal.connection.withDeadline(Date.now() + this.queryTimeoutMs, () => pinned.query(fleetStatusQuery));
+        out.run = st.run;
         out.counts = st.counts;
         out.sources = st.sources;
+        await this.readRunningChildren(st.sources);
       } catch (err) {
         // Before it has resolved its sources the fleet has no status to answer yet; say so rather than fail.
         out.pending = `no per-source status yet (${(err as Error).message})`;
@@ -120,7 +132,8 @@ export class FleetClient {
       if (!prev || stateKey(s) !== stateKey(prev)) opts.onChange?.(s, prev);
       if (s.status !== 'RUNNING') return s;
       prev = s;
-      runId ??= s.runId;
+      // The run now current: after a continue-as-new the next poll starts from it, not from the first run.
+      runId = s.runId;
       await new Promise((r) => setTimeout(r, opts.intervalMs ?? 2000));
     }
   }
@@ -152,6 +165,37 @@ export class FleetClient {
       out.push({ kind: 'fleet', ...info, nextActionTimes: info.nextActionTimes.slice(0, 3), ...(input ? { input } : {}) });
     }
     return out.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
+  }
+
+  /** What each running backup does, from its own `progress` query; one that does not answer in time is left as it is. */
+  private async readRunningChildren(sources: FleetSourceResult[]): Promise<void> {
+    const running = sources.filter((e) => e.state === 'running');
+    // A fleet runs a bounded number of children at once (its limits); still, ask at most 16 at a time.
+    for (let i = 0; i < running.length; i += 16) {
+      await Promise.all(
+        running.slice(i, i + 16).map(async (e) => {
+          try {
+            const h = this.temporal.workflow.getHandle(e.workflowId, e.runId);
+            const p = await this.temporal.connection.withDeadline(Date.now() + this.queryTimeoutMs, () => h.query(progressQuery));
+            e.doing = `${p.outcome === 'waiting' ? 'WAITING for an operator, ' : ''}${p.stage}: ${p.activity}`;
+          } catch {
+            // Not started yet, or no worker answered: shown with its start time instead.
+          }
+        }),
+      );
+    }
+  }
+
+  /** The run that a run which continued as new handed over to (its close event names it). */
+  private async nextRun(workflowId: string, runId: string): Promise<string> {
+    const res = await this.temporal.workflowService.getWorkflowExecutionHistory({
+      namespace: this.temporal.options.namespace,
+      execution: { workflowId, runId },
+      historyEventFilterType: proto.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+    });
+    const next = res.history?.events?.[0]?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
+    if (!next) throw new FleetError(`fleet ${workflowId}: run ${runId} continued as new, but its successor is not named`);
+    return next;
   }
 
   private async describeFleet(workflowId: string, runId?: string): Promise<WorkflowExecutionDescription> {

@@ -29,6 +29,8 @@ export function fleetProgressLines(s: FleetRunStatus, prev?: FleetRunStatus): st
 /** The run, its counts and times, and a table of its sources. */
 export function formatFleetStatus(s: FleetRunStatus): string {
   const lines = [`fleet ${s.workflowId} (run ${s.runId}): ${s.status}${s.counts ? `, ${countsText(s.counts)}` : ''}`];
+  const runs = s.result?.runs ?? s.run;
+  if (runs && runs > 1) lines.push(`  continued as new ${runs - 1} times (run ${runs} of the workflow), which keeps its history short`);
   if (s.result) lines.push(`  ${s.result.seconds}s, from ${s.result.startedAt} to ${s.result.finishedAt}`);
   if (s.failure) lines.push(`  reason: ${s.failure}`);
   if (s.pending) lines.push(`  ${s.pending}`);

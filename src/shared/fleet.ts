@@ -22,10 +22,21 @@ export interface FleetInput {
   maxConcurrentMksysbPerTapeHost?: number;
   /** Running children in all, so at most this many transfers at once. Default: no limit beyond the per-host ones. */
   maxConcurrentTransfers?: number;
-  /** How often the fleet asks its running children what they do, for its details (0: never). Default 30. */
+  /**
+   * Ignored: the fleet no longer asks its running children what they do (FleetClient.status reads that from the
+   * children). Kept so that inputs and schedules that set it still type-check and start.
+   * @deprecated
+   */
   detailsEverySeconds?: number;
+  /**
+   * The run continues as new when its history reaches this many events (or when Temporal suggests it, at about
+   * 4,096), carrying the board and its running children. Default 4000.
+   */
+  maxHistoryEvents?: number;
   /** Options for every child run (everything of the mksysbToTape input but `source`, `tape` and `backupId`). */
   backupInput?: Partial<Omit<BackupInput, 'source' | 'tape' | 'backupId'>>;
+  /** Set by the fleet itself when it continues as new (the board so far); not for callers. */
+  carry?: FleetCarry;
 }
 
 export type FleetSourceState = 'queued' | 'running' | 'ok' | 'failed';
@@ -34,13 +45,18 @@ export interface FleetSourceResult {
   source: string;
   state: FleetSourceState;
   workflowId: string;
+  /** The child's run, once started. */
+  runId?: string;
   drive?: Drive;
   /** Bytes put on tape (all records), when ok. */
   bytes?: number;
   /** Tape bytes of the source's last earlier backup, when known (what the order used). */
   expectedBytes?: number;
   error?: string;
-  /** While running: the child's stage and what it does (from its `progress` query, refreshed periodically). */
+  /**
+   * While running: the child's stage and what it does, from the child's own `progress` query, read by the client
+   * when it shows the status (FleetClient.status); the fleet workflow itself never sets it.
+   */
   doing?: string;
   startedAt?: string;
   finishedAt?: string;
@@ -49,6 +65,8 @@ export interface FleetSourceResult {
 
 export interface FleetResult {
   fleetId: string;
+  /** Runs of the fleet's workflow (1 + the times it continued as new). */
+  runs: number;
   startedAt: string;
   finishedAt: string;
   seconds: number;
@@ -62,8 +80,41 @@ export interface FleetResult {
 
 export interface FleetStatus {
   fleetId: string;
+  /** This run's number: 1, then one more each time the fleet continued as new. */
+  run: number;
   counts: Record<FleetSourceState, number>;
   sources: FleetSourceResult[];
+}
+
+/**
+ * What a fleet run hands to the next when it continues as new: the resolved drives and limits, and every source's
+ * entry, packed (a fleet of thousands of sources keeps it to some tens of kilobytes). Entries keep the longest-first
+ * order; children start in that order, so the started ones come first and their order is the result's.
+ */
+export interface FleetCarry {
+  startedAt: string;
+  /** Runs before the one that receives this carry. */
+  runs: number;
+  drives: Drive[];
+  limits: FleetResult['limits'];
+  entries: PackedEntry[];
+}
+
+/**
+ * One source, packed: `s` source, `st` state, `d` index of its drive, `r` child run ID, `b` bytes on tape, `x`
+ * expected bytes, `e` error, `t0`/`t1` start and end (ms since the epoch). The child's workflow ID is
+ * `<fleet ID>/<source>` and is not carried.
+ */
+export interface PackedEntry {
+  s: string;
+  st: FleetSourceState;
+  d?: number;
+  r?: string;
+  b?: number;
+  x?: number;
+  e?: string;
+  t0?: number;
+  t1?: number;
 }
 
 export const fleetStatusQuery = defineQuery<FleetStatus>('fleetStatus');

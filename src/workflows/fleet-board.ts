@@ -1,9 +1,10 @@
 /**
  * The board of a fleet run: every source's entry (queued, running, ok, failed), the children running on each drive,
- * and what the fleet shows of them (its `fleetStatus` query, its details in the Temporal UI, its result).
+ * what the fleet shows of them (its `fleetStatus` query, its details in the Temporal UI, its result), and the carry
+ * that hands it to the next run when the fleet continues as new.
  */
 import { setCurrentDetails } from '@temporalio/workflow';
-import type { Drive, FleetInput, FleetSourceResult, FleetSourceState, FleetStatus } from '../shared/fleet';
+import type { Drive, FleetCarry, FleetInput, FleetResult, FleetSourceResult, FleetSourceState, FleetStatus, PackedEntry } from '../shared/fleet';
 
 const driveKey = (d: Drive) => `${d.host}/${d.device}`;
 
@@ -25,20 +26,46 @@ export function childLimits(input: FleetInput, drives: Drive[]): { perTapeHost: 
 }
 
 export class FleetBoard {
+  /** Every source, longest first; children start in this order. */
   readonly entries = new Map<string, FleetSourceResult>();
   /** Sources in the order their children started: the order of the result. */
   readonly startedOrder: string[] = [];
   running = 0;
   finished = 0;
+  /** Children whose start is asked for but not yet confirmed: the fleet does not continue as new meanwhile. */
+  starting = 0;
   private readonly runningOn: Map<string, number>;
 
   constructor(
     readonly fleetId: string,
-    private readonly sourceCount: number,
     readonly drives: Drive[],
-    private readonly limits: { perTapeHost: Record<string, number>; total: number | null },
+    readonly limits: FleetResult['limits'],
+    /** This run's number (1 + the times the fleet continued as new). */
+    readonly run = 1,
   ) {
     this.runningOn = new Map(drives.map((d) => [driveKey(d), 0]));
+  }
+
+  /** The board a continued run receives; its running entries are the children the earlier runs started. */
+  static restore(fleetId: string, carry: FleetCarry): FleetBoard {
+    const board = new FleetBoard(fleetId, carry.drives, carry.limits, carry.runs + 1);
+    for (const p of carry.entries) {
+      const e = unpack(p, `${fleetId}/${p.s}`, carry.drives);
+      board.entries.set(e.source, e);
+      if (e.state !== 'queued') board.startedOrder.push(e.source);
+      if (e.state === 'running') board.take(e.drive!);
+      else if (e.state !== 'queued') board.finished++;
+    }
+    return board;
+  }
+
+  carry(startedAt: string): FleetCarry {
+    return { startedAt, runs: this.run, drives: this.drives, limits: this.limits, entries: [...this.entries.values()].map((e) => pack(e, this.drives)) };
+  }
+
+  /** Sources not started yet, in the order they start. */
+  queued(): string[] {
+    return [...this.entries.values()].filter((e) => e.state === 'queued').map((e) => e.source);
   }
 
   queue(source: string, workflowId: string, expectedBytes: number | undefined): void {
@@ -57,7 +84,7 @@ export class FleetBoard {
   }
 
   status(): FleetStatus {
-    return { fleetId: this.fleetId, counts: this.count(), sources: [...this.entries.values()].map((e) => ({ ...e })) };
+    return { fleetId: this.fleetId, run: this.run, counts: this.count(), sources: [...this.entries.values()].map((e) => ({ ...e })) };
   }
 
   /** The drive for the next child, or none while the limits are reached. */
@@ -78,11 +105,42 @@ export class FleetBoard {
     this.finished++;
   }
 
+  /** `source`'s child starts on `drive` (taken already). */
+  begin(source: string, drive: Drive): FleetSourceResult {
+    const e = this.entries.get(source)!;
+    e.state = 'running';
+    e.drive = drive;
+    e.startedAt = new Date().toISOString();
+    this.startedOrder.push(source);
+    this.showDetails();
+    return e;
+  }
+
+  /** A running entry's child ended: ok with its tape bytes, or failed with the error. Its drive is freed. */
+  end(e: FleetSourceResult, outcome: { bytes: number } | { error: string }): void {
+    if (e.state !== 'running') return;
+    if ('bytes' in outcome) {
+      e.state = 'ok';
+      e.bytes = outcome.bytes;
+    } else {
+      e.state = 'failed';
+      e.error = outcome.error;
+    }
+    const t1 = Date.now();
+    e.finishedAt = new Date(t1).toISOString();
+    e.seconds = Math.round((t1 - Date.parse(e.startedAt!)) / 100) / 10;
+    this.release(e.drive!);
+    this.showDetails();
+  }
+
   showDetails(): void {
     const c = this.count();
     const entries = [...this.entries.values()];
     const lines = [
-      `**Fleet** ${this.sourceCount} sources on ${this.drives.length} drives: ${c.ok} ok, ${c.failed} failed, ${c.running} running, ${c.queued} queued`,
+      `**Fleet** ${entries.length} sources on ${this.drives.length} drives: ${c.ok} ok, ${c.failed} failed, ${c.running} running, ${c.queued} queued` +
+        `${this.run > 1 ? ` (run ${this.run}: continued as new ${this.run - 1} times)` : ''}`,
+      '',
+      'What a running backup does: its own details (open it from the list of children), or `mksysb-tape fleet status`.',
       '',
       ...this.drives.map((d) => {
         const on = entries.filter((e) => e.state === 'running' && e.drive && driveKey(e.drive) === driveKey(d));
@@ -111,10 +169,36 @@ function entryLine(e: FleetSourceResult): string {
     case 'queued':
       return `- ${e.source}: queued`;
     case 'running':
-      return `- ${e.source}: running on ${driveKey(e.drive!)} since ${e.startedAt}${e.doing ? `; ${e.doing}` : ''}`;
+      return `- ${e.source}: running on ${driveKey(e.drive!)} since ${e.startedAt}`;
     case 'ok':
       return `- ${e.source}: ok on ${driveKey(e.drive!)}, ${e.bytes} bytes, ${e.seconds}s`;
     case 'failed':
       return `- ${e.source}: FAILED${e.drive ? ` on ${driveKey(e.drive)}` : ''}: ${e.error}`;
   }
+}
+
+function pack(e: FleetSourceResult, drives: Drive[]): PackedEntry {
+  const d = e.drive ? drives.findIndex((x) => driveKey(x) === driveKey(e.drive!)) : -1;
+  const p: PackedEntry = { s: e.source, st: e.state };
+  if (d >= 0) p.d = d;
+  if (e.runId !== undefined) p.r = e.runId;
+  if (e.bytes !== undefined) p.b = e.bytes;
+  if (e.expectedBytes !== undefined) p.x = e.expectedBytes;
+  if (e.error !== undefined) p.e = e.error;
+  if (e.startedAt !== undefined) p.t0 = Date.parse(e.startedAt);
+  if (e.finishedAt !== undefined) p.t1 = Date.parse(e.finishedAt);
+  return p;
+}
+
+function unpack(p: PackedEntry, workflowId: string, drives: Drive[]): FleetSourceResult {
+  const e: FleetSourceResult = { source: p.s, state: p.st, workflowId };
+  if (p.r !== undefined) e.runId = p.r;
+  if (p.d !== undefined) e.drive = drives[p.d];
+  if (p.b !== undefined) e.bytes = p.b;
+  if (p.x !== undefined) e.expectedBytes = p.x;
+  if (p.e !== undefined) e.error = p.e;
+  if (p.t0 !== undefined) e.startedAt = new Date(p.t0).toISOString();
+  if (p.t1 !== undefined) e.finishedAt = new Date(p.t1).toISOString();
+  if (p.t0 !== undefined && p.t1 !== undefined) e.seconds = Math.round((p.t1 - p.t0) / 100) / 10;
+  return e;
 }

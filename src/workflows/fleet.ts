@@ -14,11 +14,34 @@
  * The default per tape host is two children per drive: while one writes, the next makes and transfers its images.
  * Exclusivity of a drive does not depend on this assignment: each child holds its drive's lock (withDriveLock) from
  * tape preparation through verification.
+ *
+ * Its history is bounded whatever the fleet's size and duration:
+ * - It adds events only when a child starts or ends (about 9 per source), never with time: it does not poll its
+ *   children. What a running child does is the child's own (its details, its `progress` query); FleetClient.status
+ *   reads it from the children when asked.
+ * - It continues as new when Temporal suggests it or its history reaches `maxHistoryEvents`, carrying the board
+ *   (every source's entry, drives, limits) in its input. Temporal does not carry children over: a child belongs to
+ *   the run that started it, its end is recorded in that run's history only, and its ParentClosePolicy is applied
+ *   when that run closes, continue-as-new included. So children are started with ABANDON (REQUEST_CANCEL would
+ *   cancel every running backup at each continue-as-new), and a continued run waits for the children of earlier
+ *   runs with one activity (awaitFleetChildren) that long-polls their results through the client and returns when
+ *   one ends, whatever the way: completed, failed, cancelled, terminated or timed out. Signals from the children
+ *   would need the backup workflow to know of fleets and would miss a terminated child; polling them would grow
+ *   the history with time. The activity's attempts (it may wait a day for an operator) add no events.
+ * - Cancelling the fleet cancels its running children: the SDK cancels those of the current run (they were started
+ *   in its scope), the fleet cancels those of earlier runs itself. A fleet that is terminated leaves its children
+ *   running (docs/fleets.md says how to find them).
  */
 import {
   ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
   ParentClosePolicy,
+  allHandlersFinished,
   condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  isCancellation,
   log,
   proxyActivities,
   setHandler,
@@ -35,30 +58,101 @@ import {
   type Drive,
   type FleetInput,
   type FleetResult,
+  type FleetSourceResult,
 } from '../shared/fleet';
 import { SA_SOURCE } from '../shared/search-attributes';
 import { FleetBoard, childLimits, longestFirst } from './fleet-board';
 
-const { resolveFleet, lastBackupSizes, fleetChildProgress } = proxyActivities<FleetActivities>({
+export const DEFAULT_MAX_HISTORY_EVENTS = 4000;
+
+const { resolveFleet, lastBackupSizes } = proxyActivities<FleetActivities>({
   startToCloseTimeout: '5m',
   retry: { maximumAttempts: 3, initialInterval: '1s' },
 });
 
+// Each attempt watches for up to an hour, heartbeating; the next attempt (unlimited, no history added) goes on.
+const { awaitFleetChildren } = proxyActivities<FleetActivities>({
+  startToCloseTimeout: '1h',
+  heartbeatTimeout: '1m',
+  retry: { initialInterval: '1s', maximumInterval: '1m' },
+});
+
 export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
-  const info = workflowInfo();
-  const fleetId = info.workflowId;
-  const started = new Date();
+  const fleetId = workflowInfo().workflowId;
+  // Each child's backup ID (which names its staging files) is its workflow ID made file-name safe.
+  const childInput = (source: string, tape: Drive): BackupInput =>
+    ({ ...(input.backupInput ?? {}), source, tape, backupId: backupIdFromWorkflowId(`${fleetId}/${source}`) }) as BackupInput;
+  const { board, startedAt } = input.carry
+    ? { board: FleetBoard.restore(fleetId, input.carry), startedAt: input.carry.startedAt }
+    : await firstRun(input, fleetId, childInput);
+  setHandler(fleetStatusQuery, () => board.status());
+  board.showDetails();
+
+  // 3. children started while the limits allow, each on the drive with the fewest running children; those of
+  // earlier runs waited for by one activity
+  const maxEvents = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
+  const earlier = [...board.entries.values()].filter((e) => e.state === 'running');
+  const children: Promise<void>[] = earlier.length ? [awaitEarlierChildren(board, earlier)] : [];
+  const queue = board.queued();
+  let startedHere = 0;
+  try {
+    while (queue.length) {
+      const info = workflowInfo();
+      // Each run starts at least one child, so that a bound below what a run begins with still makes progress.
+      if (startedHere > 0 && (info.continueAsNewSuggested || info.historyLength >= maxEvents)) {
+        // Every start confirmed, so that each running entry carries its child's run ID.
+        await condition(() => board.starting === 0 && allHandlersFinished());
+        await continueAsNew<typeof mksysbFleet>({ ...input, carry: board.carry(startedAt) });
+      }
+      const drive = board.nextDrive();
+      if (!drive) {
+        const before = board.finished;
+        await condition(() => board.finished !== before);
+        continue;
+      }
+      const source = queue.shift()!;
+      board.take(drive);
+      startedHere++;
+      children.push(runChild(board, board.begin(source, drive), childInput(source, drive)));
+    }
+    // 4. every child ended, ok or failed
+    await Promise.all(children);
+    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('fleet cancelled');
+  } catch (err) {
+    if (isCancellation(err)) await CancellationScope.nonCancellable(() => cancelEarlierChildren(earlier));
+    throw err;
+  }
+
+  const c = board.count();
+  const done = new Date();
+  return {
+    fleetId,
+    runs: board.run,
+    startedAt,
+    finishedAt: done.toISOString(),
+    seconds: Math.round((done.getTime() - Date.parse(startedAt)) / 100) / 10,
+    drives: board.drives,
+    limits: board.limits,
+    ok: c.ok,
+    failed: c.failed,
+    results: board.startedOrder.map((s) => board.entries.get(s)!),
+  };
+}
+
+/** Steps 1 and 2, in the fleet's first run: the board of sources, longest first, and the drives and limits. */
+async function firstRun(
+  input: FleetInput,
+  fleetId: string,
+  childInput: (source: string, tape: Drive) => BackupInput,
+): Promise<{ board: FleetBoard; startedAt: string }> {
+  const startedAt = new Date().toISOString();
   // 1. the sources and drives, checked against the inventory; the children's options checked once
   const { sources, drives } = await resolveFleet({
     ...(input.sources !== undefined ? { sources: input.sources } : {}),
     ...(input.group !== undefined ? { group: input.group } : {}),
     drives: input.drives,
   });
-  // Each child's backup ID (which names its staging files) is its workflow ID made file-name safe.
-  const childId = (source: string) => `${fleetId}/${source}`;
-  const childInput = (source: string, tape: Drive): BackupInput =>
-    ({ ...(input.backupInput ?? {}), source, tape, backupId: backupIdFromWorkflowId(childId(source)) }) as BackupInput;
-  assertFleetInput(input, () => parseBackupInput(childInput(sources[0]!, drives[0]!), { workflowId: childId(sources[0]!) }));
+  assertFleetInput(input, () => parseBackupInput(childInput(sources[0]!, drives[0]!), { workflowId: `${fleetId}/${sources[0]!}` }));
 
   // 2. longest first
   let sizes: Record<string, number> = {};
@@ -67,47 +161,9 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
   } catch (err) {
     log.warn('sizes of earlier backups unknown; keeping the given order', { error: (err as Error).message });
   }
-  const order = longestFirst(sources, sizes);
-  const limits = childLimits(input, drives);
-  const board = new FleetBoard(fleetId, sources.length, drives, limits);
-  for (const s of order) board.queue(s, childId(s), sizes[s]);
-  setHandler(fleetStatusQuery, () => board.status());
-
-  // 3. children started while the limits allow, each on the drive with the fewest running children
-  let allDone = false;
-  const watcher = watchChildren(board, (input.detailsEverySeconds ?? 30) * 1000, () => allDone);
-  board.showDetails();
-  const queue = [...order];
-  const children: Promise<void>[] = [];
-  while (queue.length) {
-    const drive = board.nextDrive();
-    if (!drive) {
-      const before = board.finished;
-      await condition(() => board.finished !== before);
-      continue;
-    }
-    const source = queue.shift()!;
-    board.take(drive);
-    children.push(runChild(board, source, drive, childInput(source, drive)));
-  }
-  // 4. every child ended, ok or failed
-  await Promise.all(children);
-  allDone = true;
-  await watcher;
-
-  const c = board.count();
-  const done = new Date();
-  return {
-    fleetId,
-    startedAt: started.toISOString(),
-    finishedAt: done.toISOString(),
-    seconds: Math.round((done.getTime() - started.getTime()) / 100) / 10,
-    drives,
-    limits,
-    ok: c.ok,
-    failed: c.failed,
-    results: board.startedOrder.map((s) => board.entries.get(s)!),
-  };
+  const board = new FleetBoard(fleetId, drives, childLimits(input, drives));
+  for (const s of longestFirst(sources, sizes)) board.queue(s, `${fleetId}/${s}`, sizes[s]);
+  return { board, startedAt };
 }
 
 /** A typo in the children's options fails the fleet instead of every child. */
@@ -118,60 +174,64 @@ function assertFleetInput(input: FleetInput, parseFirstChild: () => unknown): vo
   } catch (err) {
     throw ApplicationFailure.nonRetryable(`invalid backupInput: ${(err as Error).message}`, 'InvalidFleetInput');
   }
-  for (const [name, v] of [['maxConcurrentMksysbPerTapeHost', input.maxConcurrentMksysbPerTapeHost], ['maxConcurrentTransfers', input.maxConcurrentTransfers]] as const) {
+  for (const [name, v] of [
+    ['maxConcurrentMksysbPerTapeHost', input.maxConcurrentMksysbPerTapeHost],
+    ['maxConcurrentTransfers', input.maxConcurrentTransfers],
+    ['maxHistoryEvents', input.maxHistoryEvents],
+  ] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
       throw ApplicationFailure.nonRetryable(`invalid fleet input: ${name} must be a whole number of at least 1`, 'InvalidFleetInput');
     }
   }
 }
 
-/** One child backup of `source` on `drive`; a failure is recorded on the board and the others go on. */
-async function runChild(board: FleetBoard, source: string, drive: Drive, input: BackupInput): Promise<void> {
-  const e = board.entries.get(source)!;
-  const t0 = Date.now();
-  e.state = 'running';
-  e.drive = drive;
-  e.startedAt = new Date(t0).toISOString();
-  board.startedOrder.push(source);
-  board.showDetails();
+/** One child backup, started by this run; a failure is recorded on the board and the others go on. */
+async function runChild(board: FleetBoard, e: FleetSourceResult, input: BackupInput): Promise<void> {
+  board.starting++;
+  let started = false;
   try {
     const child = await startChild(WORKFLOW_TYPE, {
       workflowId: e.workflowId,
       args: [input],
-      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-      typedSearchAttributes: [{ key: SA_SOURCE, value: source }],
+      // Survives the fleet's continue-as-new (see the module comment); a cancelled fleet cancels it itself.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [{ key: SA_SOURCE, value: e.source }],
     });
+    e.runId = child.firstExecutionRunId;
+    board.starting--;
+    started = true;
     const result = (await child.result()) as BackupResult;
-    e.state = 'ok';
-    e.bytes = backupTapeBytes(result);
+    board.end(e, { bytes: backupTapeBytes(result) });
   } catch (err) {
-    e.state = 'failed';
-    e.error = describeChildFailure(err);
-  } finally {
-    const t1 = Date.now();
-    e.finishedAt = new Date(t1).toISOString();
-    delete e.doing;
-    e.seconds = Math.round((t1 - t0) / 100) / 10;
-    board.release(drive);
-    board.showDetails();
+    if (!started) board.starting--;
+    board.end(e, { error: describeChildFailure(err) });
   }
 }
 
-/** Every `everyMs` (0: never), asks the running children what they do, for the fleet's details, until `done`. */
-async function watchChildren(board: FleetBoard, everyMs: number, done: () => boolean): Promise<void> {
-  while (everyMs > 0 && !done()) {
-    if (await condition(done, everyMs)) break;
-    const ids = [...board.entries.values()].filter((e) => e.state === 'running').map((e) => e.workflowId);
-    if (!ids.length) continue;
-    try {
-      const now = await fleetChildProgress({ workflowIds: ids });
-      for (const e of board.entries.values()) {
-        const p = e.state === 'running' ? now[e.workflowId] : undefined;
-        if (p) e.doing = `${p.outcome === 'waiting' ? 'WAITING for an operator, ' : ''}${p.stage}: ${p.activity}`;
-      }
-      board.showDetails();
-    } catch (err) {
-      log.warn('could not ask the children what they do', { error: (err as Error).message });
+/** Waits for children that earlier runs of the fleet started, until every one has ended. */
+async function awaitEarlierChildren(board: FleetBoard, earlier: FleetSourceResult[]): Promise<void> {
+  let left = earlier;
+  while (left.length) {
+    const { ended } = await awaitFleetChildren({ children: left.map((e) => ({ workflowId: e.workflowId, ...(e.runId ? { runId: e.runId } : {}) })) });
+    for (const end of ended) {
+      const e = left.find((x) => x.workflowId === end.workflowId);
+      if (e) board.end(e, end.ok ? { bytes: end.bytes } : { error: end.error });
     }
+    left = left.filter((e) => e.state === 'running');
   }
+}
+
+/** A cancelled fleet asks the still-running children of its earlier runs to cancel (this run's are cancelled by the SDK). */
+async function cancelEarlierChildren(earlier: FleetSourceResult[]): Promise<void> {
+  await Promise.all(
+    earlier
+      .filter((e) => e.state === 'running')
+      .map(async (e) => {
+        try {
+          await getExternalWorkflowHandle(e.workflowId, e.runId).cancel();
+        } catch (err) {
+          log.warn('could not cancel a child of an earlier run', { workflowId: e.workflowId, error: (err as Error).message });
+        }
+      }),
+  );
 }

@@ -15,11 +15,12 @@ import { startLab, type Lab } from '../../lab/index';
 import { startProjectWorker, testTemporal, type TestTemporal } from '../helpers/temporal';
 import { hetget, tapemap } from '../lab/helpers';
 import type { MksysbTapeConfig } from '../../temporal.config';
-import { DEFAULT_POLICIES, type StagePolicies } from '../../src/shared/policies';
 import { backupIdFromWorkflowId, progressQuery, type BackupResult } from '../../src/shared/contract';
 import { driveLockStateQuery, driveLockWorkflowId, type Drive, type DriveLockState } from '../../src/shared/drive-lock';
 import { fleetStatusQuery, type FleetInput, type FleetResult } from '../../src/shared/fleet';
 import { createFleetSchedule, describeFleetSchedule, deleteFleetSchedule } from '../../src/client/fleet-schedule';
+import { FleetClient } from '../../src/client/fleets';
+import { quickPolicies } from './quick-policies';
 import { overlapping, tapePhases, type TapePhase } from './tape-log';
 
 const SOURCES = 50;
@@ -30,15 +31,6 @@ let t: TestTemporal;
 let lab: Lab;
 let config: MksysbTapeConfig;
 let tmp: string;
-
-/** Quick retries and short heartbeat timeouts, so that a test run takes seconds per backup. */
-function quickPolicies(): StagePolicies {
-  const out = {} as StagePolicies;
-  for (const [k, p] of Object.entries(DEFAULT_POLICIES) as [keyof StagePolicies, StagePolicies['write']][]) {
-    out[k] = { ...p, ...(p.heartbeatTimeout ? { heartbeatTimeout: '10s' } : {}), initialInterval: '200ms', maximumInterval: '1s' };
-  }
-  return out;
-}
 
 before(async () => {
   t = await testTemporal();
@@ -168,7 +160,6 @@ test(`a fleet of ${SOURCES} sources on ${DRIVES.length} drives completes; one fa
   const input: FleetInput = {
     sources,
     drives: DRIVES,
-    detailsEverySeconds: 2,
     // No operator wait: a step that used its attempts fails the backup at once (the armed mksysb fails every time).
     backupInput: { overwrite: true, verify: 'full', retry: { maxAttempts: 3 }, operatorWaitHours: 0 },
   };
@@ -179,10 +170,11 @@ test(`a fleet of ${SOURCES} sources on ${DRIVES.length} drives completes; one fa
   const status = await handle.query(fleetStatusQuery);
   assert.equal(status.sources.length, SOURCES);
   assert.ok(status.counts.running > 0 && status.counts.running <= 2 * DRIVES.length, JSON.stringify(status.counts));
-  // ... including, for the running ones, what each child does (its own progress query), and so do its details.
+  // The client's status adds, for the running ones, what each child does (read from the child's own progress query).
+  const fleets = new FleetClient(t.client, config.taskQueue, 5000);
   let doing: string | undefined;
   for (let i = 0; i < 50 && !doing; i++) {
-    doing = (await handle.query(fleetStatusQuery)).sources.find((e) => e.state === 'running' && e.doing)?.doing;
+    doing = (await fleets.status(fleetId)).sources?.find((e) => e.state === 'running' && e.doing)?.doing;
     if (!doing) await delay(200);
   }
   assert.match(doing ?? '', /^(WAITING for an operator, )?(validating|images|transfer|tape-prepare|tape-write|verify|cleanup|done): /);

@@ -179,6 +179,6 @@ export function addFleetOnlyOptions(cmd: Command): Command {
     .option('--drives <drives>', 'fleet: drives it may use, comma-separated HOST:DEVICE, e.g. tapesrv:rmt0,tapesrv:rmt1')
     .option('--max-per-tape-host <n>', 'fleet: running backups per tape host (default 2 x its drives)')
     .option('--max-transfers <n>', 'fleet: running backups in all, so at most this many transfers (default no further limit)')
-    .option('--details-every <s>', 'fleet: how often it asks its running backups what they do (default 30, 0 never)')
+    .option('--details-every <s>', 'fleet: ignored (the fleet no longer polls its backups; fleet status asks them); kept for scripts that pass it')
     .option('--backup-input <json>', 'fleet: options of every backup as one JSON object (or @file.json), e.g. \'{"verify":"full","overwrite":true}\'; the per-backup flags override its fields');
 }
