@@ -27,6 +27,18 @@ export interface MksysbTapeConfig {
   pollIntervalMs: number;
   /** Pre-built workflow bundle for production workers. MKSYSB_TAPE_WORKFLOW_BUNDLE, default: bundle at start-up. */
   workflowBundlePath?: string;
+  /**
+   * What the worker does at start when the namespace lacks the project's search attributes: false (default) refuses to
+   * start and prints the `temporal operator search-attribute create` line; true registers them.
+   * MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES=1 (`npm run dev` defaults it to 1).
+   */
+  registerSearchAttributes: boolean;
+  /**
+   * Worker Deployment Versioning: the deployment and build this worker belongs to (src/workflows/versioning.ts says
+   * which workflow types stay on the build that started them). MKSYSB_TAPE_DEPLOYMENT_NAME and MKSYSB_TAPE_BUILD_ID,
+   * both or neither; default none (unversioned worker).
+   */
+  deployment?: { deploymentName: string; buildId: string };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): MksysbTapeConfig {
@@ -53,7 +65,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): MksysbTapeConf
     metricsAddress: env.MKSYSB_TAPE_METRICS || undefined,
     pollIntervalMs: Number(env.MKSYSB_TAPE_POLL_INTERVAL_MS) > 0 ? Number(env.MKSYSB_TAPE_POLL_INTERVAL_MS) : 2000,
     workflowBundlePath: env.MKSYSB_TAPE_WORKFLOW_BUNDLE || undefined,
+    registerSearchAttributes: flag('MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES', env.MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES),
+    deployment: deploymentOf(env),
   };
+}
+
+function flag(name: string, v: string | undefined): boolean {
+  if (v === undefined || v === '') return false;
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  throw new Error(`${name} must be 1 or 0 (got "${v}")`);
+}
+
+function deploymentOf(env: NodeJS.ProcessEnv): MksysbTapeConfig['deployment'] {
+  const deploymentName = env.MKSYSB_TAPE_DEPLOYMENT_NAME || undefined;
+  const buildId = env.MKSYSB_TAPE_BUILD_ID || undefined;
+  if (!deploymentName && !buildId) return undefined;
+  if (!deploymentName || !buildId) {
+    throw new Error('MKSYSB_TAPE_DEPLOYMENT_NAME and MKSYSB_TAPE_BUILD_ID go together: set both (versioned worker) or neither');
+  }
+  return { deploymentName, buildId };
 }
 
 function mergePolicies(base: StagePolicies, over: Partial<Record<keyof StagePolicies, object>>): StagePolicies {

@@ -1,9 +1,10 @@
 /**
  * `npm run dev`: the embedded default. Starts, all on this machine:
  *   - the Temporal dev server (`temporal server start-dev`) with its Web UI, state kept in .data/temporal.db so earlier
- *     runs survive a restart, and the project's search attributes registered;
+ *     runs survive a restart;
  *   - the simulated AIX lab (a source host aix01 and a tape host tapesrv with drive rmt0, real sshd on 127.0.0.1);
- *   - a worker on the lab's inventory;
+ *   - a worker on the lab's inventory, which registers the project's search attributes in the dev server's namespace
+ *     when they are missing (MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES defaults to 1 here; 0 makes it refuse instead);
  * then prints the UI address and how to start a first backup, and offers to start one.
  * Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed) stops everything.
  * Options: --no-lab (worker on MKSYSB_TAPE_INVENTORY instead), --port N (gRPC, default 7233),
@@ -18,7 +19,6 @@ import { Command } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { describeCli, requireTemporalCli } from './temporal-cli';
-import { SEARCH_ATTRIBUTES } from '../src/shared/search-attributes';
 import { loadConfig } from '../temporal.config';
 import { createWorker } from '../src/worker';
 import { startLab, type Lab } from '../lab';
@@ -65,7 +65,6 @@ async function main(): Promise<void> {
     '--ui-port', opts.uiPort,
     '--db-filename', path.join(dataDir, 'temporal.db'),
     '--log-level', 'warn',
-    ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
   ];
   const server = spawn(cli.path, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   let lab: Lab | undefined;
@@ -101,7 +100,13 @@ async function main(): Promise<void> {
 
   await waitForPort(Number(opts.port), server);
   const address = `127.0.0.1:${opts.port}`;
-  const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: 'default' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: address,
+    TEMPORAL_NAMESPACE: 'default',
+    // The worker sets up the search attributes, as it would on a new namespace of a cluster where it is allowed to.
+    MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES: process.env.MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES ?? '1',
+  };
   if (opts.lab) {
     lab = await startLab({ dir: path.join(dataDir, 'lab') });
     env.MKSYSB_TAPE_INVENTORY = lab.inventoryPath;

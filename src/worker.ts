@@ -7,6 +7,11 @@
  * Logs go through the SDK's Runtime logger; MKSYSB_TAPE_METRICS=host:port exposes Prometheus metrics. SIGINT/SIGTERM
  * start a graceful shutdown: running activities are cancelled with a grace period in which they heartbeat their last
  * progress, so the next attempt resumes where this one stopped.
+ *
+ * Before polling it checks that the namespace has the project's search attributes (src/namespace-setup.ts): without
+ * them it exits with status 78 (EX_CONFIG) and prints the `temporal operator search-attribute create` line, or, with
+ * MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES=1, registers them. MKSYSB_TAPE_DEPLOYMENT_NAME and MKSYSB_TAPE_BUILD_ID
+ * make it a versioned worker of that deployment (Worker Deployment Versioning, src/workflows/versioning.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,6 +19,9 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { loadConfig, type MksysbTapeConfig } from '../temporal.config';
 import { createActivities, type ActivityDeps } from './activities';
+import { SearchAttributesMissingError } from './client/errors';
+import { ensureSearchAttributes } from './namespace-setup';
+import { DEFAULT_VERSIONING_BEHAVIOR } from './shared/versioning';
 import { SshPool } from './ssh';
 
 export const WORKFLOWS_PATH = require.resolve('./workflows');
@@ -31,6 +39,11 @@ export interface StartWorkerOptions {
 export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
   const { config } = opts;
   const connection = opts.connection ?? (await NativeConnection.connect(config.connect.connectionOptions));
+  // A namespace without the attributes would fail the first workflow task of every backup, retried for ever.
+  await ensureSearchAttributes(connection, config.connect.namespace, {
+    register: config.registerSearchAttributes,
+    log: Runtime.instance().logger,
+  });
   const bundle =
     opts.workflowBundle ??
     (config.workflowBundlePath ? { codePath: path.resolve(config.workflowBundlePath) } : undefined);
@@ -48,6 +61,15 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
     namespace: config.connect.namespace,
     taskQueue: config.taskQueue,
     ...(opts.identity ? { identity: opts.identity } : {}),
+    ...(config.deployment
+      ? {
+          workerDeploymentOptions: {
+            version: config.deployment,
+            useWorkerVersioning: true,
+            defaultVersioningBehavior: DEFAULT_VERSIONING_BEHAVIOR,
+          },
+        }
+      : {}),
     ...workflowSource,
     activities: createActivities({
       inventoryPath: config.inventoryPath,
@@ -71,6 +93,9 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
   return worker;
 }
 
+/** sysexits' EX_CONFIG: the worker will not start until the namespace is set up. */
+export const EXIT_CONFIG = 78;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   Runtime.install({
@@ -90,6 +115,7 @@ async function main(): Promise<void> {
     taskQueue: config.taskQueue,
     inventory: config.inventoryPath,
     metrics: config.metricsAddress ?? 'off',
+    deployment: config.deployment ? `${config.deployment.deploymentName} build ${config.deployment.buildId}` : 'unversioned',
   });
   await worker.run();
   log.info('worker stopped');
@@ -99,6 +125,11 @@ if (require.main === module) {
   main().then(
     () => process.exit(0),
     (err) => {
+      // A setup problem gets its message only (it says what to run), and a status a supervisor can tell apart.
+      if (err instanceof SearchAttributesMissingError) {
+        console.error(`mksysb-tape worker: ${err.message}`);
+        process.exit(EXIT_CONFIG);
+      }
       console.error(err);
       process.exit(1);
     },

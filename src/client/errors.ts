@@ -89,3 +89,63 @@ export function unreachableOr(address: string, err: unknown): unknown {
 export class FleetError extends Error {
   override readonly name = 'FleetError';
 }
+
+/** A search attribute of the project the namespace lacks (`registeredAs` unset) or has with another type. */
+export interface SearchAttributeProblem {
+  name: string;
+  /** The type it must have, as the Temporal CLI names it (`Keyword`). */
+  type: string;
+  registeredAs?: string;
+}
+
+/**
+ * The namespace lacks search attributes the workflows set (src/shared/search-attributes.ts): the worker refuses to
+ * start (or registers them, MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES=1), and the server refuses a backup's start.
+ */
+export class SearchAttributesMissingError extends Error {
+  override readonly name = 'SearchAttributesMissingError';
+  /** Names the namespace does not have at all. */
+  readonly missing: string[];
+  /** The `temporal operator search-attribute create` line that registers the missing ones, if any are missing. */
+  readonly createCommand?: string;
+
+  constructor(
+    readonly namespace: string,
+    readonly problems: SearchAttributeProblem[],
+    opts: { registerFailed?: string } = {},
+  ) {
+    const missing = problems.filter((p) => !p.registeredAs);
+    const wrong = problems.filter((p) => p.registeredAs);
+    const createCommand = missing.length
+      ? `temporal operator search-attribute create --namespace ${namespace} ${missing.map((p) => `--name ${p.name} --type ${p.type}`).join(' ')}`
+      : undefined;
+    const lines: string[] = [];
+    if (missing.length) {
+      lines.push(
+        `namespace ${namespace} lacks the search attributes ${missing.map((p) => `${p.name} (${p.type})`).join(', ')} that mksysb-tape's workflows set` +
+          (opts.registerFailed ? `; registering them failed: ${opts.registerFailed}` : '') +
+          '. Register them once:',
+        `  ${createCommand}`,
+      );
+    }
+    for (const p of wrong) {
+      lines.push(
+        `search attribute ${p.name} of namespace ${namespace} is registered as ${p.registeredAs}, mksysb-tape needs ${p.type}: remove it ` +
+          `(temporal operator search-attribute remove --namespace ${namespace} --name ${p.name}) and create it again with --type ${p.type}`,
+      );
+    }
+    if (missing.length && !opts.registerFailed) lines.push('(or start the worker with MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES=1, which registers them itself)');
+    super(lines.join('\n'));
+    this.missing = missing.map((p) => p.name);
+    this.createCommand = createCommand;
+  }
+}
+
+/** The attribute a refused start names ("Namespace default has no mapping defined for search attribute X"), if any. */
+export function unregisteredAttributeOf(err: unknown): string | undefined {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const m = /no mapping defined for search attribute (\S+)/.exec(e instanceof Error ? e.message : '');
+    if (m) return m[1];
+  }
+  return undefined;
+}

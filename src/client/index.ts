@@ -30,7 +30,9 @@ export {
   FleetError,
   OperatorRequestRejectedError,
   ScheduleError,
+  SearchAttributesMissingError,
   TemporalUnreachableError,
+  type SearchAttributeProblem,
 } from './errors';
 export { FleetClient, fleetWorkflowId, type FleetRunStatus, type FleetScheduleEntry, type StartFleetOptions } from './fleets';
 export { checkInventory, requiredCommands, REQUIRED_COMMANDS, type HostCheck, type InventoryCheckOptions, type InventoryCheckReport } from './inventory-check';

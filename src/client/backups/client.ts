@@ -16,7 +16,7 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { loadConfig, type MksysbTapeConfig } from '../../../temporal.config';
 import type { ResolvedBackup } from '../../schema';
@@ -33,14 +33,17 @@ import {
   type BackupResult,
   type RetryRequest,
 } from '../../shared/contract';
-import { SA_OUTCOME, SA_SOURCE, SA_STAGE, SA_TAPE_DEVICE, SA_TAPE_HOST } from '../../shared/search-attributes';
+import { SA_OUTCOME, SA_SOURCE, SA_STAGE, SA_TAPE_DEVICE, SA_TAPE_HOST, SEARCH_ATTRIBUTES } from '../../shared/search-attributes';
+import { searchAttributeProblems } from '../../namespace-setup';
 import {
   BackupAlreadyStartedError,
   BackupNotFoundError,
   OperatorRequestRejectedError,
+  SearchAttributesMissingError,
   TemporalUnreachableError,
   describeFailure,
   unreachableOr,
+  unregisteredAttributeOf,
 } from '../errors';
 import { FleetClient } from '../fleets';
 import { BackupSchedules } from './schedules';
@@ -116,7 +119,8 @@ export class MksysbTapeClient {
 
   /**
    * Starts a backup. Throws InputValidationError (bad input, nothing started), BackupAlreadyStartedError (a run with
-   * this workflow ID is open or succeeded) or TemporalUnreachableError.
+   * this workflow ID is open or succeeded), SearchAttributesMissingError (the namespace lacks the project's search
+   * attributes) or TemporalUnreachableError.
    */
   async start(input: BackupInput, opts: StartBackupOptions = {}): Promise<StartedBackup> {
     const workflowId = this.workflowIdFor(input, opts);
@@ -154,8 +158,21 @@ export class MksysbTapeClient {
           .catch(() => undefined);
         throw new BackupAlreadyStartedError(workflowId, existing?.status.name, existing?.runId);
       }
+      const unregistered = unregisteredAttributeOf(err);
+      if (unregistered) throw await this.searchAttributesMissing(unregistered);
       throw unreachableOr(this.address, err);
     }
+  }
+
+  /**
+   * Why the server refused a start: it names the first unregistered attribute only, so the namespace's list is read to
+   * name every one (as the worker does at start).
+   */
+  private async searchAttributesMissing(named: string): Promise<SearchAttributesMissingError> {
+    const listed = await searchAttributeProblems(this.temporal.connection, this.namespace).catch(() => []);
+    const type = SEARCH_ATTRIBUTES.find((k) => k.name === named)?.type;
+    const problems = listed.length ? listed : [{ name: named, type: type ? TypedSearchAttributes.toMetadataType(type) : 'Keyword' }];
+    return new SearchAttributesMissingError(this.namespace, problems);
   }
 
   /** The Temporal handle of a backup (latest run unless runId is given). */

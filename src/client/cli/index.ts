@@ -13,7 +13,7 @@
  *   mksysb-tape inventory trust HOST [--yes]
  *
  * Human output by default, `--json` for scripts. Exit codes: 0 ok, 1 the run failed or was aborted, 2 bad usage or
- * input (or a refused request), 3 Temporal cannot be reached, 4 the inventory check found problems.
+ * input (or a refused request, such as a start the namespace's missing search attributes refuse), 3 Temporal cannot be reached, 4 the inventory check found problems.
  * Connection settings come from temporal.config.ts (envconfig: TEMPORAL_ADDRESS, TEMPORAL_PROFILE, ...).
  */
 import { Command, CommanderError } from 'commander';
@@ -24,6 +24,7 @@ import {
   FleetError,
   OperatorRequestRejectedError,
   ScheduleError,
+  SearchAttributesMissingError,
   TemporalUnreachableError,
 } from '../errors';
 import { Cli, CliExit, EXIT, type Io } from './context';
@@ -99,7 +100,8 @@ function classify(err: unknown): [number, string] {
     err instanceof BackupNotFoundError ||
     err instanceof OperatorRequestRejectedError ||
     err instanceof ScheduleError ||
-    err instanceof FleetError
+    err instanceof FleetError ||
+    err instanceof SearchAttributesMissingError
   ) {
     return [EXIT.usage, err.message];
   }
