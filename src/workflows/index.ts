@@ -3,3 +3,5 @@ export { workerPing } from './ping';
 export { mksysbToTape } from './mksysb-to-tape';
 export { driveLock, driveLockProbe } from './drive-lock';
 export { mksysbFleet } from './fleet';
+// Each type's Worker Deployment Versioning behaviour (pinned or auto-upgrade), set on the functions above.
+import './versioning';

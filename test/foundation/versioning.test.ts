@@ -1,0 +1,118 @@
+/**
+ * Worker Deployment Versioning on the dev server: a backup started on build 1 and waiting for an operator keeps
+ * running on build 1 after build 2 becomes the deployment's current version, and finishes there once answered;
+ * the backup started after the switch runs on build 2; the drive lock (auto-upgrade) moves to build 2.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import type { WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { startLab } from '../../lab';
+import { loadConfig } from '../../temporal.config';
+import { createWorker } from '../../src/worker';
+import { driveLockWorkflowId } from '../../src/shared/drive-lock';
+import type { BackupProgress, BackupResult } from '../../src/shared/contract';
+import { workflowBundle } from '../helpers/temporal';
+import { testPolicies, waitFor } from '../helpers/backup';
+import { ownServer } from '../helpers/own-server';
+
+const PINNED = temporal.api.enums.v1.VersioningBehavior.VERSIONING_BEHAVIOR_PINNED;
+const AUTO_UPGRADE = temporal.api.enums.v1.VersioningBehavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE;
+
+/** The build that completed each workflow task of a run, in order, and the identity of each worker that ran an activity. */
+async function buildsOf(handle: WorkflowHandle): Promise<{ tasks: string[]; activityWorkers: string[] }> {
+  const history = await handle.fetchHistory();
+  const tasks: string[] = [];
+  const activityWorkers: string[] = [];
+  for (const e of history.events ?? []) {
+    const done = e.workflowTaskCompletedEventAttributes;
+    if (done) tasks.push(done.deploymentVersion?.buildId ?? '(unversioned)');
+    const act = e.activityTaskStartedEventAttributes;
+    if (act) activityWorkers.push(act.identity ?? '');
+  }
+  return { tasks, activityWorkers };
+}
+
+async function versioningOf(handle: WorkflowHandle) {
+  const d = await handle.describe();
+  const v = d.raw.workflowExecutionInfo?.versioningInfo;
+  return { behavior: v?.behavior, buildId: v?.deploymentVersion?.buildId, deploymentName: v?.deploymentVersion?.deploymentName };
+}
+
+test('a backup started on build 1 ends on build 1 while build 2 takes the new backups', async () => {
+  const server = await ownServer({ searchAttributes: true });
+  const lab = await startLab({ mksysbBytes: 3 << 20, tapeHosts: [{ name: 'tapesrv', os: 'aix', drives: 2 }] });
+  after(() => lab.down());
+  const deploymentName = `mksysb-tape-${randomUUID().slice(0, 8)}`;
+  const taskQueue = `versioning-${randomUUID()}`;
+  const client = server.client();
+  const bundle = await workflowBundle();
+
+  const startBuild = async (buildId: string) => {
+    // Configured as an operator would: the two variables of docs/configuration.md.
+    const config = {
+      ...loadConfig({ TEMPORAL_ADDRESS: server.address, MKSYSB_TAPE_DEPLOYMENT_NAME: deploymentName, MKSYSB_TAPE_BUILD_ID: buildId }),
+      taskQueue,
+      inventoryPath: lab.inventoryPath,
+      policies: testPolicies(),
+    };
+    assert.deepEqual(config.deployment, { deploymentName, buildId });
+    const worker = await createWorker({ config, connection: server.nativeConnection, workflowBundle: bundle, identity: buildId, activityDeps: { pollIntervalMs: 200 } });
+    server.run(worker);
+  };
+  // The documented command; the server refuses a version whose worker it has not seen poll yet, so it is retried
+  // until the new worker's first poll has reached it.
+  const setCurrent = (buildId: string) =>
+    waitFor(`${buildId} as the current version`, async () => {
+      await promisify(execFile)(server.cli, [
+        'worker', 'deployment', 'set-current-version',
+        '--address', server.address, '--deployment-name', deploymentName, '--build-id', buildId, '--yes',
+      ]);
+      return true;
+    });
+  const start = (device: string, extra: Record<string, unknown> = {}) =>
+    client.workflow.start('mksysbToTape', {
+      taskQueue,
+      workflowId: `mksysb-tape/aix01/versioning-${randomUUID().slice(0, 8)}`,
+      args: [{ source: 'aix01', tape: { host: 'tapesrv', device }, ...extra }],
+    });
+
+  await startBuild('build-1');
+  await setCurrent('build-1');
+  await lab.fault('tapesrv', 'write-fail file=4 device=rmt0 always');
+  const first = await start('rmt0', { retry: { maxAttempts: 1 } });
+  await waitFor('the first backup to wait for an operator', async () => (await first.query<BackupProgress>('progress')).waiting);
+
+  await startBuild('build-2');
+  await setCurrent('build-2');
+  await lab.clearFaults('tapesrv');
+  const second = await start('rmt1');
+  const secondResult = (await second.result()) as BackupResult;
+  assert.equal(secondResult.records.length, 4);
+  assert.equal((await first.describe()).status.name, 'RUNNING', 'the first backup still waits, untouched by the new build');
+
+  await first.signal('retry', {});
+  const firstResult = (await first.result()) as BackupResult;
+  assert.equal(firstResult.verification.readBack, true);
+
+  const one = await buildsOf(first);
+  assert.ok(one.tasks.length > 5, `${one.tasks.length} workflow tasks`);
+  assert.deepEqual([...new Set(one.tasks)], ['build-1'], 'every workflow task of the first backup, also after the retry, ran on build 1');
+  assert.deepEqual([...new Set(one.activityWorkers)], ['build-1'], 'and so did every one of its steps');
+  assert.deepEqual(await versioningOf(first), { behavior: PINNED, buildId: 'build-1', deploymentName });
+
+  const two = await buildsOf(second);
+  assert.deepEqual([...new Set(two.tasks)], ['build-2'], 'the backup started after the switch ran on build 2');
+  assert.deepEqual([...new Set(two.activityWorkers)], ['build-2']);
+  assert.deepEqual(await versioningOf(second), { behavior: PINNED, buildId: 'build-2', deploymentName });
+
+  // The first backup's drive lock was started by build 1; it grants and releases on whatever build is current.
+  const lock = client.workflow.getHandle(driveLockWorkflowId({ host: 'tapesrv', device: 'rmt0' }, taskQueue));
+  const lockTasks = (await buildsOf(lock)).tasks;
+  assert.equal(lockTasks[0], 'build-1', 'the lock started on build 1');
+  assert.equal(lockTasks.at(-1), 'build-2', 'and moved to build 2 when the first backup released the drive');
+  assert.deepEqual(await versioningOf(lock), { behavior: AUTO_UPGRADE, buildId: 'build-2', deploymentName });
+});
