@@ -15,6 +15,7 @@ import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { backupEnv, waitFor, type BackupEnv } from '../helpers/backup';
 import { runInBackground, workflowBundle } from '../helpers/temporal';
+import { runCli } from '../client/env';
 import { backupIdFromWorkflowId, type BackupProgress } from '../../src/shared/contract';
 import { driveLockStateQuery, driveLockWorkflowId } from '../../src/shared/drive-lock';
 import { SA_OUTCOME, SA_STAGE } from '../../src/shared/search-attributes';
@@ -65,9 +66,13 @@ function releaseReader(fifo: string, text: string): void {
 /**
  * Cancels the run and checks how it ended: Canceled in Temporal (the client's CancelledFailure), outcome `cancelled`
  * in the search attribute and the `progress` query, current details that say cancelled and not that the run waits,
- * and no activity scheduled after the cancel request. Returns the final progress and details.
+ * and no activity scheduled after the cancel request. Returns the final progress and details, and the activities that
+ * ended failed or cancelled after the request (the steps the cancel stopped).
  */
-async function cancelAndCheck(env: BackupEnv, handle: WorkflowHandle): Promise<{ progress: BackupProgress; details: string; stage?: string }> {
+async function cancelAndCheck(
+  env: BackupEnv,
+  handle: WorkflowHandle,
+): Promise<{ progress: BackupProgress; details: string; stage?: string; stopped: string[] }> {
   await handle.cancel();
   const err = await handle.result().then(
     () => assert.fail('the run should end cancelled'),
@@ -88,6 +93,15 @@ async function cancelAndCheck(env: BackupEnv, handle: WorkflowHandle): Promise<{
     [],
     'no activity scheduled after the cancel request',
   );
+  // A step that reports its stopped command as a failure is not retried either.
+  for (const e of after.filter((e) => e.activityTaskFailedEventAttributes)) {
+    assert.equal(e.activityTaskFailedEventAttributes!.retryState, temporal.api.enums.v1.RetryState.RETRY_STATE_CANCEL_REQUESTED);
+  }
+  const typeOf = new Map(history.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType?.name ?? '']));
+  const stopped = after
+    .map((e) => e.activityTaskFailedEventAttributes ?? e.activityTaskCanceledEventAttributes)
+    .filter((a) => a)
+    .map((a) => typeOf.get(String(a!.scheduledEventId))!);
   assert.ok(history.at(-1)!.workflowExecutionCanceledEventAttributes, 'the last event is WorkflowExecutionCanceled');
 
   const progress = await handle.query<BackupProgress>('progress');
@@ -96,7 +110,7 @@ async function cancelAndCheck(env: BackupEnv, handle: WorkflowHandle): Promise<{
   const { currentDetails: details } = await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata');
   assert.match(details, /^\*\*cancelled\*\* — cancelled /);
   assert.doesNotMatch(details, /waiting for an operator/);
-  return { progress, details, stage: desc.typedSearchAttributes.get(SA_STAGE) };
+  return { progress, details, stage: desc.typedSearchAttributes.get(SA_STAGE), stopped };
 }
 
 test('cancelled while validation waits for a worker: Canceled, not an input error, and nothing ran on the hosts', async () => {
@@ -108,12 +122,11 @@ test('cancelled while validation waits for a worker: Canceled, not an input erro
   const { workflowId } = newId();
   const handle = await env.start({}, workflowId);
   await validationPending(handle, SCHEDULED);
-  const { progress, details } = await cancelAndCheck(env, handle);
+  const { progress, details, stopped } = await cancelAndCheck(env, handle);
+  assert.deepEqual(stopped, ['resolveBackup']);
   assert.equal(progress.stage, 'validating');
   assert.equal(progress.lastError, undefined, 'the cancellation is no input error');
   assert.match(details, /^\*\*cancelled\*\* — cancelled during validation, before any command ran on the hosts$/m);
-  const history = (await handle.fetchHistory()).events ?? [];
-  assert.ok(history.some((e) => e.activityTaskCanceledEventAttributes), 'the validation activity was cancelled');
   assert.deepEqual(await env.lab.commandLog('aix01'), []);
   assert.deepEqual(await env.lab.commandLog('tapesrv'), []);
 });
@@ -168,7 +181,8 @@ test('cancelled during mksysb: the remote mksysb is gone, and the run says where
     const p = await handle.query<BackupProgress>('progress');
     return p.stage === 'images' && p.record === 4 && (await backupProcesses(env, 'aix01', backupId)).some((l) => /mksysb -i -p/.test(l));
   });
-  const { details, stage } = await cancelAndCheck(env, handle);
+  const { details, stage, stopped } = await cancelAndCheck(env, handle);
+  assert.ok(stopped.includes('makeImage'), `stopped: ${stopped.join(', ')}`);
   assert.equal(stage, 'images');
   assert.match(details, /^\*\*cancelled\*\* — cancelled during making the images \(record 4\), its commands on the hosts stopped \(it was: mksysb -i -p on aix01/m);
   await waitFor('no process of the backup left on aix01', async () => (await backupProcesses(env, 'aix01', backupId)).length === 0, 15_000);
@@ -190,7 +204,8 @@ test('cancelled during the record-4 tape write: the dd on the tape host is gone 
     },
     90_000,
   );
-  const { progress, details, stage } = await cancelAndCheck(env, handle);
+  const { progress, details, stage, stopped } = await cancelAndCheck(env, handle);
+  assert.deepEqual(stopped, ['writeRecord']);
   assert.equal(stage, 'tape-write');
   assert.deepEqual(progress.recordsWritten, [1, 2, 3]);
   assert.match(details, /^\*\*cancelled\*\* — cancelled during the tape write \(record 4\), its commands on the hosts stopped \(it was: writing record 4\/4 /m);
@@ -199,13 +214,14 @@ test('cancelled during the record-4 tape write: the dd on the tape host is gone 
   await waitFor('the drive released', async () => (await lock.query(driveLockStateQuery)).holder === null);
 });
 
-test('cancelled while waiting for an operator: outcome cancelled, the wait gone from the details', async () => {
+test('cancelled while waiting for an operator: outcome cancelled, the wait gone from the details and the CLI', async () => {
   const env = await backupEnv();
   await env.lab.fault('tapesrv', 'write-fail file=4 always');
   const { workflowId } = newId();
   const handle = await env.start({ retry: { maxAttempts: 1 } }, workflowId);
   await waitFor('the run to wait for an operator', async () => (await handle.query<BackupProgress>('progress')).waiting);
-  const { progress, details, stage } = await cancelAndCheck(env, handle);
+  const { progress, details, stage, stopped } = await cancelAndCheck(env, handle);
+  assert.deepEqual(stopped, [], 'nothing was running');
   assert.equal(stage, 'tape-write');
   assert.match(
     details,
@@ -213,4 +229,20 @@ test('cancelled while waiting for an operator: outcome cancelled, the wait gone 
   );
   assert.match(progress.lastError ?? '', /write record 4 to tapesrv:rmt0 on tapesrv failed/, 'the failure it waited over is still shown');
   assert.doesNotMatch(details, /send signal `retry`/);
+
+  const cliEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: env.t.address,
+    TEMPORAL_NAMESPACE: 'default',
+    MKSYSB_TAPE_TASK_QUEUE: env.config.taskQueue,
+    MKSYSB_TAPE_INVENTORY: env.lab.inventoryPath,
+  };
+  const st = await runCli(['status', workflowId], cliEnv);
+  assert.equal(st.code, 1, st.stderr);
+  assert.match(st.stdout, /status: {2}cancelled, outcome cancelled, stage tape-write/);
+  assert.doesNotMatch(st.stdout, /WAITING/);
+  await waitFor('the run in list --outcome cancelled', async () => {
+    const l = await runCli(['--json', 'list', '--outcome', 'cancelled'], cliEnv);
+    return (JSON.parse(l.stdout) as Array<{ workflowId: string }>).some((r) => r.workflowId === workflowId);
+  });
 });
