@@ -167,7 +167,6 @@ export const SITUATIONS: Situation[] = [
       const input: FleetInput = {
         sources: ['aix02', 'aix03', 'aix04'],
         drives: [TAPE, { host: 'tapesrv', device: 'rmt1' }],
-        detailsEverySeconds: 1,
         backupInput: { overwrite: true, retry: { maxAttempts: 2 }, operatorWaitHours: 0 },
       };
       await ctx.client.workflow.execute(FLEET_WORKFLOW_TYPE, { taskQueue: ctx.taskQueue, workflowId: id, args: [input] });
@@ -175,6 +174,25 @@ export const SITUATIONS: Situation[] = [
       await ctx.record('fleet-failing-child', id);
       await ctx.record('fleet-failing-child.aix03', `${id}/aix03`);
       await ctx.record('fleet-failing-child.aix02', `${id}/aix02`);
+    },
+  },
+  {
+    name: 'fleet-continues-as-new',
+    what: 'a fleet of 3 sources on 1 drive bounded to 1 event: each run starts one child and continues as new, the later runs awaiting the earlier children',
+    async run(ctx) {
+      const id = 'mksysb-fleet/replay-continues';
+      const input: FleetInput = {
+        sources: ['aix02', 'aix03', 'aix04'],
+        drives: [TAPE],
+        maxHistoryEvents: 1,
+        backupInput: { overwrite: true, retry: { maxAttempts: 2 }, operatorWaitHours: 0 },
+      };
+      await ctx.client.workflow.execute(FLEET_WORKFLOW_TYPE, { taskQueue: ctx.taskQueue, workflowId: id, args: [input] });
+      const runs = await waitFor('the fleet\'s runs listed', async () => {
+        const r = await runsOf(ctx, id);
+        return r.length >= 3 ? r : undefined;
+      });
+      for (const [i, runId] of runs.entries()) await ctx.record(`fleet-continues-as-new.run${i + 1}`, id, runId);
     },
   },
   {
