@@ -3,7 +3,7 @@
  * ChildWorkflowFailure, a run's in a WorkflowFailedError). The one walk of `.cause`, and what each reader takes of it.
  * Pure: used by workflow code and the client alike.
  */
-import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, ChildWorkflowFailure } from '@temporalio/common';
 
 /** The failure and its causes, outermost first; stops at a cause seen before. */
 export function causeChain(err: unknown): unknown[] {
@@ -39,8 +39,12 @@ export function describeFailure(err: unknown): string {
   return parts.join(': ') || 'unknown failure';
 }
 
-/** A child run's failure: the messages of its causes (the stage error rather than "Child Workflow execution failed"). */
+/**
+ * A child run's failure: the messages of its causes (the stage error rather than "Child Workflow execution failed");
+ * `cancelled` for a child that was cancelled (Temporal keeps no message of a cancelled run: its own details say where).
+ */
 export function describeChildFailure(err: unknown): string {
+  if (causeChain(err).some((e) => e instanceof CancelledFailure)) return 'cancelled';
   const msgs = causeChain(err)
     .filter((e): e is Error => e instanceof Error && !(e instanceof ChildWorkflowFailure))
     .map((e) => e.message);
