@@ -1,23 +1,27 @@
 /**
  * Worker Deployment Versioning on the dev server: a backup started on build 1 and waiting for an operator keeps
  * running on build 1 after build 2 becomes the deployment's current version, and finishes there once answered;
- * the backup started after the switch runs on build 2; the drive lock (auto-upgrade) moves to build 2.
+ * the backup started after the switch runs on build 2; the drive lock (auto-upgrade) moves to build 2. A fleet
+ * started on build 1 runs all its backups on build 1, also those it starts after the switch and across its
+ * continue-as-new.
  */
-import { test, after } from 'node:test';
+import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { startLab } from '../../lab';
 import { loadConfig } from '../../temporal.config';
 import { createWorker } from '../../src/worker';
 import { driveLockWorkflowId } from '../../src/shared/drive-lock';
 import type { BackupProgress, BackupResult } from '../../src/shared/contract';
+import { fleetStatusQuery, type FleetInput, type FleetResult } from '../../src/shared/fleet';
+import type { Lab } from '../../lab';
 import { workflowBundle } from '../helpers/temporal';
 import { testPolicies, waitFor } from '../helpers/backup';
-import { ownServer } from '../helpers/own-server';
+import { ownServer, type OwnServer } from '../helpers/own-server';
 
 const PINNED = temporal.api.enums.v1.VersioningBehavior.VERSIONING_BEHAVIOR_PINNED;
 const AUTO_UPGRADE = temporal.api.enums.v1.VersioningBehavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE;
@@ -42,15 +46,23 @@ async function versioningOf(handle: WorkflowHandle) {
   return { behavior: v?.behavior, buildId: v?.deploymentVersion?.buildId, deploymentName: v?.deploymentVersion?.deploymentName };
 }
 
-test('a backup started on build 1 ends on build 1 while build 2 takes the new backups', async () => {
-  const server = await ownServer({ searchAttributes: true });
-  const lab = await startLab({ mksysbBytes: 3 << 20, tapeHosts: [{ name: 'tapesrv', os: 'aix', drives: 2 }] });
-  after(() => lab.down());
+// Started at the top of the file so that their clean-ups run when the file ends.
+const serverReady = ownServer({ searchAttributes: true });
+const labReady = startLab({ mksysbBytes: 3 << 20, sources: ['aix01', 'aix02'], tapeHosts: [{ name: 'tapesrv', os: 'aix', drives: 3 }] });
+after(async () => (await labReady).down());
+let server: OwnServer;
+let lab: Lab;
+let bundle: Awaited<ReturnType<typeof workflowBundle>>;
+
+before(async () => {
+  [server, lab, bundle] = await Promise.all([serverReady, labReady, workflowBundle()]);
+});
+
+/** A deployment of its own on a task queue of its own: start a build's worker, make a build current. */
+function deployment() {
   const deploymentName = `mksysb-tape-${randomUUID().slice(0, 8)}`;
   const taskQueue = `versioning-${randomUUID()}`;
-  const client = server.client();
-  const bundle = await workflowBundle();
-
+  const client: Client = server.client();
   const startBuild = async (buildId: string) => {
     // Configured as an operator would: the two variables of docs/configuration.md.
     const config = {
@@ -73,6 +85,11 @@ test('a backup started on build 1 ends on build 1 while build 2 takes the new ba
       ]);
       return true;
     });
+  return { deploymentName, taskQueue, client, startBuild, setCurrent };
+}
+
+test('a backup started on build 1 ends on build 1 while build 2 takes the new backups', async () => {
+  const { deploymentName, taskQueue, client, startBuild, setCurrent } = deployment();
   const start = (device: string, extra: Record<string, unknown> = {}) =>
     client.workflow.start('mksysbToTape', {
       taskQueue,
@@ -115,4 +132,66 @@ test('a backup started on build 1 ends on build 1 while build 2 takes the new ba
   assert.equal(lockTasks[0], 'build-1', 'the lock started on build 1');
   assert.equal(lockTasks.at(-1), 'build-2', 'and moved to build 2 when the first backup released the drive');
   assert.deepEqual(await versioningOf(lock), { behavior: AUTO_UPGRADE, buildId: 'build-2', deploymentName });
+});
+
+/** Every run of a workflow that continued as new, from its first: the chain of ContinuedAsNew events. */
+async function chainOf(client: Client, workflowId: string, firstRunId: string): Promise<WorkflowHandle[]> {
+  const out: WorkflowHandle[] = [];
+  for (let runId: string | undefined = firstRunId; runId; ) {
+    const h: WorkflowHandle = client.workflow.getHandle(workflowId, runId);
+    out.push(h);
+    const events = (await h.fetchHistory()).events ?? [];
+    runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+  }
+  return out;
+}
+
+test('a fleet started on build 1 runs its backups on build 1, also those it starts after the switch and after it continued as new', async () => {
+  const { deploymentName, taskQueue, client, startBuild, setCurrent } = deployment();
+  await startBuild('build-1');
+  await setCurrent('build-1');
+  // The first backup's record 4 fails once; with one attempt it waits for an operator, holding the fleet's only slot.
+  await lab.fault('tapesrv', 'write-fail file=4 device=rmt2');
+  const input: FleetInput = {
+    sources: ['aix01', 'aix02'],
+    drives: [{ host: 'tapesrv', device: 'rmt2' }],
+    maxConcurrentMksysbPerTapeHost: 1,
+    // Continues as new after its first child, carrying it.
+    maxHistoryEvents: 1,
+    backupInput: { retry: { maxAttempts: 1 }, overwrite: true },
+  };
+  const fleetId = `mksysb-fleet/versioning-${randomUUID().slice(0, 8)}`;
+  const fleet = await client.workflow.start('mksysbFleet', { taskQueue, workflowId: fleetId, args: [input] });
+  const waitingChild = await waitFor('the fleet\'s first backup to wait for an operator', async () => {
+    const running = (await client.workflow.getHandle(fleetId).query(fleetStatusQuery)).sources.find((s) => s.state === 'running');
+    if (!running) return undefined;
+    const h = client.workflow.getHandle(running.workflowId);
+    return (await h.query<BackupProgress>('progress')).waiting ? h : undefined;
+  });
+
+  await startBuild('build-2');
+  await setCurrent('build-2');
+  const switchedAt = Date.now();
+  await waitingChild.signal('retry', {});
+  const result = (await client.workflow.getHandle(fleetId).result()) as FleetResult;
+  assert.equal(result.ok, 2, JSON.stringify(result.results));
+  assert.ok(result.runs >= 2, `the fleet continued as new (${result.runs} runs)`);
+
+  const runs = await chainOf(client, fleetId, fleet.firstExecutionRunId);
+  assert.equal(runs.length, result.runs);
+  for (const [i, run] of runs.entries()) {
+    const b = await buildsOf(run);
+    assert.deepEqual([...new Set(b.tasks)], ['build-1'], `fleet run ${i + 1} ran on build 1`);
+    assert.deepEqual([...new Set(b.activityWorkers)].filter(Boolean), b.activityWorkers.length ? ['build-1'] : []);
+  }
+  assert.deepEqual(await versioningOf(runs.at(-1)!), { behavior: PINNED, buildId: 'build-1', deploymentName });
+  for (const r of result.results) {
+    const child = client.workflow.getHandle(r.workflowId, r.runId);
+    const b = await buildsOf(child);
+    assert.deepEqual([...new Set(b.tasks)], ['build-1'], `${r.source}'s backup ran on build 1`);
+    assert.deepEqual([...new Set(b.activityWorkers)], ['build-1']);
+  }
+  // The second backup started only once the first had finished, after build 2 was made current.
+  const second = result.results[1]!;
+  assert.ok(Date.parse(second.startedAt!) > switchedAt, `${second.source}'s backup started at ${second.startedAt}, after the switch`);
 });

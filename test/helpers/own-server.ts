@@ -27,6 +27,14 @@ export async function ownServer(
     extraArgs?: string[];
   } = {},
 ): Promise<OwnServer> {
+  // Registered before the first await, so that it belongs to the caller's test (or the file, called at its top).
+  const running: Array<{ worker: Worker; done: Promise<void> }> = [];
+  const closers: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const r of running) if (r.worker.getState() === 'RUNNING') r.worker.shutdown();
+    await Promise.all(running.map((r) => r.done));
+    for (const close of closers.reverse()) await close();
+  });
   const cli = process.env.MKSYSB_TEST_TEMPORAL_CLI || requireTemporalCli().path;
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
@@ -37,16 +45,11 @@ export async function ownServer(
       extraArgs: [...(opts.namespaces ?? []).flatMap((n) => ['--namespace', n]), ...(opts.extraArgs ?? [])],
     },
   });
+  closers.push(() => env.teardown());
   const connection = await Connection.connect({ address: env.address });
+  closers.push(() => connection.close());
   const nativeConnection = await NativeConnection.connect({ address: env.address });
-  const running: Array<{ worker: Worker; done: Promise<void> }> = [];
-  after(async () => {
-    for (const r of running) if (r.worker.getState() === 'RUNNING') r.worker.shutdown();
-    await Promise.all(running.map((r) => r.done));
-    await nativeConnection.close();
-    await connection.close();
-    await env.teardown();
-  });
+  closers.push(() => nativeConnection.close());
   return {
     address: env.address,
     cli,
