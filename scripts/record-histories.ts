@@ -3,8 +3,8 @@
  * Starts a Temporal dev server of its own (the CLI that scripts/temporal-cli.ts finds, the project's search
  * attributes, updates on), a lab (4 sources, tapesrv with 4 drives) and the project's worker on the production task
  * queue name, drives each situation of test/replay/situations.ts (all, or those named), and writes each run's history
- * to test/replay/histories/<name>.json and the list of them, with the commit, to manifest.json. Naming situations
- * re-records only those and keeps the other entries.
+ * to test/replay/histories/<name>.json and the list of them, each with the commit it was recorded against, to
+ * manifest.json. Naming situations re-records only those and keeps the other entries.
  *
  * When to re-record, and when not: see docs/development.md, "Replay tests".
  */
@@ -77,6 +77,12 @@ async function main(): Promise<void> {
     const worker = await createWorker({ config, connection: nativeConnection, workflowBundle: { code: bundle.code } });
     const api = await MksysbTapeClient.connect({ client, config });
     const recorded: RecordedHistory[] = [];
+    const recording = {
+      recordedAt: new Date().toISOString(),
+      commit: git('rev-parse', 'HEAD'),
+      workflowCodeChanged: git('status', '--porcelain', '--', 'src/workflows', 'src/shared').length > 0,
+      sdkVersion: sdkVersion(),
+    };
     let situation = '';
     const ctx: SituationContext = {
       client,
@@ -91,7 +97,7 @@ async function main(): Promise<void> {
         const file = `${name}.json`;
         fs.writeFileSync(path.join(HISTORIES_DIR, file), `${JSON.stringify(historyToJson(history), null, 1)}\n`);
         const id = runId ?? (await handle.describe()).runId;
-        recorded.push({ file, situation, workflowType: started.workflowType?.name ?? '', workflowId, runId: id });
+        recorded.push({ file, situation, workflowType: started.workflowType?.name ?? '', workflowId, runId: id, ...recording });
         console.log(`  ${file}: ${history.events?.length} events`);
       },
     };
@@ -111,15 +117,10 @@ async function main(): Promise<void> {
       const current = new Set(recorded.map((r) => r.file));
       for (const f of fs.readdirSync(HISTORIES_DIR)) if (f.endsWith('.json') && f !== 'manifest.json' && !current.has(f)) fs.rmSync(path.join(HISTORIES_DIR, f));
     }
-    const manifest: Manifest = {
-      recordedAt: new Date().toISOString(),
-      commit: git('rev-parse', 'HEAD'),
-      workflowCodeChanged: git('status', '--porcelain', '--', 'src/workflows', 'src/shared').length > 0,
-      sdkVersion: sdkVersion(),
-      histories: [...kept, ...recorded].sort((a, b) => a.file.localeCompare(b.file)),
-    };
+    const manifest: Manifest = { histories: [...kept, ...recorded].sort((a, b) => a.file.localeCompare(b.file)) };
     fs.writeFileSync(MANIFEST_PATH, `${JSON.stringify(manifest, null, 2)}\n`);
-    console.log(`${recorded.length} histories written to ${path.relative(root, HISTORIES_DIR)}/ (commit ${manifest.commit.slice(0, 12)}${manifest.workflowCodeChanged ? ', with changes to src/workflows or src/shared not committed' : ''})`);
+    const changed = recording.workflowCodeChanged ? ', with changes to src/workflows or src/shared not committed' : '';
+    console.log(`${recorded.length} histories written to ${path.relative(root, HISTORIES_DIR)}/ (commit ${recording.commit.slice(0, 12)}${changed})`);
   } finally {
     await nativeConnection.close();
     await connection.close();

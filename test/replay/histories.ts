@@ -1,8 +1,8 @@
 /**
  * The recorded histories of test/replay/histories/: one JSON file per workflow run, in the format of
- * `temporal workflow show --output json` (and of the Web UI's download), and manifest.json, which says for each file
- * the situation it shows, its workflow type and workflow ID (a history does not hold its workflow ID, and the
- * workflows use it) and the commit it was recorded against. Written by scripts/record-histories.ts, replayed by
+ * `temporal workflow show --output json`, and manifest.json, which says for each file the situation it shows, its
+ * workflow type and workflow ID (the workflows use their ID, and the replayer takes it apart from the history) and
+ * the commit it was recorded against. Written by scripts/record-histories.ts, replayed by
  * replay.test.ts.
  */
 import * as fs from 'node:fs';
@@ -21,14 +21,14 @@ export interface RecordedHistory {
   workflowType: string;
   workflowId: string;
   runId: string;
-}
-
-export interface Manifest {
   recordedAt: string;
-  /** `git rev-parse HEAD` when recorded, and whether src/workflows had changes not committed then. */
+  /** `git rev-parse HEAD` when recorded, and whether src/workflows or src/shared had changes not committed then. */
   commit: string;
   workflowCodeChanged: boolean;
   sdkVersion: string;
+}
+
+export interface Manifest {
   histories: RecordedHistory[];
 }
 

@@ -93,6 +93,10 @@ test('the histories show the situations they were recorded for', () => {
   assert.match(ending(f('operator-abort-signal')), /^failed: aborted by an operator \(cartridge damaged\)/);
   assert.deepEqual(updates(f('operator-abort-update')), ['abortNow']);
   assert.match(ending(f('operator-abort-update')), /^failed: aborted by an operator \(drive sent for repair\)/);
+  const restaged = activities(f('verify-restages'));
+  assert.ok(restaged.includes('checkStagedImage'), 'the verify round checked the staged copies');
+  assert.equal(count(restaged, 'writeRecord'), 5, 'records 1 to 4, then record 4 again');
+  assert.equal(ending(f('verify-restages')), 'completed');
   for (const c of ['cancel-during-mksysb', 'cancel-while-waiting']) {
     assert.ok(eventsOf(f(c)).some((e) => e.workflowExecutionCancelRequestedEventAttributes), `${c}: cancel requested`);
     assert.notEqual(ending(f(c)), 'open', `${c}: the run ended`);

@@ -3,6 +3,8 @@
  * test/workflow/operator.test.ts, test/fleet/*.test.ts and test/client/api.test.ts drive it, and each naming the runs
  * it leaves to be recorded. scripts/record-histories.ts runs them one after another on one lab and one worker.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Lab } from '../../lab';
 import type { MksysbTapeClient } from '../../src/client';
@@ -137,6 +139,24 @@ export const SITUATIONS: Situation[] = [
     ctx.api.abort(h.workflowId, { reason: 'drive sent for repair' }),
   ),
   whileWaiting('cancel-while-waiting', 'the run is cancelled while it waits for an operator', 4, (_, h) => h.cancel()),
+  {
+    name: 'verify-restages',
+    what: 'no cartridge at first (the run waits at tape-prepare; `retry` once it is loaded), the staged mksysb image corrupted meanwhile: the verify round finds record 4 bad, the image is moved again and record 4 rewritten',
+    async run(ctx) {
+      const id = 'mksysb-tape/aix01/replay-verify-restages';
+      await ctx.lab.fault('tapesrv', 'no-tape');
+      const handle = await startBackup(ctx, id, { retry: { maxAttempts: 1 } });
+      const p = await waitingRun(handle);
+      const tape = ctx.lab.host('tapesrv');
+      const fd = fs.openSync(path.join(tape.root, tape.workFolder, p.backupId, '4_mksysb.img'), 'r+');
+      fs.writeSync(fd, Buffer.from('corrupted'), 0, 9, 4096);
+      fs.closeSync(fd);
+      await ctx.lab.clearFaults('tapesrv');
+      await handle.signal('retry', {});
+      await handle.result();
+      await ctx.record('verify-restages', id);
+    },
+  },
   {
     name: 'cancel-during-mksysb',
     what: 'the run is cancelled while mksysb runs on the source',
