@@ -72,7 +72,7 @@ export class RunStatus {
     } else if (progress.stage === 'validating') {
       progress.activity = 'cancelled during validation, before any command ran on the hosts';
     } else {
-      progress.activity = `cancelled during ${stageFailedText(progress.stage, progress.record)}, its commands on the hosts stopped (it was: ${progress.activity})`;
+      progress.activity = `cancelled during ${stageFailedText(progress.stage, progress.record)} (it was: ${progress.activity}); any command it ran on the hosts was stopped`;
     }
     if (this.plan && progress.stage !== 'validating') progress.activity += '; the staged files were kept';
     this.refresh();

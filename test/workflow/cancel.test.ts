@@ -184,7 +184,7 @@ test('cancelled during mksysb: the remote mksysb is gone, and the run says where
   const { details, stage, stopped } = await cancelAndCheck(env, handle);
   assert.ok(stopped.includes('makeImage'), `stopped: ${stopped.join(', ')}`);
   assert.equal(stage, 'images');
-  assert.match(details, /^\*\*cancelled\*\* — cancelled during making the images \(record 4\), its commands on the hosts stopped \(it was: mksysb -i -p on aix01/m);
+  assert.match(details, /^\*\*cancelled\*\* — cancelled during making the images \(record 4\) \(it was: mksysb -i -p on aix01; .*\); any command it ran on the hosts was stopped; the staged files were kept$/m);
   await waitFor('no process of the backup left on aix01', async () => (await backupProcesses(env, 'aix01', backupId)).length === 0, 15_000);
   const log = await env.lab.commandLog('aix01');
   assert.equal(log.filter((e) => e.command === 'mksysb' && e.exit === 0).length, 0, 'mksysb did not complete');
@@ -208,7 +208,7 @@ test('cancelled during the record-4 tape write: the dd on the tape host is gone 
   assert.deepEqual(stopped, ['writeRecord']);
   assert.equal(stage, 'tape-write');
   assert.deepEqual(progress.recordsWritten, [1, 2, 3]);
-  assert.match(details, /^\*\*cancelled\*\* — cancelled during the tape write \(record 4\), its commands on the hosts stopped \(it was: writing record 4\/4 /m);
+  assert.match(details, /^\*\*cancelled\*\* — cancelled during the tape write \(record 4\) \(it was: writing record 4\/4 \(mksysb image, 16\.0 MiB\) to tapesrv:rmt0\); any command it ran on the hosts was stopped; the staged files were kept$/m);
   await waitFor('no process of the backup left on tapesrv', async () => (await backupProcesses(env, 'tapesrv', backupId)).length === 0, 15_000);
   const lock = env.t.client.workflow.getHandle(driveLockWorkflowId({ host: 'tapesrv', device: 'rmt0' }, env.config.taskQueue));
   await waitFor('the drive released', async () => (await lock.query(driveLockStateQuery)).holder === null);
