@@ -181,9 +181,14 @@ export function fleetMarkdown(f: FleetBenchFigures): string {
 }
 
 /** Replaces the `## Fleet` section of BENCHMARKS.md, or appends it. */
-export function writeFleetSection(markdown: string, file = path.join(__dirname, '..', 'BENCHMARKS.md')): void {
+export function writeFleetSection(markdown: string, file?: string): void {
+  writeSection('Fleet', markdown, file);
+}
+
+/** Replaces the `## <heading>` section of BENCHMARKS.md (up to the next `## `), or appends it. */
+export function writeSection(heading: string, markdown: string, file = path.join(__dirname, '..', 'BENCHMARKS.md')): void {
   const cur = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n\n';
-  const start = cur.search(/^## Fleet\s*$/m);
+  const start = cur.search(new RegExp(`^## ${heading}\\s*$`, 'm'));
   let next: string;
   if (start < 0) next = `${cur.replace(/\s*$/, '\n\n')}${markdown}`;
   else {

@@ -45,7 +45,7 @@ export interface FleetSourceResult {
   source: string;
   state: FleetSourceState;
   workflowId: string;
-  /** The child's run, once started. */
+  /** The child's run, while it runs (in the status query; not in the result, which would grow by 45 bytes a source). */
   runId?: string;
   drive?: Drive;
   /** Bytes put on tape (all records), when ok. */
@@ -101,7 +101,7 @@ export interface FleetCarry {
 }
 
 /**
- * One source, packed: `s` source, `st` state, `d` index of its drive, `r` child run ID, `b` bytes on tape, `x`
+ * One source, packed: `s` source, `st` state, `d` index of its drive, `r` child run ID (while running), `b` bytes on tape, `x`
  * expected bytes, `e` error, `t0`/`t1` start and end (ms since the epoch). The child's workflow ID is
  * `<fleet ID>/<source>` and is not carried.
  */

@@ -181,7 +181,8 @@ function pack(e: FleetSourceResult, drives: Drive[]): PackedEntry {
   const d = e.drive ? drives.findIndex((x) => driveKey(x) === driveKey(e.drive!)) : -1;
   const p: PackedEntry = { s: e.source, st: e.state };
   if (d >= 0) p.d = d;
-  if (e.runId !== undefined) p.r = e.runId;
+  // Only a running child's run is needed again (to wait for it); the others' would only lengthen the carry.
+  if (e.runId !== undefined && e.state === 'running') p.r = e.runId;
   if (e.bytes !== undefined) p.b = e.bytes;
   if (e.expectedBytes !== undefined) p.x = e.expectedBytes;
   if (e.error !== undefined) p.e = e.error;

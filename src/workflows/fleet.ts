@@ -135,8 +135,14 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
     limits: board.limits,
     ok: c.ok,
     failed: c.failed,
-    results: board.startedOrder.map((s) => board.entries.get(s)!),
+    // Without the children's run IDs: the result is the fleet's largest payload (Temporal warns above 512 KiB).
+    results: board.startedOrder.map((s) => withoutRunId(board.entries.get(s)!)),
   };
+}
+
+function withoutRunId(e: FleetSourceResult): FleetSourceResult {
+  const { runId: _runId, ...rest } = e;
+  return rest;
 }
 
 /** Steps 1 and 2, in the fleet's first run: the board of sources, longest first, and the drives and limits. */
