@@ -77,17 +77,33 @@ function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** Alive and not a zombie: a process that has exited has closed its devices, even before its parent reaps it. */
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+  try {
+    // /proc/PID/stat: "PID (comm) STATE ..."; comm may hold spaces and parentheses, the state follows the last ")".
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
-/** Exclusive lock file holding the owner's pid; waits while a live process holds it. */
-export function lock(file: string): () => void {
+/**
+ * Opens the drive for one command, as the tape drivers do: AIX's rmt driver and Linux's st allow one open of a drive
+ * at a time and refuse another with EBUSY (they do not queue it). The open is a lock file holding the owner's pid; an
+ * owner that has exited (killed, crashed) no longer holds it. Returns the close.
+ */
+export function openDevice(file: string): () => void {
+  return lock(file, { wait: false });
+}
+
+/** Exclusive lock file holding the owner's pid; waits while a live process holds it (or, `wait: false`, EBUSY). */
+export function lock(file: string, opts: { wait?: boolean } = {}): () => void {
   for (;;) {
     try {
       const fd = fs.openSync(file, 'wx');
@@ -116,6 +132,7 @@ export function lock(file: string): () => void {
         }
         continue;
       }
+      if (opts.wait === false) throw new TapeError('EBUSY');
       sleepMs(20);
     }
   }

@@ -7,6 +7,9 @@
  *                                                      connection of that session is killed (default: any of the three)
  *   exit command=NAME [code=N] [message="..."] [always]     NAME prints message on stderr and exits with code (default 1)
  *   hang command=NAME [always]                         NAME never finishes (until killed)
+ *   stall seconds=N [op=read|write] [skip=K] [device=rmt0] [always]
+ *                                                      the next dd on the drive (reading or writing it, after K such
+ *                                                      dd's that are let through) waits N seconds before it opens it
  *   no-tape [device=rmt0]                              no cartridge loaded (stays until cleared)
  *
  * A fault is removed when it fires unless `always` is given; `clearFaults` removes them all.
@@ -21,6 +24,7 @@ export type Fault =
   | { id: number; kind: 'drop-connection'; after: number; command?: string; always: boolean }
   | { id: number; kind: 'exit'; command: string; code: number; message?: string; always: boolean }
   | { id: number; kind: 'hang'; command: string; always: boolean }
+  | { id: number; kind: 'stall'; seconds: number; op?: 'read' | 'write'; skip: number; device?: string; always: boolean }
   | { id: number; kind: 'no-tape'; device?: string; always: boolean };
 
 export type FaultKind = Fault['kind'];
@@ -88,11 +92,15 @@ export function parseFaultSpec(spec: string): Fault {
       allowed('command');
       if (!kv.command) throw new Error('fault hang: command= is required');
       return { id: 0, kind, command: kv.command, always };
+    case 'stall':
+      allowed('seconds', 'op', 'skip', 'device');
+      if (kv.op !== undefined && kv.op !== 'read' && kv.op !== 'write') throw new Error('fault stall: op= must be read or write');
+      return { id: 0, kind, seconds: int(kv.seconds, 'seconds', 1), op: kv.op, skip: kv.skip ? int(kv.skip, 'skip') : 0, device: kv.device, always };
     case 'no-tape':
       allowed('device');
       return { id: 0, kind, device: kv.device, always: true };
     default:
-      throw new Error(`unknown fault kind "${kind ?? ''}" (write-fail, eom, drop-connection, exit, hang, no-tape)`);
+      throw new Error(`unknown fault kind "${kind ?? ''}" (write-fail, eom, drop-connection, exit, hang, stall, no-tape)`);
   }
 }
 
@@ -165,6 +173,20 @@ export class FaultStore {
       const all = this.list();
       if (!all.some((x) => x.id === f.id)) return false;
       this.save(all.filter((x) => x.id !== f.id));
+      return true;
+    });
+  }
+
+  /**
+   * One more of the occasions a `skip=K` fault lets through: true (and K lowered by one) while K > 0, false when the
+   * fault is due now.
+   */
+  letThrough(f: Extract<Fault, { kind: 'stall' }>): boolean {
+    return this.locked(() => {
+      const all = this.list();
+      const cur = all.find((x): x is typeof f => x.id === f.id && x.kind === 'stall');
+      if (!cur || cur.skip === 0) return false;
+      this.save(all.map((x) => (x.id === f.id ? { ...cur, skip: cur.skip - 1 } : x)));
       return true;
     });
   }

@@ -12,6 +12,7 @@ import { readState, TapeError, writeState, type DevicePaths, type DriveState } f
 export {
   devicePaths,
   lock,
+  openDevice,
   newDriveState,
   parseDevice,
   readState,

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { spawnSync, spawn } from 'node:child_process';
-import { Drive, TapeError, lock, parseDevice, type TapeErrno } from '../tape';
+import { Drive, TapeError, openDevice, parseDevice, type TapeErrno } from '../tape';
 import type { Fault } from '../faults';
 import { config, err, errnoText, Exit, findFault, faults, log, noTape, readSome, tapePaths, writeAll, DropCounter } from './common';
 import type { HostOs } from '../../src/schema/tape-rules';
@@ -38,7 +38,22 @@ export function dd(args: string[]): number | Promise<number> {
     throw new Exit(errCode, { tape: { device: dev.drive, op: inDev ? 'read' : 'write', error: 'ENOENT' } });
   }
   const paths = tapePaths(dev.drive);
-  const unlock = lock(paths.lock);
+  const stall = findFault('stall', (f) => (!f.device || f.device === dev.drive) && (!f.op || f.op === (inDev ? 'read' : 'write')));
+  if (stall && !faults.letThrough(stall)) {
+    // A dd that is slow to get going (a loaded host): it opens the drive only after the wait, unless killed first.
+    faults.fired(stall);
+    log('dd', args, -1, { fault: 'stall', seconds: stall.seconds });
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, stall.seconds * 1000);
+    log('dd', args, -1, { fault: 'stall', resumed: true });
+  }
+  let unlock: () => void;
+  try {
+    unlock = openDevice(paths.lock);
+  } catch (e) {
+    if (!(e instanceof TapeError)) throw e;
+    err(os === 'aix' ? `dd: ${devPath}: ${errnoText(e.errno, os)}\n` : `dd: failed to open '${devPath}': ${errnoText(e.errno, os)}\n`);
+    throw new Exit(errCode, { tape: { device: dev.drive, op: inDev ? 'read' : 'write', error: e.errno } });
+  }
   try {
     if (noTape(dev.drive)) throw new TapeError('ENOTREADY');
     const eomFault = findFault('eom', (f) => !f.device || f.device === dev.drive);

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BffError, BffParser, endHeader, entryHeader, pad8, volumeHeader, BLOCK } from '../bff';
-import { Drive, TapeError, lock, parseDevice } from '../tape';
+import { Drive, TapeError, openDevice, parseDevice } from '../tape';
 import { config, err, errnoText, Exit, hp, log, noTape, out, tapePaths } from './common';
 import { excludePatternsFrom, IMAGE_DATE, imageData, mkinsttapeArchive, prngBytes, rootvgFiles } from './image-content';
 
@@ -224,7 +224,7 @@ function scanArchive(source: string, fileNo: number | 'current'): BffParser {
   }
   if (dev.os !== config().os || !config().devices[dev.drive]) throw new TapeError('ENXIO');
   const paths = tapePaths(dev.drive);
-  const unlock = lock(paths.lock);
+  const unlock = openDevice(paths.lock);
   try {
     if (noTape(dev.drive)) throw new TapeError('ENOTREADY');
     const drive = new Drive(paths, dev.rewindOnClose);
@@ -313,7 +313,7 @@ function scanArchiveAfterSeek(src: string, seek: number): BffParser {
   const dev = parseDevice(src)!;
   if (dev.os !== config().os || !config().devices[dev.drive]) throw new TapeError('ENXIO');
   const paths = tapePaths(dev.drive);
-  const unlock = lock(paths.lock);
+  const unlock = openDevice(paths.lock);
   const p = new BffParser();
   try {
     if (noTape(dev.drive)) throw new TapeError('ENOTREADY');

@@ -1,6 +1,6 @@
 /** AIX tctl, chdev, lsattr, lsdev and Linux mt over the tape emulator. */
 import * as fs from 'node:fs';
-import { Drive, TapeError, lock, parseDevice, readState, writeState, type DriveState } from '../tape';
+import { Drive, TapeError, openDevice, parseDevice, readState, writeState, type DriveState } from '../tape';
 import { config, err, errnoText, Exit, log, noTape, out, tapePaths } from './common';
 
 const ATTRS: Array<[string, string, string]> = [
@@ -24,9 +24,16 @@ function attrValue(st: DriveState, name: string, def: string): string {
   return st.attrs[name] ?? def;
 }
 
-function withDrive<T>(drive: string, fn: (p: ReturnType<typeof tapePaths>) => T): T {
+/** Runs `fn` with the drive open; `busy` answers instead when another command has it open (EBUSY). */
+function withDrive<T>(drive: string, fn: (p: ReturnType<typeof tapePaths>) => T, busy: () => T): T {
   const p = tapePaths(drive);
-  const unlock = lock(p.lock);
+  let unlock: () => void;
+  try {
+    unlock = openDevice(p.lock);
+  } catch (e) {
+    if (e instanceof TapeError && e.errno === 'EBUSY') return busy();
+    throw e;
+  }
   try {
     return fn(p);
   } finally {
@@ -156,6 +163,10 @@ export function chdev(args: string[]): number {
     out(`${dev} changed\n`);
     log('chdev', args, 0, { device: dev, blockSize: st.blockSize, extfm: st.extfm, position: { file: 1, offset: 0, atBOT: true } });
     return 0;
+  }, () => {
+    err('Method error (/usr/lib/methods/chggen):\n\t0514-062 Cannot perform the requested function because the\n\t\t specified device is busy.\n');
+    log('chdev', args, 1, { device: dev, error: 'EBUSY' });
+    return 1;
   });
 }
 
@@ -252,7 +263,9 @@ function positioningOp(
     drive.close();
     log(tool, args, 0, { device: d.drive, op: cmd, count, before, position: drive.position() });
     return 0;
-  });
+  }, () =>
+    fail(tool === 'tctl' ? `tctl: ${devPath}: ${errnoText('EBUSY', os)}\n` : `${devPath}: ${errnoText('EBUSY', os)}\n`, { device: d.drive, error: 'EBUSY' }),
+  );
 }
 
 function status(tool: 'tctl' | 'mt', name: string, drive: Drive): void {
