@@ -2,14 +2,15 @@
  * The tape host's side: preparing the drive, writing each of the four records (positioned absolutely: rewind, then
  * `fsf k-1` on the no-rewind device), verifying what is on tape, and removing staging files once the tape is verified.
  * Record writes run detached on the tape host: a worker that dies mid-write leaves the `dd` running, and the next
- * attempt re-attaches to it instead of starting a second writer on the same drive.
+ * attempt re-attaches to it instead of starting a second writer on the same drive. Every attempt first claims the
+ * drive (drive-fence.ts), and runs what moves or reads the tape under that claim, so an attempt Temporal has given up
+ * on cannot move the tape under the one that replaced it.
  */
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { detached, driverFor, drivers, images, layout, shell, stagedPath, writeRecordAt, type RecordNumber } from '../tape';
-import { mapSshErrors } from './failures';
 import type { ActivityHosts } from './hosts';
-import { execIdempotent } from './remote-exec';
+import { FencedDrive } from './drive-fence';
 import type { Client } from '@temporalio/client';
 import type { BackupResult } from '../shared/contract';
 import type { RecordCheck, RecordWrite, RunPlan, StagedImage, VerifyOutcome } from './types';
@@ -21,13 +22,14 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
       const driver = driverFor(plan.tapeOs);
       const dev = backup.tape.device;
       const where = `${backup.tape.host}:${dev}`;
-      await requireCartridge(hosts, plan, where);
-      await hosts.run(backup.tape.host, `prepare ${where}`, shell.and(...driver.prepare(dev)));
+      const drive = await FencedDrive.claim(hosts, plan);
+      await requireCartridge(drive, plan, where);
+      await drive.run(`prepare ${where}`, shell.and(...driver.prepare(dev)));
       if (!opts.checkBlank) return { blank: null };
-      const start = await hosts.run(backup.tape.host, `read the start of the cartridge in ${where}`, driver.readCartridgeStart(dev));
+      const start = await drive.run(`read the start of the cartridge in ${where}`, driver.readCartridgeStart(dev));
       const first = drivers.parseCartridgeStart(start.stdout);
       if (first.hasData && !backup.overwrite) {
-        await refuseUnlessOwnOrExpected(hosts, client, plan, where, first.bytes);
+        await refuseUnlessOwnOrExpected(hosts, drive, client, plan, where, first.bytes);
         return { blank: false };
       }
       return { blank: !first.hasData };
@@ -43,12 +45,15 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
       const dev = backup.tape.device;
       if (k !== 3 && !image) throw ApplicationFailure.nonRetryable(`record ${k} needs its staged image`, 'ShellValueError');
       const { stagedPath: file, blockSize: bs, bytes } = layout.planRecord(k, image?.bytes ?? 0, backup.record4BlockSize, stagingTape);
-      const cmd = shell.and(...driver.setBlockSize(dev, bs), writeRecordAt(driver, dev, k, file, bs));
+      const name = `write-r${k}-${generation}`;
+      // A retried attempt re-attaches to its own running write: the claim spares it and stops anything older.
+      const drive = await FencedDrive.claim(hosts, plan, { keep: name });
+      const cmd = drive.detached(name, shell.and(...driver.setBlockSize(dev, bs), writeRecordAt(driver, dev, k, file, bs)));
       const r = await hosts.runDetached(
         backup.tape.host,
         `write record ${k} to ${backup.tape.host}:${dev}`,
         stagingTape,
-        `write-r${k}-${generation}`,
+        name,
         cmd,
         (elapsedMs) => ({ stage: 'tape-write', record: k, bytesTotal: bytes, elapsedMs }),
       );
@@ -62,11 +67,11 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
       const tapeHost = backup.tape.host;
       const bs4 = layout.blockSizeFor(4, backup.record4BlockSize);
       const out: VerifyOutcome = { lsmksysb: null, records: [] };
+      const drive = await FencedDrive.claim(hosts, plan);
 
       const check = driver.verifyMksysb(dev);
       if (check && backup.verify !== 'none') {
-        const host = await hosts.host(tapeHost);
-        const res = await mapSshErrors(() => execIdempotent(host, shell.and(...driver.setBlockSize(dev, bs4), check), {}));
+        const res = await drive.run(`list the backup on ${tapeHost}:${dev}`, shell.and(...driver.setBlockSize(dev, bs4), check), { allowExit: anyFailure });
         out.lsmksysb = res.code === 0;
         out.lsmksysbDetail = (res.stdout + res.stderr).trim().split('\n').slice(-3).join(' | ').slice(0, 400);
       }
@@ -75,13 +80,13 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
       for (const k of layout.RECORD_NUMBERS) {
         const bs = layout.blockSizeFor(k, backup.record4BlockSize);
         const expected = await expectedSha(hosts, plan, k, staged);
-        const got = await readBackSha(hosts, plan, k, bs);
+        const got = await readBackSha(drive, plan, k, bs);
         const rc: RecordCheck = { record: k, expected, actual: got.sha256, ok: got.ok && got.sha256 === expected };
         if (!got.ok) rc.detail = `read failed (status ${got.status}): ${got.stderr}`;
         else if (!rc.ok) rc.detail = `SHA-256 on tape ${got.sha256}, expected ${expected}`;
         out.records.push(rc);
       }
-      await hosts.run(tapeHost, 'rewind', driver.rewind(dev));
+      await drive.run('rewind', driver.rewind(dev));
       return out;
     },
 
@@ -93,13 +98,15 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
   };
 }
 
+/** Exit statuses a check reports instead of failing on (its output says what went wrong). */
+const anyFailure = Array.from({ length: 255 }, (_, i) => i + 1);
+
 /** Fails unless a cartridge is loaded in the drive; a device that does not exist is not retryable. */
-async function requireCartridge(hosts: ActivityHosts, plan: RunPlan, where: string): Promise<void> {
+async function requireCartridge(drive: FencedDrive, plan: RunPlan, where: string): Promise<void> {
   const { backup, tapeOs } = plan;
   const driver = driverFor(tapeOs);
   const dev = backup.tape.device;
-  const host = await hosts.host(backup.tape.host);
-  const st = await mapSshErrors(() => execIdempotent(host, driver.status(dev), {}));
+  const st = await drive.run(`status of ${where}`, driver.status(dev), { allowExit: anyFailure });
   const status = drivers.parseStatus(tapeOs, st.code, st.stdout + st.stderr);
   if (status.loaded) return;
   if (/does not exist|No such (device|file)|0514-/.test(st.stderr + st.stdout)) {
@@ -112,13 +119,20 @@ async function requireCartridge(hosts: ActivityHosts, plan: RunPlan, where: stri
  * A cartridge that holds data may be written over only when it is this backup's own partial tape or the expected
  * backup's tape (`expectedLabel`); otherwise the backup stops before writing anything.
  */
-async function refuseUnlessOwnOrExpected(hosts: ActivityHosts, client: Client | undefined, plan: RunPlan, where: string, firstBlockBytes: number): Promise<void> {
+async function refuseUnlessOwnOrExpected(
+  hosts: ActivityHosts,
+  drive: FencedDrive,
+  client: Client | undefined,
+  plan: RunPlan,
+  where: string,
+  firstBlockBytes: number,
+): Promise<void> {
   const { backup } = plan;
   // This backup wrote record 1 of this very cartridge before (a failed run started again): rewriting it is safe.
-  if (await ownPartialTape(hosts, plan)) return;
+  if (await ownPartialTape(hosts, drive, plan)) return;
   let why = '';
   if (backup.expectedLabel) {
-    const label = await labelMatches(hosts, client, plan, backup.expectedLabel);
+    const label = await labelMatches(drive, client, plan, backup.expectedLabel);
     if (label.ok) return;
     why = ` (the cartridge is not the expected backup ${JSON.stringify(backup.expectedLabel)}: ${label.why})`;
   }
@@ -134,7 +148,7 @@ async function refuseUnlessOwnOrExpected(hosts: ActivityHosts, client: Client | 
  * on the tape host keeps the exit status of every write) finished with status 0, and the cartridge's record 1 is
  * byte for byte this backup's boot image padded to 512. A cartridge swapped since then has another record 1.
  */
-async function ownPartialTape(hosts: ActivityHosts, plan: RunPlan): Promise<boolean> {
+async function ownPartialTape(hosts: ActivityHosts, drive: FencedDrive, plan: RunPlan): Promise<boolean> {
   const { backup, stagingTape } = plan;
   const wrote = await hosts.run(backup.tape.host, 'look for an earlier record-1 write of this backup', detached.anySucceeded(stagingTape, 'write-r1-'));
   if (!detached.parseAnySucceeded(wrote.stdout)) return false;
@@ -142,7 +156,7 @@ async function ownPartialTape(hosts: ActivityHosts, plan: RunPlan): Promise<bool
   const size = images.parseSizeOrAbsent((await hosts.run(backup.tape.host, `size of ${file}`, images.fileSizeOrAbsent(file))).stdout);
   if (size === null) return false;
   const mine = await paddedSha(hosts, plan, file, layout.paddedLength(size, layout.TAPE_BLOCK_SIZE) - size);
-  const onTape = await readBackSha(hosts, plan, 1, layout.TAPE_BLOCK_SIZE);
+  const onTape = await readBackSha(drive, plan, 1, layout.TAPE_BLOCK_SIZE);
   return mine !== null && onTape.ok && mine === onTape.sha256;
 }
 
@@ -152,7 +166,7 @@ async function ownPartialTape(hosts: ActivityHosts, plan: RunPlan): Promise<bool
  * be a completed backup of the same source, and records 1 and 2 on the cartridge must have the SHA-256s its result
  * recorded when it read them back. Then the cartridge is that backup's tape and may be written over.
  */
-async function labelMatches(hosts: ActivityHosts, client: Client | undefined, plan: RunPlan, label: string): Promise<{ ok: boolean; why: string }> {
+async function labelMatches(drive: FencedDrive, client: Client | undefined, plan: RunPlan, label: string): Promise<{ ok: boolean; why: string }> {
   if (!client) return { ok: false, why: 'the worker has no Temporal client to look it up' };
   const { backup } = plan;
   const prev = await findBackupResult(client, backup.source, label);
@@ -160,7 +174,7 @@ async function labelMatches(hosts: ActivityHosts, client: Client | undefined, pl
   if (prev.source !== backup.source) return { ok: false, why: `it was a backup of ${prev.source}, not of ${backup.source}` };
   for (const k of [1, 2] as const) {
     const want = prev.records.find((r) => r.record === k)?.sha256;
-    const got = await readBackSha(hosts, plan, k, layout.TAPE_BLOCK_SIZE);
+    const got = await readBackSha(drive, plan, k, layout.TAPE_BLOCK_SIZE);
     if (!want || !got.ok || got.sha256 !== want) return { ok: false, why: `record ${k} on the cartridge differs from that backup's` };
   }
   return { ok: true, why: '' };
@@ -203,15 +217,14 @@ async function expectedSha(hosts: ActivityHosts, plan: RunPlan, k: RecordNumber,
 
 /** Positions at record k (drive at block size `bs`) and hashes what the drive returns for it. */
 async function readBackSha(
-  hosts: ActivityHosts,
+  drive: FencedDrive,
   plan: RunPlan,
   k: RecordNumber,
   bs: number,
 ): Promise<{ ok: boolean; sha256: string | null; status: number | null; stderr: string }> {
   const driver = driverFor(plan.tapeOs);
   const dev = plan.backup.tape.device;
-  const res = await hosts.run(
-    plan.backup.tape.host,
+  const res = await drive.run(
     `read back record ${k}`,
     shell.and(...driver.setBlockSize(dev, bs), driver.readRecordSha256(dev, k, bs)),
     { allowExit: [1, 2] },

@@ -115,22 +115,33 @@ export function poll(dir: string, name: string): string {
  */
 export function stop(dir: string, name: string, signal: 'TERM' | 'KILL' = 'TERM'): string {
   const f = files(dir, name);
+  return (
+    `if ${alive(f)}; then ` +
+    `p=$(cat ${f.pid}); ` +
+    `echo "${signal}" > ${f.stopped}; ` +
+    `${stopTreeOfP(signal)}; ` +
+    `echo "${STATE_TAG} stopped $p"; ` +
+    `else ${stateScript(f)}; fi`
+  );
+}
+
+/**
+ * Shell text: stops the process whose ID is in `$p` and all its descendants (see the module comment: freeze the
+ * tree with SIGSTOP until it stops growing, then `signal` and SIGCONT). Sets `$all` and `$t`.
+ */
+export function stopTreeOfP(signal: 'TERM' | 'KILL' = 'TERM'): string {
   const tree =
     `ps -e -o pid= -o ppid= | awk -v root="$p" ` +
     quote(
       '{ pp[$1] = $2 } END { d[root] = 1; do { ch = 0; for (x in pp) if ((pp[x] in d) && !(x in d)) { d[x] = 1; ch = 1 } } while (ch); for (x in d) print x }',
     ) +
     ' | sort -n';
-  // The wrapper itself is always in the list, even if ps gives nothing.
+  // The process itself is always in the list, even if ps gives nothing.
   const list = `{ echo "$p"; ${tree}; } | sort -un`;
   return (
-    `if ${alive(f)}; then ` +
-    `p=$(cat ${f.pid}); all=""; ` +
+    `all=""; ` +
     `for i in 1 2 3 4 5 6 7 8; do t=$(${list}); [ "$t" = "$all" ] && break; all=$t; kill -STOP $all 2>/dev/null; done; ` +
-    `echo "${signal}" > ${f.stopped}; ` +
-    `kill -${signal} $all 2>/dev/null; kill -CONT $all 2>/dev/null; ` +
-    `echo "${STATE_TAG} stopped $p"; ` +
-    `else ${stateScript(f)}; fi`
+    `kill -${signal} $all 2>/dev/null; kill -CONT $all 2>/dev/null`
   );
 }
 

@@ -5,6 +5,7 @@ export * as digest from './digest';
 export * as drivers from './drivers';
 export * as images from './images';
 export * as detached from './detached';
+export * as fence from './fence';
 export * as transfer from './transfer';
 export * as inventory from './inventory';
 export { quote, command } from './shell';
