@@ -80,6 +80,10 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
       temporalClient,
     }),
     shutdownGraceTime: '15s',
+    // The SDK sends an activity's heartbeats at most every 0.8 x its heartbeat timeout by default: 4.8 s of a 6 s
+    // timeout leaves a loaded worker 1.2 s before the server gives up on a healthy attempt. Every 2 s leaves most of
+    // the timeout as margin, and a cancellation or a timed-out attempt reaches the activity within 2 s.
+    maxHeartbeatThrottleInterval: '2s',
   });
   const run = worker.run.bind(worker);
   worker.run = async () => {
