@@ -58,7 +58,11 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
       // runs before mksysb, as in the procedure (record 2 archives /image.data, which `mksysb -i` rewrites).
       const boot = images.make(1, `bosboot -ad ${backup.bootDevice} -b 1_bosboot.img`);
       boot.catch(() => undefined); // awaited below; this only keeps an abort during mkinsttape from going unhandled
-      await images.make(2, 'mkinsttape 2_mkinsttape.img');
+      // When mkinsttape ends the run (a cancel, an abort), bosboot settles first: a run that ends leaves nothing running.
+      await images.make(2, 'mkinsttape 2_mkinsttape.img').catch(async (err: unknown) => {
+        await boot.catch(() => undefined);
+        throw err;
+      });
       status.show('images', `${mksysb} on ${backup.source}; moving the boot and install images, and the mksysb image as it grows, meanwhile`, { record: 4 });
       // The small images move while mksysb runs, and the mksysb image follows the file while mksysb writes it.
       const small = status.timed('transfer', async () => {

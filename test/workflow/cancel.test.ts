@@ -171,6 +171,22 @@ test('cancelled while the validation reads an inventory that hangs: cancelled on
   }
 });
 
+test('cancelled while bosboot and mkinsttape run: both are stopped before the run ends', async () => {
+  const env = await backupEnv();
+  await env.lab.fault('aix01', 'hang command=bosboot');
+  await env.lab.fault('aix01', 'hang command=mkinsttape');
+  const { workflowId, backupId } = newId();
+  const handle = await env.start({}, workflowId);
+  await waitFor('bosboot and mkinsttape running', async () => {
+    const ps = await backupProcesses(env, 'aix01', backupId);
+    return ps.some((l) => /bosboot -ad/.test(l)) && ps.some((l) => /mkinsttape /.test(l));
+  });
+  const { details, stopped } = await cancelAndCheck(env, handle);
+  assert.deepEqual(stopped, ['makeImage', 'makeImage'], 'both steps ended before the run did');
+  assert.match(details, /^\*\*cancelled\*\* — cancelled during making the images \(record 1\) \(it was: bosboot and mkinsttape on aix01\)/m);
+  await waitFor('no process of the backup left on aix01', async () => (await backupProcesses(env, 'aix01', backupId)).length === 0, 15_000);
+});
+
 test('cancelled during mksysb: the remote mksysb is gone, and the run says where it stopped', async () => {
   const env = await backupEnv();
   // 64 MiB at 2 MiB/s: mksysb runs for half a minute.
