@@ -1,8 +1,9 @@
 /**
  * A backup cancelled through Temporal (the UI's "Request Cancellation", `temporal workflow cancel`, the client's
  * `handle.cancel()`) ends Canceled with outcome `cancelled` and details that say so, from every stage: while the
- * validation waits for a worker, during mksysb, during a tape write and while it waits for an operator. The remote
- * command of the running step is gone from its host when the run has ended, and no activity starts after the cancel.
+ * validation waits for a worker or reads an inventory that hangs, during bosboot and mkinsttape, during mksysb, during
+ * a tape write and while it waits for an operator. The remote commands of the running steps are gone from their host
+ * when the run has ended, and no activity starts, nor is retried, after the cancel.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,10 +70,7 @@ function releaseReader(fifo: string, text: string): void {
  * and no activity scheduled after the cancel request. Returns the final progress and details, and the activities that
  * ended failed or cancelled after the request (the steps the cancel stopped).
  */
-async function cancelAndCheck(
-  env: BackupEnv,
-  handle: WorkflowHandle,
-): Promise<{ progress: BackupProgress; details: string; stage?: string; stopped: string[] }> {
+async function cancelAndCheck(handle: WorkflowHandle): Promise<{ progress: BackupProgress; details: string; stage?: string; stopped: string[] }> {
   await handle.cancel();
   const err = await handle.result().then(
     () => assert.fail('the run should end cancelled'),
@@ -122,7 +120,7 @@ test('cancelled while validation waits for a worker: Canceled, not an input erro
   const { workflowId } = newId();
   const handle = await env.start({}, workflowId);
   await validationPending(handle, SCHEDULED);
-  const { progress, details, stopped } = await cancelAndCheck(env, handle);
+  const { progress, details, stopped } = await cancelAndCheck(handle);
   assert.deepEqual(stopped, ['resolveBackup']);
   assert.equal(progress.stage, 'validating');
   assert.equal(progress.lastError, undefined, 'the cancellation is no input error');
@@ -145,7 +143,7 @@ test('cancelled while the validation reads an inventory that hangs: cancelled on
     const { workflowId } = newId();
     const handle = await env.start({}, workflowId);
     await validationPending(handle, STARTED);
-    const checked = cancelAndCheck(env, handle);
+    const checked = cancelAndCheck(handle);
     checked.catch(() => undefined); // awaited below
     await waitFor('the run to ask the validation to cancel', async () =>
       ((await handle.fetchHistory()).events ?? []).some((e) => e.activityTaskCancelRequestedEventAttributes),
@@ -181,7 +179,7 @@ test('cancelled while bosboot and mkinsttape run: both are stopped before the ru
     const ps = await backupProcesses(env, 'aix01', backupId);
     return ps.some((l) => /bosboot -ad/.test(l)) && ps.some((l) => /mkinsttape /.test(l));
   });
-  const { details, stopped } = await cancelAndCheck(env, handle);
+  const { details, stopped } = await cancelAndCheck(handle);
   assert.deepEqual(stopped, ['makeImage', 'makeImage'], 'both steps ended before the run did');
   assert.match(details, /^\*\*cancelled\*\* — cancelled during making the images \(record 1\) \(it was: bosboot and mkinsttape on aix01\)/m);
   await waitFor('no process of the backup left on aix01', async () => (await backupProcesses(env, 'aix01', backupId)).length === 0, 15_000);
@@ -197,7 +195,7 @@ test('cancelled during mksysb: the remote mksysb is gone, and the run says where
     const p = await handle.query<BackupProgress>('progress');
     return p.stage === 'images' && p.record === 4 && (await backupProcesses(env, 'aix01', backupId)).some((l) => /mksysb -i -p/.test(l));
   });
-  const { details, stage, stopped } = await cancelAndCheck(env, handle);
+  const { details, stage, stopped } = await cancelAndCheck(handle);
   assert.ok(stopped.includes('makeImage'), `stopped: ${stopped.join(', ')}`);
   assert.equal(stage, 'images');
   assert.match(details, /^\*\*cancelled\*\* — cancelled during making the images \(record 4\) \(it was: mksysb -i -p on aix01; .*\); any command it ran on the hosts was stopped; the staged files were kept$/m);
@@ -220,7 +218,7 @@ test('cancelled during the record-4 tape write: the dd on the tape host is gone 
     },
     90_000,
   );
-  const { progress, details, stage, stopped } = await cancelAndCheck(env, handle);
+  const { progress, details, stage, stopped } = await cancelAndCheck(handle);
   assert.deepEqual(stopped, ['writeRecord']);
   assert.equal(stage, 'tape-write');
   assert.deepEqual(progress.recordsWritten, [1, 2, 3]);
@@ -236,7 +234,7 @@ test('cancelled while waiting for an operator: outcome cancelled, the wait gone 
   const { workflowId } = newId();
   const handle = await env.start({ retry: { maxAttempts: 1 } }, workflowId);
   await waitFor('the run to wait for an operator', async () => (await handle.query<BackupProgress>('progress')).waiting);
-  const { progress, details, stage, stopped } = await cancelAndCheck(env, handle);
+  const { progress, details, stage, stopped } = await cancelAndCheck(handle);
   assert.deepEqual(stopped, [], 'nothing was running');
   assert.equal(stage, 'tape-write');
   assert.match(
