@@ -12,7 +12,7 @@
  *   mksysb-tape inventory check
  *   mksysb-tape inventory trust HOST [--yes]
  *
- * Human output by default, `--json` for scripts. Exit codes: 0 ok, 1 the run failed or was aborted, 2 bad usage or
+ * Human output by default, `--json` for scripts. Exit codes: 0 ok, 1 the run failed, was aborted or was cancelled, 2 bad usage or
  * input (or a refused request, such as a start the namespace's missing search attributes refuse), 3 Temporal cannot be reached, 4 the inventory check found problems.
  * Connection settings come from temporal.config.ts (envconfig: TEMPORAL_ADDRESS, TEMPORAL_PROFILE, ...).
  */
