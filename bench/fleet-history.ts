@@ -157,24 +157,25 @@ export function fleetHistoryMarkdown(f: FleetHistoryFigures): string {
     }
   })();
   const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
+  const num = (n: number) => n.toLocaleString('en-US');
   return [
     '## Fleet history',
     '',
     `${new Date().toISOString().slice(0, 10)}; ${os.cpus().length} × ${cpu}; \`tsx bench/fleet-history.ts --sources ${f.sources}\`. ` +
-      `One \`mksysbFleet\` of ${f.sources} sources on ${f.drives} drives (at most ${f.perTapeHost} running at once), continue-as-new ` +
-      `at the default ${DEFAULT_MAX_HISTORY_EVENTS} events (or when Temporal suggests it); its children are stand-ins that end ` +
+      `One \`mksysbFleet\` of ${num(f.sources)} sources on ${f.drives} drives (at most ${f.perTapeHost} running at once), continue-as-new ` +
+      `at the default ${num(DEFAULT_MAX_HISTORY_EVENTS)} events (or when Temporal suggests it); its children are stand-ins that end ` +
       `after 1-4 s (bench/fleet-history-workflows.ts), which give the fleet the events of real backups. ${f.seconds.toFixed(0)} s.`,
     '',
     '| figure | value |',
     '|---|---:|',
     `| events per source (all runs' events / sources) | **${f.eventsPerSource.toFixed(2)}** |`,
     `| runs (continued as new ${f.runs - 1} times) | ${f.runs} |`,
-    `| events per run | ${f.eventsPerRun.join(', ')} |`,
-    `| longest run | ${Math.max(...f.eventsPerRun)} (Temporal warns at ${WARN_EVENTS}, fails at 51,200) |`,
-    `| sources one run holds under ${WARN_EVENTS} events (a fleet that never continued as new) | ${f.oneRunSources} |`,
+    `| events per run | ${f.eventsPerRun.map(num).join('; ')} |`,
+    `| longest run | ${num(Math.max(...f.eventsPerRun))} (Temporal warns at ${num(WARN_EVENTS)}, fails at 51,200) |`,
+    `| sources one run holds under ${num(WARN_EVENTS)} events at this rate (a fleet that never continued as new) | ${num(f.oneRunSources)} |`,
     `| largest carry (the input a run hands to the next: every source's entry, packed) | ${kib(f.largestCarryBytes)} (${(f.largestCarryBytes / f.sources).toFixed(0)} bytes per source) |`,
     `| result (every source's entry) | ${kib(f.resultBytes)} (${(f.resultBytes / f.sources).toFixed(0)} bytes per source) |`,
-    `| sources whose result stays under Temporal's payload warning (512 KiB) / limit (2 MiB) | ${f.resultWarnSources} / ${f.resultLimitSources} |`,
+    `| sources whose result stays under Temporal's payload warning (512 KiB) / limit (2 MiB) | ${num(f.resultWarnSources)} / ${num(f.resultLimitSources)} |`,
     '',
     'With continue-as-new no run grows past the bound whatever the number of sources or the time a child waits (the ' +
       'fleet adds no event while its children run: test/fleet/fleet-history.test.ts checks that with a child waiting ' +

@@ -91,7 +91,7 @@ test(`a fleet of ${SOURCES} sources continues as new, carries a child that waits
   const handle = await t.client.workflow.start('mksysbFleet', { taskQueue: config.taskQueue, workflowId: fleetId, args: [input] });
 
   // Every other source done; the first one, started by the first run, still waits for an operator.
-  const quiet = await statusWhen(fleetId, 'all but the waiting source done', (s) => s.counts?.ok === SOURCES - 1 && s.counts.running === 1, 600_000);
+  const quiet = await statusWhen(fleetId, 'all but the waiting source done', (s) => s.counts?.ok === SOURCES - 1 && s.counts.running === 1, SOURCES * 30_000);
   const entry = quiet.sources!.find((e) => e.source === waiting)!;
   assert.equal(entry.state, 'running');
   assert.match(entry.doing ?? '', /^WAITING for an operator, images: /, 'the client reads what the child does from the child');
