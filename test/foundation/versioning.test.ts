@@ -63,15 +63,17 @@ function deployment() {
   const deploymentName = `mksysb-tape-${randomUUID().slice(0, 8)}`;
   const taskQueue = `versioning-${randomUUID()}`;
   const client: Client = server.client();
+  /** A worker of that build; `unversioned`: one without a deployment, as before versioning was configured. */
   const startBuild = async (buildId: string) => {
     // Configured as an operator would: the two variables of docs/configuration.md.
+    const versioned = buildId === 'unversioned' ? {} : { MKSYSB_TAPE_DEPLOYMENT_NAME: deploymentName, MKSYSB_TAPE_BUILD_ID: buildId };
     const config = {
-      ...loadConfig({ TEMPORAL_ADDRESS: server.address, MKSYSB_TAPE_DEPLOYMENT_NAME: deploymentName, MKSYSB_TAPE_BUILD_ID: buildId }),
+      ...loadConfig({ TEMPORAL_ADDRESS: server.address, ...versioned }),
       taskQueue,
       inventoryPath: lab.inventoryPath,
       policies: testPolicies(),
     };
-    assert.deepEqual(config.deployment, { deploymentName, buildId });
+    assert.deepEqual(config.deployment, buildId === 'unversioned' ? undefined : { deploymentName, buildId });
     const worker = await createWorker({ config, connection: server.nativeConnection, workflowBundle: bundle, identity: buildId, activityDeps: { pollIntervalMs: 200 } });
     server.run(worker);
   };
@@ -120,6 +122,13 @@ test('a backup started on build 1 ends on build 1 while build 2 takes the new ba
   assert.deepEqual([...new Set(one.tasks)], ['build-1'], 'every workflow task of the first backup, also after the retry, ran on build 1');
   assert.deepEqual([...new Set(one.activityWorkers)], ['build-1'], 'and so did every one of its steps');
   assert.deepEqual(await versioningOf(first), { behavior: PINNED, buildId: 'build-1', deploymentName });
+  // The query docs/operations.md gives for what still holds a build.
+  const onBuild1 = await waitFor('the first backup in the list of build 1', async () => {
+    const ids: string[] = [];
+    for await (const w of client.workflow.list({ query: `TemporalWorkerDeploymentVersion = "${deploymentName}:build-1" AND WorkflowType = "mksysbToTape"` })) ids.push(w.workflowId);
+    return ids.length ? ids : undefined;
+  });
+  assert.deepEqual(onBuild1, [first.workflowId]);
 
   const two = await buildsOf(second);
   assert.deepEqual([...new Set(two.tasks)], ['build-2'], 'the backup started after the switch ran on build 2');
@@ -194,4 +203,36 @@ test('a fleet started on build 1 runs its backups on build 1, also those it star
   // The second backup started only once the first had finished, after build 2 was made current.
   const second = result.results[1]!;
   assert.ok(Date.parse(second.startedAt!) > switchedAt, `${second.source}'s backup started at ${second.startedAt}, after the switch`);
+});
+
+test('the first versioned deploy: a backup started by an unversioned worker moves to the versioned build made current', async () => {
+  const { deploymentName, taskQueue, client, startBuild, setCurrent } = deployment();
+  await startBuild('unversioned');
+  await lab.fault('tapesrv', 'write-fail file=4 device=rmt0 always');
+  const run = await client.workflow.start('mksysbToTape', {
+    taskQueue,
+    workflowId: `mksysb-tape/aix01/versioning-${randomUUID().slice(0, 8)}`,
+    args: [{ source: 'aix01', tape: { host: 'tapesrv', device: 'rmt0' }, overwrite: true, retry: { maxAttempts: 1 } }],
+  });
+  await waitFor('the backup to wait for an operator', async () => (await run.query<BackupProgress>('progress')).waiting);
+
+  await startBuild('build-1');
+  await setCurrent('build-1');
+  await lab.clearFaults('tapesrv');
+  await run.signal('retry', {});
+  assert.equal(((await run.result()) as BackupResult).verification.readBack, true);
+
+  // The workflow tasks before the operator's answer, and those after it (the deploy came between them).
+  const events = (await run.fetchHistory()).events ?? [];
+  const answer = events.findIndex((e) => e.workflowExecutionSignaledEventAttributes);
+  const buildOf = (e: (typeof events)[number]) => e.workflowTaskCompletedEventAttributes?.deploymentVersion?.buildId ?? '(unversioned)';
+  const tasks = (part: typeof events) => part.filter((e) => e.workflowTaskCompletedEventAttributes).map(buildOf);
+  assert.deepEqual([...new Set(tasks(events.slice(0, answer)))], ['(unversioned)'], 'until the deploy its tasks ran on the unversioned worker');
+  // The unversioned worker, still polling with the run in its cache, may take the first task after the deploy; from
+  // the first task on build 1 on, every task runs there.
+  const later = tasks(events.slice(answer));
+  const moved = later.indexOf('build-1');
+  assert.ok(moved >= 0, `the run moved to build 1: ${later.join(', ')}`);
+  assert.deepEqual([...new Set(later.slice(moved))], ['build-1'], `and stayed there: ${later.join(', ')}`);
+  assert.deepEqual(await versioningOf(run), { behavior: PINNED, buildId: 'build-1', deploymentName });
 });
