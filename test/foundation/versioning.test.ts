@@ -102,7 +102,7 @@ test('a backup started on build 1 ends on build 1 while build 2 takes the new ba
   await startBuild('build-1');
   await setCurrent('build-1');
   await lab.fault('tapesrv', 'write-fail file=4 device=rmt0 always');
-  const first = await start('rmt0', { retry: { maxAttempts: 1 } });
+  const first = await start('rmt0');
   await waitFor('the first backup to wait for an operator', async () => (await first.query<BackupProgress>('progress')).waiting);
 
   await startBuild('build-2');
@@ -159,15 +159,16 @@ test('a fleet started on build 1 runs its backups on build 1, also those it star
   const { deploymentName, taskQueue, client, startBuild, setCurrent } = deployment();
   await startBuild('build-1');
   await setCurrent('build-1');
-  // The first backup's record 4 fails once; with one attempt it waits for an operator, holding the fleet's only slot.
-  await lab.fault('tapesrv', 'write-fail file=4 device=rmt2');
+  // The first backup's record 4 fails until the fault is cleared: it waits for an operator, holding the fleet's only
+  // slot. (Each step keeps its usual attempts, so a step slowed past its heartbeat timeout is retried, not a wait.)
+  await lab.fault('tapesrv', 'write-fail file=4 device=rmt2 always');
   const input: FleetInput = {
     sources: ['aix01', 'aix02'],
     drives: [{ host: 'tapesrv', device: 'rmt2' }],
     maxConcurrentMksysbPerTapeHost: 1,
     // Continues as new after its first child, carrying it.
     maxHistoryEvents: 1,
-    backupInput: { retry: { maxAttempts: 1 }, overwrite: true },
+    backupInput: { overwrite: true },
   };
   const fleetId = `mksysb-fleet/versioning-${randomUUID().slice(0, 8)}`;
   const fleet = await client.workflow.start('mksysbFleet', { taskQueue, workflowId: fleetId, args: [input] });
@@ -181,6 +182,7 @@ test('a fleet started on build 1 runs its backups on build 1, also those it star
   await startBuild('build-2');
   await setCurrent('build-2');
   const switchedAt = Date.now();
+  await lab.clearFaults('tapesrv');
   await waitingChild.signal('retry', {});
   const result = (await client.workflow.getHandle(fleetId).result()) as FleetResult;
   assert.equal(result.ok, 2, JSON.stringify(result.results));
@@ -212,7 +214,7 @@ test('the first versioned deploy: a backup started by an unversioned worker move
   const run = await client.workflow.start('mksysbToTape', {
     taskQueue,
     workflowId: `mksysb-tape/aix01/versioning-${randomUUID().slice(0, 8)}`,
-    args: [{ source: 'aix01', tape: { host: 'tapesrv', device: 'rmt0' }, overwrite: true, retry: { maxAttempts: 1 } }],
+    args: [{ source: 'aix01', tape: { host: 'tapesrv', device: 'rmt0' }, overwrite: true }],
   });
   await waitFor('the backup to wait for an operator', async () => (await run.query<BackupProgress>('progress')).waiting);
 
