@@ -22,7 +22,7 @@ import { quickPolicies } from './quick-policies';
 
 /**
  * Real backups cost CPU (each runs some 40 SSH commands, each a command double on the lab): on this 2-core machine,
- * shared, at a load average of 10 to 14, 60 took 138 s and 48 took 133 s, so the default is 40;
+ * shared, at a load average of 10 to 14, 60 took 138 s and 48 took 133 s; the default, 40, took 110 s;
  * MKSYSB_TEST_FLEET_SOURCES=200 runs the fleet of the issue (figures in BENCHMARKS.md, "Fleet history").
  */
 const SOURCES = Number(process.env.MKSYSB_TEST_FLEET_SOURCES ?? 40);
