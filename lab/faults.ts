@@ -7,9 +7,9 @@
  *                                                      connection of that session is killed (default: any of the three)
  *   exit command=NAME [code=N] [message="..."] [always]     NAME prints message on stderr and exits with code (default 1)
  *   hang command=NAME [always]                         NAME never finishes (until killed)
- *   stall seconds=N [op=read|write] [skip=K] [device=rmt0] [always]
+ *   stall seconds=S [op=read|write] [skip=K] [device=rmt0] [always]
  *                                                      the next dd on the drive (reading or writing it, after K such
- *                                                      dd's that are let through) waits N seconds before it opens it
+ *                                                      dd's that are let through) waits S seconds (1.5: fractions too) before it opens it
  *   no-tape [device=rmt0]                              no cartridge loaded (stays until cleared)
  *
  * A fault is removed when it fires unless `always` is given; `clearFaults` removes them all.
@@ -95,7 +95,10 @@ export function parseFaultSpec(spec: string): Fault {
     case 'stall':
       allowed('seconds', 'op', 'skip', 'device');
       if (kv.op !== undefined && kv.op !== 'read' && kv.op !== 'write') throw new Error('fault stall: op= must be read or write');
-      return { id: 0, kind, seconds: int(kv.seconds, 'seconds', 1), op: kv.op, skip: kv.skip ? int(kv.skip, 'skip') : 0, device: kv.device, always };
+      if (kv.seconds === undefined || !/^\d+(\.\d+)?$/.test(kv.seconds) || Number(kv.seconds) <= 0) {
+        throw new Error('fault stall: seconds= needs a number above 0 (e.g. 1.5)');
+      }
+      return { id: 0, kind, seconds: Number(kv.seconds), op: kv.op, skip: kv.skip ? int(kv.skip, 'skip') : 0, device: kv.device, always };
     case 'no-tape':
       allowed('device');
       return { id: 0, kind, device: kv.device, always: true };

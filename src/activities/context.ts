@@ -12,15 +12,25 @@ export function cancellationSignal(): AbortSignal | undefined {
   }
 }
 
+/** The details this attempt heartbeated last, so that a keep-alive heartbeat repeats them instead of older ones. */
+const lastDetails = new WeakMap<Context, Record<string, unknown>>();
+
 export function heartbeat(details: Record<string, unknown>): void {
+  let ctx: Context;
   try {
-    Context.current().heartbeat(details);
+    ctx = Context.current();
   } catch {
-    /* outside an activity (unit use) */
+    return; // outside an activity (unit use)
   }
+  lastDetails.set(ctx, details);
+  ctx.heartbeat(details);
 }
 
-/** Keeps heartbeating (with the last details) while `fn` runs, so a long command does not look like a dead worker. */
+/**
+ * Heartbeats (with the last details) when `fn` starts and every 2 s while it runs, so that neither a long command nor
+ * a run of short ones (a verification is a dozen commands of a second or two each on a loaded host) looks like a dead
+ * worker. The SDK throttles what reaches the server, so a heartbeat per command costs nothing.
+ */
 export async function withHeartbeat<T>(fn: () => Promise<T>, details?: () => Record<string, unknown>): Promise<T> {
   let ctx: Context | undefined;
   try {
@@ -29,7 +39,10 @@ export async function withHeartbeat<T>(fn: () => Promise<T>, details?: () => Rec
     return await fn();
   }
   const c = ctx;
-  const timer = setInterval(() => c.heartbeat(details?.() ?? c.info.heartbeatDetails), 2000);
+  // Without details of its own yet, an attempt repeats the previous attempt's (a resume offset must survive it).
+  const beat = (): void => c.heartbeat(details?.() ?? lastDetails.get(c) ?? c.info.heartbeatDetails);
+  beat();
+  const timer = setInterval(beat, 2000);
   try {
     return await fn();
   } finally {
