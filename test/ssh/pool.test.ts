@@ -23,6 +23,7 @@ import {
 } from '../../src/ssh';
 import { killOnHangup } from '../../src/tape/shell';
 import { startSshd, type TestSshd } from './sshd-fixture';
+import { alive } from '../helpers/processes';
 
 let sshd: TestSshd;
 let other: TestSshd;
@@ -37,15 +38,6 @@ after(async () => {
   await Promise.all([sshd.stop(), other.stop()]);
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/\) Z /.test(stat);
-  } catch {
-    return false;
-  }
-}
 
 async function waitUntil(cond: () => boolean, ms = 5000): Promise<boolean> {
   const until = Date.now() + ms;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { forget, outputTail, parseState, poll, start, stop } from '../../src/tape/detached';
 import { command } from '../../src/tape/shell';
+import { alive } from '../helpers/processes';
 
 function sh(script: string): string {
   const r = spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8', timeout: 20000 });
@@ -23,14 +24,6 @@ async function waitFor(dir: string, name: string, state: string, ms = 10000) {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('start runs once: a second start while running or after it finished does not run it again', async () => {
   const dir = mkdtempSync(join(tmpdir(), "detached '$x' "));

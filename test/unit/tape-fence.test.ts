@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { claim, guard, parseSuperseded, SUPERSEDED_EXIT, tokenFor } from '../../src/tape/fence';
 import { quote } from '../../src/tape/shell';
+import { alive } from '../helpers/processes';
 
 const SHELLS = ['/usr/bin/lksh', '/usr/bin/ksh93', '/bin/dash'].filter((s) => existsSync(s));
 
@@ -22,14 +23,6 @@ function run(shell: string, script: string): { code: number | null; stdout: stri
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
