@@ -64,10 +64,10 @@ function prelude(dir: string, device: string, token: string): string {
   return [
     `mkdir -p ${quote(d)} || exit 1`,
     `F=${f}; T=${assertToken(token)}; LC_ALL=C; export LC_ALL`,
-    // The mutex: a holder that died holding it (its PID gone) or left no PID for 30 tries is broken through.
+    // The mutex (held for milliseconds): broken through only after 30 tries, for a holder that died holding it.
+    // Not sooner on a dead PID: a waiter that read a finished holder's PID would remove the next holder's lock.
     `n=0; until mkdir "$F.lk" 2>/dev/null; do ` +
-      `h=$(cat "$F.lk/pid" 2>/dev/null); n=$(expr $n + 1); ` +
-      `if { [ -n "$h" ] && ! kill -0 "$h" 2>/dev/null; } || [ $n -gt 30 ]; then rm -rf "$F.lk"; n=0; else sleep 1; fi; done`,
+      `n=$(expr $n + 1); if [ $n -gt 30 ]; then rm -rf "$F.lk"; n=0; else sleep 1; fi; done`,
     `echo $$ > "$F.lk/pid"`,
     `C=$(cat "$F.owner" 2>/dev/null)`,
     `refuse() { rm -rf "$F.lk"; echo "${FENCE_TAG} superseded $C"; exit ${SUPERSEDED_EXIT}; }`,
