@@ -14,6 +14,7 @@ import { imageActivities } from './images';
 import { resolveActivities } from './resolve';
 import { tapeActivities } from './tape';
 import { transferActivities } from './transfer';
+import { volumeActivities } from './volumes';
 import { workerInfoActivity } from './worker-info';
 
 export interface ActivityDeps {
@@ -35,6 +36,7 @@ export function createActivities(deps: ActivityDeps) {
     ...imageActivities(hosts),
     ...transferActivities(hosts),
     ...tapeActivities(hosts, deps.temporalClient),
+    ...volumeActivities(hosts),
     ...driveLockActivities(deps.temporalClient),
     ...fleetActivities({ inventoryPath: deps.inventoryPath, client: deps.temporalClient }),
   };
@@ -42,3 +44,4 @@ export function createActivities(deps: ActivityDeps) {
 
 export type Activities = ReturnType<typeof createActivities>;
 export type * from './types';
+export type { CartridgeLook, VolumeMeasure, VolumeSpan, VolumeWrite } from './volumes';

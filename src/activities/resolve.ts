@@ -30,6 +30,7 @@ export function resolveActivities(hosts: ActivityHosts, policies: StagePolicies)
         nonRetryableTypes: [...NON_RETRYABLE_TYPES],
         tapeOs: tape.os,
         capacityBytes: tape.devices?.[backup.tape.device]?.capacityBytes,
+        ...(tape.devices?.[backup.tape.device]?.autoloader ? { autoloader: tape.devices[backup.tape.device]!.autoloader } : {}),
         stagingSource: stagingDir(backup.workFolder.source, backup.backupId),
         stagingTape: stagingDir(backup.workFolder.tape, backup.backupId),
       };

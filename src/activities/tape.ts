@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
-import { detached, driverFor, drivers, images, layout, shell, stagedPath, writeRecordAt, type RecordNumber } from '../tape';
+import { detached, driverFor, drivers, images, layout, shell, stagedPath, volumes, writeRecordAt, type RecordNumber } from '../tape';
 import type { ActivityHosts } from './hosts';
 import { FencedDrive } from './drive-fence';
 import type { Client } from '@temporalio/client';
@@ -39,7 +39,7 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
      * `generation` names this write's detached command (`write-r<k>-<generation>`): the workflow makes it unique per
      * run and per pass over the tape, so a retried attempt re-attaches to its own write and never to an older one.
      */
-    async writeRecord(plan: RunPlan, k: RecordNumber, generation: string, image?: StagedImage): Promise<RecordWrite> {
+    async writeRecord(plan: RunPlan, k: RecordNumber, generation: string, image?: StagedImage, opts: { spanning?: boolean } = {}): Promise<RecordWrite> {
       const { backup, tapeOs, stagingTape } = plan;
       const driver = driverFor(tapeOs);
       const dev = backup.tape.device;
@@ -48,7 +48,9 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
       const name = `write-r${k}-${generation}`;
       // A retried attempt re-attaches to its own running write: the claim spares it and stops anything older.
       const drive = await FencedDrive.claim(hosts, plan, { keep: name });
-      const cmd = drive.detached(name, shell.and(...driver.setBlockSize(dev, bs), writeRecordAt(driver, dev, k, file, bs)));
+      const eomFile = volumes.endOfMediumFile(stagingTape, name);
+      const write = shell.and(...driver.setBlockSize(dev, bs), writeRecordAt(driver, dev, k, file, bs));
+      const cmd = drive.detached(name, volumes.endOfMediumIsResult(write, eomFile));
       const r = await hosts.runDetached(
         backup.tape.host,
         `write record ${k} to ${backup.tape.host}:${dev}`,
@@ -57,10 +59,25 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
         cmd,
         (elapsedMs) => ({ stage: 'tape-write', record: k, bytesTotal: bytes, elapsedMs }),
       );
-      return { record: k, tapeBytes: bytes, blockSize: bs, reattached: r.attached };
+      const endOfMedium = await reachedEnd(hosts, plan, eomFile);
+      // Only record 4 may go on to a next cartridge, and only when the backup may span them; anything else that fills
+      // the cartridge means it holds less than the images need.
+      if (endOfMedium && !(k === 4 && opts.spanning)) {
+        throw ApplicationFailure.nonRetryable(
+          `the cartridge in ${backup.tape.host}:${dev} reached its end of medium while record ${k} was written: it holds less than ` +
+            `the images need${plan.capacityBytes ? ` (the inventory says ${plan.capacityBytes} bytes)` : ''}. Load a larger cartridge and retry, ` +
+            'or start the backup with "maxVolumes" above 1 to span cartridges',
+          'EndOfMedium',
+        );
+      }
+      return { record: k, tapeBytes: bytes, blockSize: bs, reattached: r.attached, endOfMedium };
     },
 
-    async verifyTape(plan: RunPlan, staged: StagedImage[]): Promise<VerifyOutcome> {
+    /**
+     * lsmksysb -V and (verify "full") every record read back. `records`: only these (a volume 1 whose record 4 goes on
+     * to further cartridges is checked by volume, and lsmksysb cannot follow it there without a terminal).
+     */
+    async verifyTape(plan: RunPlan, staged: StagedImage[], opts: { records?: RecordNumber[] } = {}): Promise<VerifyOutcome> {
       const { backup, tapeOs } = plan;
       const driver = driverFor(tapeOs);
       const dev = backup.tape.device;
@@ -69,7 +86,7 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
       const out: VerifyOutcome = { lsmksysb: null, records: [] };
       const drive = await FencedDrive.claim(hosts, plan);
 
-      const check = driver.verifyMksysb(dev);
+      const check = opts.records ? null : driver.verifyMksysb(dev);
       if (check && backup.verify !== 'none') {
         const res = await drive.run(`list the backup on ${tapeHost}:${dev}`, shell.and(...driver.setBlockSize(dev, bs4), check), { allowExit: anyFailure });
         out.lsmksysb = res.code === 0;
@@ -77,7 +94,7 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
       }
       if (backup.verify !== 'full') return out;
 
-      for (const k of layout.RECORD_NUMBERS) {
+      for (const k of opts.records ?? layout.RECORD_NUMBERS) {
         const bs = layout.blockSizeFor(k, backup.record4BlockSize);
         const expected = await expectedSha(hosts, plan, k, staged);
         const got = await readBackSha(drive, plan, k, bs);
@@ -96,6 +113,11 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
       await hosts.run(backup.tape.host, `remove ${plan.stagingTape}`, images.removeStaging(backup.workFolder.tape, plan.stagingTape));
     },
   };
+}
+
+async function reachedEnd(hosts: ActivityHosts, plan: RunPlan, eomFile: string): Promise<boolean> {
+  const res = await hosts.run(plan.backup.tape.host, 'did the write reach the end of the medium', volumes.reachedEnd(eomFile));
+  return volumes.parseReachedEnd(res.stdout);
 }
 
 /** Exit statuses a check reports instead of failing on (its output says what went wrong). */
@@ -148,7 +170,7 @@ async function refuseUnlessOwnOrExpected(
  * on the tape host keeps the exit status of every write) finished with status 0, and the cartridge's record 1 is
  * byte for byte this backup's boot image padded to 512. A cartridge swapped since then has another record 1.
  */
-async function ownPartialTape(hosts: ActivityHosts, drive: FencedDrive, plan: RunPlan): Promise<boolean> {
+export async function ownPartialTape(hosts: ActivityHosts, drive: FencedDrive, plan: RunPlan): Promise<boolean> {
   const { backup, stagingTape } = plan;
   const wrote = await hosts.run(backup.tape.host, 'look for an earlier record-1 write of this backup', detached.anySucceeded(stagingTape, 'write-r1-'));
   if (!detached.parseAnySucceeded(wrote.stdout)) return false;

@@ -11,6 +11,8 @@ export interface RunPlan {
   tapeOs: HostOs;
   /** Cartridge capacity from the inventory, when known. */
   capacityBytes?: number;
+  /** The drive loads the next cartridge itself after an eject (inventory `autoloader`). */
+  autoloader?: 'sequential';
   /** Staging folders: `<work folder>/<backup ID>` on each host. */
   stagingSource: string;
   stagingTape: string;
@@ -53,6 +55,8 @@ export interface RecordWrite {
   blockSize: number;
   /** True when this attempt found the write already finished (re-attached to its result). */
   reattached: boolean;
+  /** The cartridge filled up during the write (only record 4 of a backup that may span cartridges returns it). */
+  endOfMedium?: boolean;
 }
 
 export interface RecordCheck {

@@ -55,7 +55,7 @@ export class OperatorRequestRejectedError extends Error {
   override readonly name = 'OperatorRequestRejectedError';
   constructor(
     readonly workflowId: string,
-    readonly request: 'retry' | 'abort',
+    readonly request: 'retry' | 'abort' | 'volume-loaded',
     readonly reason: string,
   ) {
     super(`${request} of ${workflowId} was refused: ${reason}`);

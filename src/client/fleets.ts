@@ -177,7 +177,8 @@ export class FleetClient {
           try {
             const h = this.temporal.workflow.getHandle(e.workflowId, e.runId);
             const p = await this.temporal.connection.withDeadline(Date.now() + this.queryTimeoutMs, () => h.query(progressQuery));
-            e.doing = `${p.outcome === 'waiting' ? 'WAITING for an operator, ' : ''}${p.stage}: ${p.activity}`;
+            const waits = p.waiting?.for === 'cartridge' ? `WAITING for the cartridge of volume ${p.waiting.volume ?? '?'}, ` : 'WAITING for an operator, ';
+            e.doing = `${p.outcome === 'waiting' ? waits : ''}${p.stage}: ${p.activity}`;
           } catch {
             // Not started yet, or no worker answered: shown with its start time instead.
           }

@@ -1,7 +1,7 @@
 /**
  * Human output of the CLI: pure functions from the client API's shapes to text (no I/O, unit-tested).
  */
-import type { BackupResult } from '../shared/contract';
+import type { BackupProgress, BackupResult } from '../shared/contract';
 import { formatBytes as formatByteCount } from '../shared/format';
 import { ACTIVITY_STAGE, stageStepLabel } from '../shared/stages';
 import type { BackupStatus, BackupSummary, PendingStep, ScheduleInfo } from './backups';
@@ -101,15 +101,27 @@ export function formatStatus(s: BackupStatus): string {
   if (p) {
     lines.push(`  now:     ${p.activity}`);
     if (p.recordsWritten.length) lines.push(`  records written: ${p.recordsWritten.join(', ')}`);
-    if (p.waiting) {
-      lines.push(`  WAITING for an operator until ${p.waiting.until}: ${p.waiting.reason}`);
-      lines.push(`  answer with: mksysb-tape retry ${s.workflowId} [--from-record N]   or   mksysb-tape abort ${s.workflowId} --reason "..."`);
-    } else if (p.lastError) lines.push(`  last error: ${p.lastError}`);
+    if (p.waiting) lines.push(...waitingLines(s.workflowId, p.waiting).map((l) => `  ${l}`));
+    else if (p.lastError) lines.push(`  last error: ${p.lastError}`);
   } else if (s.progressError) lines.push(`  progress: ${s.progressError}`);
   for (const a of s.pending) lines.push(pendingLine(a));
   if (s.result) lines.push(...formatResult(s.result).split('\n').map((l) => `  ${l}`));
   if (s.failure) lines.push(`  reason: ${s.failure}`);
   return lines.join('\n');
+}
+
+/** What a waiting run waits for, and the command lines that answer it. */
+export function waitingLines(workflowId: string, w: NonNullable<BackupProgress['waiting']>): string[] {
+  if (w.for === 'cartridge') {
+    return [
+      `WAITING for the cartridge of volume ${w.volume ?? '?'} until ${w.until}: ${w.reason}`,
+      `answer with: mksysb-tape volume-loaded ${workflowId} --volume ${w.volume ?? 'N'}   or   mksysb-tape abort ${workflowId} --reason "..."`,
+    ];
+  }
+  return [
+    `WAITING for an operator until ${w.until}: ${w.reason}`,
+    `answer with: mksysb-tape retry ${workflowId} [--from-record N]   or   mksysb-tape abort ${workflowId} --reason "..."`,
+  ];
 }
 
 export function formatResult(r: BackupResult): string {
@@ -125,6 +137,12 @@ export function formatResult(r: BackupResult): string {
     const from = t.resumedFrom > 0 && !t.alreadyThere ? `, resumed at ${formatBytes(t.resumedFrom)}` : '';
     const failed = t.directFailed !== undefined ? `; direct pull failed: ${t.directFailed}` : '';
     lines.push(`  moved record ${t.record}: ${how}${t.followed ? ' while mksysb wrote it' : ''}${from}${failed}`);
+  }
+  for (const vol of r.volumes ?? []) {
+    lines.push(
+      `  volume ${vol.volume}: archive bytes ${vol.from}..${vol.from + vol.archiveBytes}, ${formatBytes(vol.tapeBytes)} on tape, ` +
+        `written ${vol.writes}x${vol.endOfMedium ? ', to its end of medium' : ''}  sha256 ${vol.sha256 ? vol.sha256.slice(0, 16) + '…' : '-'}`,
+    );
   }
   const v = r.verification;
   lines.push(

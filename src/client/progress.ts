@@ -4,7 +4,7 @@
  */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { BackupStatus, MksysbTapeClient } from './backups';
-import { formatBytes, formatDuration, stepsOf, stepLine, type StepFigures } from './format';
+import { formatBytes, formatDuration, stepsOf, stepLine, waitingLines, type StepFigures } from './format';
 
 export interface ProgressView {
   update(status: BackupStatus): void;
@@ -32,10 +32,7 @@ class Notes {
     }
     const w = p.waiting ? `${p.waiting.stage}:${p.waiting.record ?? ''}:${p.waiting.reason}` : undefined;
     if (w && w !== this.lastWaiting) {
-      this.note(
-        `WAITING for an operator until ${p.waiting!.until}: ${p.waiting!.reason}\n` +
-          `  answer with: mksysb-tape retry ${s.workflowId} [--from-record N]   or   mksysb-tape abort ${s.workflowId} --reason "..."`,
-      );
+      this.note(waitingLines(s.workflowId, p.waiting!).join('\n  '));
     }
     this.lastWaiting = w;
   }

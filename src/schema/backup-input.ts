@@ -38,6 +38,7 @@ export const BACKUP_DEFAULTS = {
   keepStaging: false,
   operatorWaitHours: 24,
   maxAttempts: 3,
+  maxVolumes: 1,
 } as const;
 
 const HOST_TEXT = 'must be the name of a host in the inventory, as text (e.g. "aix01")';
@@ -79,6 +80,7 @@ export const backupInputSchema = object(
     }).default(BACKUP_DEFAULTS.record4BlockSize),
     verify: oneOf(VERIFY_LEVELS).default(BACKUP_DEFAULTS.verify),
     overwrite: boolean().default(BACKUP_DEFAULTS.overwrite),
+    maxVolumes: number(1, 99).default(BACKUP_DEFAULTS.maxVolumes),
     expectedLabel: text(backupIdReason, { type: 'must be the backup ID of an earlier backup, as text' }).optional(),
     keepStaging: boolean().default(BACKUP_DEFAULTS.keepStaging),
     workFolder: object(
@@ -115,6 +117,8 @@ export interface ResolvedBackup {
   record4BlockSize: number;
   verify: VerifyLevel;
   overwrite: boolean;
+  /** Cartridges the backup may span (1: it must fit on one, the default). */
+  maxVolumes: number;
   expectedLabel?: string;
   keepStaging: boolean;
   /** Overrides of the inventory's work folders; both are filled in by `checkInputAgainstInventory`. */
@@ -164,6 +168,7 @@ export function parseBackupInput(raw: unknown, context: ParseBackupContext = {})
     record4BlockSize: d.record4BlockSize,
     verify: d.verify,
     overwrite: d.overwrite,
+    maxVolumes: d.maxVolumes,
     keepStaging: d.keepStaging,
     workFolder: { ...d.workFolder },
     operatorWaitHours: d.operatorWaitHours,

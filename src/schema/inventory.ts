@@ -74,8 +74,12 @@ const keySchema = object(
 export type KeySource = { path: string; passphraseEnv?: string } | { agent: string };
 
 const deviceSchema = object(
-  { capacityBytes: positiveInteger('bytes').optional() },
-  { type: 'must be an object such as {"capacityBytes": 4294967296}' },
+  {
+    capacityBytes: positiveInteger('bytes').optional(),
+    /** `sequential`: the drive loads the next cartridge of its magazine by itself after an eject (multi-volume sets). */
+    autoloader: oneOf(['sequential'] as const, 'the kind of autoloader').optional(),
+  },
+  { type: 'must be an object such as {"capacityBytes": 4294967296, "autoloader": "sequential"}' },
 );
 
 /**

@@ -61,6 +61,22 @@ export interface TransferResult {
   directFailed?: string;
 }
 
+/** One cartridge of a backup that spans several (`maxVolumes` above 1); a one-cartridge backup has one. */
+export interface VolumeResult {
+  volume: number;
+  /** The archive (record 4) bytes [from, from + archiveBytes) this volume holds. */
+  from: number;
+  archiveBytes: number;
+  /** Bytes on the cartridge's record-4 file (volume 1) or the whole cartridge (2..N: header, archive bytes, padding). */
+  tapeBytes: number;
+  /** SHA-256 of those bytes as read back from the cartridge. */
+  sha256: string;
+  /** Ended at the cartridge's end of medium (the next volume goes on from there). */
+  endOfMedium: boolean;
+  /** How many times this volume was written in this run. */
+  writes: number;
+}
+
 export interface BackupResult {
   backupId: string;
   source: string;
@@ -69,6 +85,8 @@ export interface BackupResult {
   /** Every move of an image to the tape host, in order (absent in results of runs made before it was reported). */
   transfers?: TransferResult[];
   verification: Verification;
+  /** The cartridges of a backup written with `maxVolumes` above 1, in order (absent otherwise). */
+  volumes?: VolumeResult[];
   /** Seconds per stage, wall-clock as the workflow saw it. */
   durations: Partial<Record<StageName, number>>;
   stagingKept: boolean;
@@ -88,8 +106,22 @@ export interface BackupProgress {
   /** What the run is doing or waiting for, in words (also the UI's current details). */
   activity: string;
   lastError?: string;
-  /** Set while waiting for an operator: what failed and until when the run waits (ISO time). */
-  waiting?: { stage: StageName; record?: number; reason: string; until: string };
+  /**
+   * Set while waiting for a person: for an operator's `retry`/`abort` after a stage failed, or (`for: "cartridge"`) for
+   * the next cartridge of a multi-volume set (`volumeLoaded`); what and until when the run waits (ISO time).
+   */
+  waiting?: {
+    stage: StageName;
+    record?: number;
+    reason: string;
+    until: string;
+    for?: 'operator' | 'cartridge';
+    /** The volume the cartridge is wanted for, and how many cartridges are still to come after it (estimate). */
+    volume?: number;
+    volumesLeft?: number;
+  };
+  /** The cartridge being written, for a backup that spans several (1..maxVolumes). */
+  volume?: number;
   /** Records written so far, in order. */
   recordsWritten: number[];
 }
@@ -112,8 +144,18 @@ export interface HeartbeatProgress {
 export interface RetryRequest {
   /** For tape stages: rewrite from this record (1..4) onward; default the record that failed. */
   fromRecord?: number;
+  /** For a backup that spans cartridges: rewrite from this volume onward (its cartridge is asked for again). */
+  fromVolume?: number;
   /** Free text kept in the history. */
   reason?: string;
+}
+
+/**
+ * The operator's answer when a run waits for the next cartridge: `{}`, or `{"volume": 2}` to say which volume the
+ * loaded cartridge is for (refused when it is not the one the run waits for).
+ */
+export interface VolumeLoadedRequest {
+  volume?: number;
 }
 
 /** JSON for the UI's signal form: `{"reason": "cartridge damaged"}`. */
@@ -126,6 +168,9 @@ export const abortSignal = defineSignal<[AbortRequest]>('abort');
 /** Same as the signals, but answers whether the run was waiting (rejected otherwise). */
 export const retryUpdate = defineUpdate<string, [RetryRequest]>('retryNow');
 export const abortUpdate = defineUpdate<string, [AbortRequest]>('abortNow');
+export const volumeLoadedSignal = defineSignal<[VolumeLoadedRequest]>('volumeLoaded');
+/** Same as the signal, but refused unless the run waits for a cartridge (and for that volume, when one is named). */
+export const volumeLoadedUpdate = defineUpdate<string, [VolumeLoadedRequest]>('volumeLoadedNow');
 export const progressQuery = defineQuery<BackupProgress>('progress');
 
 /** Default workflow ID: `mksysb-tape/<source>/<YYYY-MM-DD>` (one backup per source and day). */

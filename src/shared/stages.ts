@@ -53,7 +53,14 @@ export const ACTIVITY_STAGE: Readonly<Record<string, ActivityStage>> = {
   checkStagedImage: 'transfer',
   prepareTape: 'tape-prepare',
   writeRecord: 'tape-write',
+  writeVolume: 'tape-write',
+  ejectCartridge: 'tape-write',
+  awaitCartridge: 'tape-write',
+  inspectCartridge: 'tape-prepare',
   verifyTape: 'verify',
+  measureVolume: 'verify',
+  expectedVolumeSha: 'verify',
+  checkStagedArchive: 'verify',
   cleanupStaging: 'cleanup',
 };
 

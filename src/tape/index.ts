@@ -14,3 +14,4 @@ export type { RecordNumber, TapeRecordSpec } from './layout';
 export { driverFor, aixDriver, linuxDriver, writeRecordAt } from './drivers';
 export type { TapeDriver } from './drivers';
 export type { HostOs } from './digest';
+export * as volumes from './volumes';

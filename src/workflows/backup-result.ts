@@ -24,14 +24,16 @@ export function backupResult(
   stagingKept: boolean,
 ): BackupResult {
   const { backup } = plan;
-  const { verification } = written;
+  const { verification, set } = written;
+  const spanned = set.volumes.length > 1;
   const records: RecordResult[] = tape.records.map((r) => {
     const k = r.record;
     const check = verification?.records.find((c) => c.record === k);
     return {
       record: k,
       name: r.name,
-      bytes: r.bytes,
+      // Record 4 of a set that spans cartridges: volume 1's share of it.
+      bytes: k === 4 && spanned ? set.volumes[0]!.tapeBytes : r.bytes,
       blockSize: r.blockSize,
       sha256: check?.actual ?? (k === 3 ? '' : images.image(k).sha256),
       writes: written.writes[k] ?? 0,
@@ -45,13 +47,16 @@ export function backupResult(
     transfers: status.transfers,
     verification: {
       level: backup.verify,
-      lsmksysb: verification?.lsmksysb ?? null,
+      lsmksysb: verification?.lsmksysb ?? set.stagedCheck?.ok ?? null,
       readBack: backup.verify === 'full' ? (verification?.records.every((r) => r.ok) ?? false) : null,
       details: [
         ...(verification?.lsmksysbDetail ? [`lsmksysb: ${verification.lsmksysbDetail}`] : []),
+        ...(set.stagedCheck ? [`lsmksysb -V of the staged image: ${set.stagedCheck.detail}`] : []),
+        ...(spanned ? set.volumes.map((v) => `volume ${v.volume}: archive bytes ${v.from}..${v.from + v.archiveBytes}, ${v.tapeBytes} on tape ${v.sha256}`) : []),
         ...(verification?.records ?? []).map((r) => `record ${r.record}: ${r.ok ? 'ok' : r.detail} ${r.actual ?? ''}`.trim()),
       ],
     },
+    ...(set.spanning ? { volumes: set.volumes } : {}),
     durations: status.durations,
     stagingKept,
   };

@@ -5,7 +5,8 @@
  *   1. on the source: bosboot -ad /dev/rmtN -b 1_bosboot.img; mkinsttape 2_mkinsttape.img; mksysb -i ... 4_mksysb.img
  *   2. move the three images to the tape host (the small ones while mksysb still runs), each checked by SHA-256
  *   3. on the tape host: chdev extfm=yes, block_size=512, rewinds; a blank-cartridge and capacity check
- *   4. write records 1..4, each positioned absolutely (rewind; fsf k-1); a failure at record k resumes at k
+ *   4. write records 1..4, each positioned absolutely (rewind; fsf k-1); a failure at record k resumes at k; with
+ *      `maxVolumes` above 1, record 4 goes on over further cartridges, changed by a person or an autoloader
  *   5. verify: lsmksysb -V, and every record read back against its SHA-256
  *   6. remove the staging files, only once the tape is verified
  *
@@ -20,6 +21,7 @@ import type { BackupInput, BackupResult } from '../shared/contract';
 import { failureMessage, failureType } from '../shared/failures';
 import { planTape } from '../tape/layout';
 import { backupResult, tapeVerified } from './backup-result';
+import { CartridgeDesk } from './cartridges';
 import { asCancellation, runCancelled } from './cancellation';
 import { withDriveLock } from './drive-lock';
 import { Operator } from './operator';
@@ -33,6 +35,7 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
   const started = Date.now();
   const status = new RunStatus(info.workflowId);
   const operator = new Operator(status);
+  const desk = new CartridgeDesk(status, operator);
 
   try {
     // ---- 0. validate ------------------------------------------------------------------------------------------
@@ -85,7 +88,7 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
     // ---- 3 + 4 + 5. the tape: prepare, write records 1..4, verify ------------------------------------------------
     // The drive is held, exclusively, from preparation through verification (see drive-lock.ts); images and
     // transfers above run without it.
-    const written = new TapePhase(plan, tape, images, status, operator, info.runId);
+    const written = new TapePhase(plan, tape, images, status, operator, desk, info.runId);
     await withDriveLock(
       backup.tape,
       () => written.writeAndVerify(),

@@ -23,7 +23,7 @@ export class Operator {
   constructor(private readonly status: RunStatus) {
     const progress = status.progress;
     setHandler(retrySignal, (req) => {
-      if (progress.waiting) this.decision = { kind: 'retry', request: req ?? {} };
+      if (progress.waiting && progress.waiting.for !== 'cartridge') this.decision = { kind: 'retry', request: req ?? {} };
     });
     setHandler(abortSignal, (req) => {
       if (progress.waiting) this.decision = { kind: 'abort', request: req ?? {} };
@@ -38,7 +38,12 @@ export class Operator {
         await condition(() => progress.waiting === undefined);
         return `retrying ${progress.stage}`;
       },
-      { validator: notWaiting },
+      {
+        validator: (req) => {
+          notWaiting(req);
+          if (progress.waiting?.for === 'cartridge') throw new Error('the run waits for a cartridge: send volumeLoaded once it is loaded');
+        },
+      },
     );
     setHandler(
       abortUpdate,
@@ -48,6 +53,18 @@ export class Operator {
       },
       { validator: notWaiting },
     );
+  }
+
+  /** An `abort` came while the run waits for something other than `ask` (the next cartridge). */
+  abortPending(): boolean {
+    return this.decision?.kind === 'abort';
+  }
+
+  /** The pending `abort`, taken (undefined when there is none); any other decision is dropped. */
+  takeAbort(): AbortRequest | undefined {
+    const d = this.decision;
+    this.decision = undefined;
+    return d?.kind === 'abort' ? d.request : undefined;
   }
 
   /** Runs fn; when it has used its retries, asks the operator and runs it again on `retry`. */

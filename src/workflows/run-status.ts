@@ -67,7 +67,9 @@ export class RunStatus {
     const { waiting } = progress;
     progress.waiting = undefined;
     this.setOutcome('cancelled');
-    if (waiting) {
+    if (waiting?.for === 'cartridge') {
+      progress.activity = `cancelled while the run waited for cartridge ${waiting.volume ?? ''}; nothing was running on the hosts`;
+    } else if (waiting) {
       progress.activity = `cancelled while the run waited for an operator after ${stageFailedText(waiting.stage, waiting.record)} failed; nothing was running on the hosts`;
     } else if (progress.stage === 'validating') {
       progress.activity = 'cancelled during validation, before any command ran on the hosts';
@@ -104,7 +106,12 @@ export class RunStatus {
     if (plan) lines.push(`source ${plan.backup.source} → ${plan.backup.tape.host}:${plan.backup.tape.device}, backup ${plan.backup.backupId}`);
     if (transfers.length) lines.push(`images moved: ${transfers.map(transferText).join('; ')}`);
     if (progress.recordsWritten.length) lines.push(`records written: ${progress.recordsWritten.join(', ')}`);
-    if (progress.waiting) {
+    if (progress.waiting?.for === 'cartridge') {
+      lines.push(
+        `waiting until ${progress.waiting.until}: ${progress.waiting.reason}`,
+        `load the cartridge, then send signal \`volumeLoaded\` with {} (or {"volume": ${progress.waiting.volume ?? 'N'}}), or \`abort\` with {"reason": "..."} to stop`,
+      );
+    } else if (progress.waiting) {
       lines.push(
         `waiting for an operator until ${progress.waiting.until}: ${progress.waiting.reason}`,
         'send signal `retry` with {} (or {"fromRecord": N}) to try again, or `abort` with {"reason": "..."} to stop',

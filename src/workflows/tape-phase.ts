@@ -9,17 +9,29 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import type { RunPlan, VerifyOutcome } from '../activities';
 import { formatBytes } from '../shared/format';
 import type { RecordNumber, RecordPlan, TapePlan } from '../tape/layout';
+import { planVolumes } from '../tape/volumes';
+import type { CartridgeDesk } from './cartridges';
 import type { Operator } from './operator';
 import type { RunStatus } from './run-status';
 import { stageActivities } from './stage-activities';
 import type { StagedImages } from './staged-images';
+import { VolumeSet } from './volume-set';
 
-/** Refuses, before anything is written, images that need more tape than the inventory says the cartridge holds. */
+/**
+ * Refuses, before anything is written, images that need more cartridges of the inventory's capacity than the backup
+ * may span (`maxVolumes`, default 1).
+ */
 export function assertCartridgeHolds(tape: TapePlan, plan: RunPlan): void {
   if (plan.capacityBytes === undefined || tape.totalBytes <= plan.capacityBytes) return;
+  const max = plan.backup.maxVolumes ?? 1;
+  const { needed } = planVolumes(tape, plan.capacityBytes);
+  if (needed <= max) return;
+  const where = `${plan.backup.tape.host}:${plan.backup.tape.device}`;
+  const count = Number.isFinite(needed) ? `${needed} cartridges` : 'more cartridges than any number (records 1-3 alone do not fit)';
   throw ApplicationFailure.nonRetryable(
-    `the images need ${formatBytes(tape.totalBytes)} of tape but the cartridge in ${plan.backup.tape.host}:${plan.backup.tape.device} ` +
-      `holds ${formatBytes(plan.capacityBytes)}: ${formatBytes(tape.totalBytes - plan.capacityBytes)} too much. ` +
+    `the images need ${formatBytes(tape.totalBytes)} of tape but a cartridge in ${where} holds ${formatBytes(plan.capacityBytes)}: ` +
+      `${count} of that size, and the backup may span ${max} ("maxVolumes": ${max}). ` +
+      (Number.isFinite(needed) ? `Start it with "maxVolumes": ${needed} (or more) to span cartridges. ` : '') +
       'Nothing was written; the staged images were kept',
     'ImageTooLarge',
   );
@@ -35,6 +47,10 @@ export class TapePhase {
   private wroteAny = false;
   private verifyRounds = 0;
   private readonly drive: string;
+  /** The cartridges of a backup that may span several (one when everything fit). */
+  readonly set: VolumeSet;
+  /** Record 4's last write reached the end of volume 1: the set goes on to further cartridges. */
+  private cut = false;
 
   constructor(
     private readonly plan: RunPlan,
@@ -42,22 +58,41 @@ export class TapePhase {
     private readonly images: StagedImages,
     private readonly status: RunStatus,
     private readonly operator: Operator,
+    desk: CartridgeDesk,
     private readonly runId: string,
   ) {
     this.drive = `${plan.backup.tape.host}:${plan.backup.tape.device}`;
+    this.set = new VolumeSet(plan, tape, images, status, operator, desk, runId);
   }
 
-  /** Prepare, write from record k, verify; again from the first bad record until the tape verifies. */
+  /**
+   * Prepare, write from record k, verify; again from the first bad record until the tape verifies. When record 4
+   * fills volume 1, volume 1 is checked and the set goes on with further cartridges (volume-set.ts).
+   */
   async writeAndVerify(): Promise<void> {
+    if (this.set.spanning) await this.set.checkStaged();
     let from: RecordNumber = 1;
     for (;;) {
       await this.prepare();
       await this.writeFrom(from);
-      if (this.plan.backup.verify === 'none') return;
+      if (this.plan.backup.verify === 'none' && !this.cut) return this.singleVolume();
       const again = await this.verifyRound();
-      if (again === undefined) return;
-      from = again;
+      if (again !== undefined) {
+        from = again;
+        continue;
+      }
+      if (!this.cut) return this.singleVolume();
+      const restart = await this.set.rest();
+      if (restart === undefined) return;
+      from = restart.fromRecord;
     }
+  }
+
+  /** A set that fit on one cartridge lists that one volume. */
+  private singleVolume(): void {
+    if (!this.set.spanning) return;
+    const rec4 = this.verification?.records.find((r) => r.record === 4);
+    this.set.single(rec4?.actual ?? this.images.image(4).sha256, this.writes[4] ?? 0);
   }
 
   private async prepare(): Promise<void> {
@@ -94,12 +129,15 @@ export class TapePhase {
     const { plan, drive, status } = this;
     const k = rec.record;
     status.show('tape-write', `writing record ${k}/4 (${rec.name}, ${formatBytes(rec.bytes)}) to ${drive}`, { record: k, bytesTotal: rec.bytes });
-    await stageActivities(plan, 'tape-write', `write record ${k}/4, ${rec.name}, ${formatBytes(rec.bytes)}, to ${drive}`).writeRecord(
+    const spanning = k === 4 && this.set.spanning;
+    const done = await stageActivities(plan, 'tape-write', `write record ${k}/4, ${rec.name}, ${formatBytes(rec.bytes)}, to ${drive}`).writeRecord(
       plan,
       k,
       `${this.runId.slice(0, 8)}-g${this.generation}`,
       k === 3 ? undefined : this.images.image(k),
+      ...(spanning ? [{ spanning }] : []),
     );
+    if (k === 4) this.cut = done.endOfMedium === true;
     this.wroteAny = true;
     this.writes[k] = (this.writes[k] ?? 0) + 1;
     status.progress.recordsWritten.push(k);
@@ -112,9 +150,7 @@ export class TapePhase {
     const full = backup.verify === 'full';
     status.show('verify', full ? `verifying ${drive}: lsmksysb -V and reading back records 1-4` : `verifying ${drive}: lsmksysb -V`);
     const summary = `verify ${drive}: lsmksysb -V${full ? ', read back 4 records' : ''}`;
-    const verification = await status.timed('verify', () =>
-      this.operator.withOperatorRetry('verify', () => stageActivities(plan, 'verify', summary).verifyTape(plan, this.images.all())),
-    );
+    const verification = await status.timed('verify', () => (this.cut ? this.verifyVolumeOne() : this.verifyTape(summary)));
     this.verification = verification;
     const bad = verification.records.find((r) => !r.ok);
     const lsFailed = verification.lsmksysb === false;
@@ -129,6 +165,27 @@ export class TapePhase {
     const req = await this.operator.ask('verify', ApplicationFailure.nonRetryable(`verification failed: ${why}`, 'VerificationFailed'), firstBad);
     this.verifyRounds = 0;
     return (req.fromRecord && req.fromRecord >= 1 && req.fromRecord <= 4 ? req.fromRecord : firstBad) as RecordNumber;
+  }
+
+  private verifyTape(summary: string, records?: RecordNumber[]): Promise<VerifyOutcome> {
+    const { plan } = this;
+    return this.operator.withOperatorRetry('verify', () =>
+      stageActivities(plan, 'verify', summary).verifyTape(plan, this.images.all(), ...(records ? [{ records }] : [])),
+    );
+  }
+
+  /**
+   * Volume 1 of a set that goes on to further cartridges: records 1-3 read back (verify "full"), and record 4's share
+   * read back once for its size and compared with the same bytes of the staged image (any level: the next volume
+   * starts after what it holds).
+   */
+  private async verifyVolumeOne(): Promise<VerifyOutcome> {
+    const { plan, drive } = this;
+    const full = plan.backup.verify === 'full';
+    this.status.show('verify', `verifying volume 1 in ${drive}: ${full ? 'records 1-3 read back, ' : ''}record 4's share read back`, { volume: 1 });
+    const head = full ? await this.verifyTape(`verify volume 1 in ${drive}: read back records 1-3`, [1, 2, 3]) : { lsmksysb: null, records: [] };
+    const rec4 = await this.set.volumeOne(this.writes[4] ?? 0);
+    return { ...head, lsmksysb: null, records: [...head.records, rec4] };
   }
 
   /** Moves again every staged copy of record `from` on that changed since it was moved; true when one did. */

@@ -122,6 +122,12 @@ export const BAD_INPUTS: BadInput[] = [
     message: "operatorWaitHours \"forever\": must be a number from 0 to 720" },
   { name: 'retry.maxAttempts 1000', input: w({ retry: { maxAttempts: 1000 } }),
     message: "retry.maxAttempts 1000: must be a whole number from 1 to 20" },
+  { name: 'maxVolumes 0', input: w({ maxVolumes: 0 }),
+    message: "maxVolumes 0: must be a whole number from 1 to 99" },
+  { name: 'maxVolumes 2.5', input: w({ maxVolumes: 2.5 }),
+    message: "maxVolumes 2.5: must be a whole number from 1 to 99" },
+  { name: 'maxVolumes as text', input: w({ maxVolumes: '3' }),
+    message: "maxVolumes \"3\": must be a whole number from 1 to 99, written without quotes" },
   // verify, overwrite, labels, staging
   { name: 'verify with ;', input: w({ verify: 'full; reboot' }),
     message: "verify \"full; reboot\": must be one of \"full\", \"lsmksysb\", \"none\"" },

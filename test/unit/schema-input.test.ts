@@ -627,7 +627,7 @@ const BAD: BadCase[] = [
     name: 'unknown field with a newline in its name',
     input: w({ 'a\nb': 1 }),
     message:
-      '["a\\nb"]: unknown field; the fields are source, tape, backupId, mksysbFlags, bootDevice, record4BlockSize, verify, overwrite, expectedLabel, keepStaging, workFolder, operatorWaitHours, retry',
+      '["a\\nb"]: unknown field; the fields are source, tape, backupId, mksysbFlags, bootDevice, record4BlockSize, verify, overwrite, maxVolumes, expectedLabel, keepStaging, workFolder, operatorWaitHours, retry',
   },
   {
     name: 'several problems at once',
@@ -697,6 +697,7 @@ describe('parseBackupInput applies the defaults', () => {
       record4BlockSize: 512,
       verify: 'full',
       overwrite: false,
+      maxVolumes: 1,
       keepStaging: false,
       workFolder: {},
       operatorWaitHours: 24,
@@ -716,6 +717,7 @@ describe('parseBackupInput applies the defaults', () => {
       record4BlockSize: 262144,
       verify: 'lsmksysb',
       overwrite: true,
+      maxVolumes: 12,
       expectedLabel: 'aix01-2024-05-01',
       keepStaging: true,
       workFolder: { source: '/home/mksysb', tape: '/backup/stage.1' },
@@ -788,7 +790,7 @@ describe('backupInputSchema used directly', () => {
         [
           '',
           'unknown fields "sourec", "x"; the fields are source, tape, backupId, mksysbFlags, bootDevice, ' +
-            'record4BlockSize, verify, overwrite, expectedLabel, keepStaging, workFolder, operatorWaitHours, retry',
+            'record4BlockSize, verify, overwrite, maxVolumes, expectedLabel, keepStaging, workFolder, operatorWaitHours, retry',
         ],
       ],
     );

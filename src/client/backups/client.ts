@@ -27,11 +27,14 @@ import {
   progressQuery,
   retrySignal,
   retryUpdate,
+  volumeLoadedSignal,
+  volumeLoadedUpdate,
   type AbortRequest,
   type BackupInput,
   type BackupProgress,
   type BackupResult,
   type RetryRequest,
+  type VolumeLoadedRequest,
 } from '../../shared/contract';
 import { SA_OUTCOME, SA_SOURCE, SA_STAGE, SA_TAPE_DEVICE, SA_TAPE_HOST, SEARCH_ATTRIBUTES } from '../../shared/search-attributes';
 import { searchAttributeProblems } from '../../namespace-setup';
@@ -277,7 +280,21 @@ export class MksysbTapeClient {
     return await this.operatorRequest(workflowId, 'abort', req, opts.signal ?? false);
   }
 
-  private async operatorRequest(workflowId: string, kind: 'retry' | 'abort', req: RetryRequest | AbortRequest, signal: boolean): Promise<string> {
+  /**
+   * Tells a run that waits for the next cartridge of a multi-volume set that it is loaded (update `volumeLoadedNow`;
+   * rejected unless the run waits for a cartridge, and for that volume when `volume` is given). With `{ signal: true }`
+   * sends the `volumeLoaded` signal instead.
+   */
+  async volumeLoaded(workflowId: string, req: VolumeLoadedRequest = {}, opts: { signal?: boolean } = {}): Promise<string> {
+    return await this.operatorRequest(workflowId, 'volume-loaded', req, opts.signal ?? false);
+  }
+
+  private async operatorRequest(
+    workflowId: string,
+    kind: 'retry' | 'abort' | 'volume-loaded',
+    req: RetryRequest | AbortRequest | VolumeLoadedRequest,
+    signal: boolean,
+  ): Promise<string> {
     const h = this.handle(workflowId);
     const d = await this.describeRun(workflowId);
     if (d.status.name !== 'RUNNING') {
@@ -286,10 +303,12 @@ export class MksysbTapeClient {
     try {
       if (signal) {
         if (kind === 'retry') await h.signal(retrySignal, req as RetryRequest);
+        else if (kind === 'volume-loaded') await h.signal(volumeLoadedSignal, req as VolumeLoadedRequest);
         else await h.signal(abortSignal, req as AbortRequest);
         return `${kind} signal sent`;
       }
       if (kind === 'retry') return await h.executeUpdate<string, [RetryRequest]>(retryUpdate.name, { args: [req as RetryRequest] });
+      if (kind === 'volume-loaded') return await h.executeUpdate<string, [VolumeLoadedRequest]>(volumeLoadedUpdate.name, { args: [req as VolumeLoadedRequest] });
       return await h.executeUpdate<string, [AbortRequest]>(abortUpdate.name, { args: [req as AbortRequest] });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {

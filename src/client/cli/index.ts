@@ -3,7 +3,8 @@
  *
  *   mksysb-tape start --source aix01 --tape tapesrv:rmt0 --wait
  *   mksysb-tape status|watch ID
- *   mksysb-tape retry ID [--from-record N]      mksysb-tape abort ID [--reason TEXT]
+ *   mksysb-tape retry ID [--from-record N | --from-volume N]      mksysb-tape abort ID [--reason TEXT]
+ *   mksysb-tape volume-loaded ID [--volume N]
  *   mksysb-tape list [--source aix01] [--outcome failed]
  *   mksysb-tape schedule create|list|pause|unpause|update|trigger|delete
  *   mksysb-tape schedule create --fleet --group nightly --drives tapesrv:rmt0,tapesrv:rmt1 --cron "0 1 * * *"

@@ -22,6 +22,7 @@ export interface InputOpts {
   overwrite?: boolean;
   keepStaging?: boolean;
   maxAttempts?: string;
+  maxVolumes?: string;
   waitHours?: string;
   bootDevice?: string;
 }
@@ -64,6 +65,7 @@ function overlayBackupFlags(base: Record<string, unknown>, o: InputOpts): void {
   if (o.bootDevice !== undefined) base.bootDevice = o.bootDevice;
   if (o.waitHours !== undefined) base.operatorWaitHours = numberish(o.waitHours);
   if (o.maxAttempts !== undefined) base.retry = { ...((base.retry as object) ?? {}), maxAttempts: numberish(o.maxAttempts) };
+  if (o.maxVolumes !== undefined) base.maxVolumes = numberish(o.maxVolumes);
 }
 
 /** A JSON object given inline or as @file. */
@@ -108,6 +110,7 @@ export function addBackupFlags(cmd: Command): Command {
     .option('--overwrite', 'allow writing over a cartridge that holds data')
     .option('--keep-staging', 'keep the staged images after a verified tape')
     .option('--max-attempts <n>', 'attempts of each step before waiting for an operator (default 3)')
+    .option('--max-volumes <n>', 'cartridges the backup may span; the run waits for each next one (default 1)')
     .option('--wait-hours <h>', 'how long a run waits for retry/abort after a step used its attempts (default 24)')
     .option('--boot-device <dev>', 'device given to bosboot -ad (default /dev/rmt0)');
 }

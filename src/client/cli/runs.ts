@@ -16,6 +16,7 @@ export function addRunCommands(program: Command, cli: Cli): void {
   addWatchCommand(program, cli);
   addRetryCommand(program, cli);
   addAbortCommand(program, cli);
+  addVolumeLoadedCommand(program, cli);
   addListCommand(program, cli);
 }
 
@@ -84,12 +85,31 @@ function addRetryCommand(program: Command, cli: Cli): void {
     .description('tell a run that waits for an operator to try again')
     .argument('<workflow-id>')
     .option('--from-record <n>', 'rewrite the tape from this record (1-4) onward; default the record that failed')
+    .option('--from-volume <n>', 'a backup spanning cartridges: rewrite from this volume onward (its cartridge is asked for)')
     .option('--reason <text>', 'kept in the run\'s history')
     .option('--signal', 'send the `retry` signal instead of the update (no answer, accepted only while waiting)')
-    .action(async (id: string, o: { fromRecord?: string; reason?: string; signal?: boolean }) => {
+    .action(async (id: string, o: { fromRecord?: string; fromVolume?: string; reason?: string; signal?: boolean }) => {
       const fromRecord = intArg('--from-record', o.fromRecord, 1, 4);
-      const answer = await (await cli.connect()).retry(id, { ...(fromRecord ? { fromRecord } : {}), ...(o.reason ? { reason: o.reason } : {}) }, { signal: o.signal });
+      const fromVolume = intArg('--from-volume', o.fromVolume, 1, 99);
+      const req = { ...(fromRecord ? { fromRecord } : {}), ...(fromVolume ? { fromVolume } : {}), ...(o.reason ? { reason: o.reason } : {}) };
+      const answer = await (await cli.connect()).retry(id, req, { signal: o.signal });
       if (cli.json()) cli.printJson({ workflowId: id, request: 'retry', answer });
+      else cli.print(`${id}: ${answer}`);
+    });
+}
+
+/** `volume-loaded`: tell a run that waits for the next cartridge of a multi-volume set that it is in the drive. */
+function addVolumeLoadedCommand(program: Command, cli: Cli): void {
+  program
+    .command('volume-loaded')
+    .description('tell a run that waits for the next cartridge (a backup spanning cartridges) that it is loaded')
+    .argument('<workflow-id>')
+    .option('--volume <n>', 'the volume the loaded cartridge is for (refused when the run waits for another)')
+    .option('--signal', 'send the `volumeLoaded` signal instead of the update (no answer)')
+    .action(async (id: string, o: { volume?: string; signal?: boolean }) => {
+      const volume = intArg('--volume', o.volume, 1, 99);
+      const answer = await (await cli.connect()).volumeLoaded(id, volume ? { volume } : {}, { signal: o.signal });
+      if (cli.json()) cli.printJson({ workflowId: id, request: 'volume-loaded', answer });
       else cli.print(`${id}: ${answer}`);
     });
 }
