@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WaitNotice } from '../shared/contract';
-import { cancellationSignal, heartbeat, warn } from './context';
+import { cancellationSignal, heartbeat } from './context';
 
 export interface NotifyConfig {
   /** URL the notice is POSTed to as JSON. MKSYSB_TAPE_NOTIFY_WEBHOOK. */
@@ -120,7 +120,6 @@ export function notifyActivities(config: NotifyConfig | undefined) {
       );
       if (failures.length) {
         const text = `notifying people that ${notice.backupId} ${notice.event === 'waiting' ? 'waits' : 'no longer waits'} for ${notice.waitingFor === 'operator' ? 'an operator' : 'a cartridge'} failed: ${failures.join('; ')}`;
-        warn(text);
         throw ApplicationFailure.retryable(text, 'NotifyFailed');
       }
       return { sent: channels.map(([name]) => name).filter((name) => sent.has(name)) };
