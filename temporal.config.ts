@@ -7,6 +7,8 @@
  */
 import * as path from 'node:path';
 import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
+import { z } from 'zod';
+import type { NotifyConfig } from './src/activities/notify';
 import { DEFAULT_POLICIES, type StagePolicies } from './src/shared/policies';
 
 export interface MksysbTapeConfig {
@@ -39,6 +41,15 @@ export interface MksysbTapeConfig {
    * both or neither; default none (unversioned worker).
    */
   deployment?: { deploymentName: string; buildId: string };
+  /**
+   * Who is told when a run starts and stops waiting for a person (docs/notifications.md): MKSYSB_TAPE_NOTIFY_WEBHOOK
+   * (http(s) URL, POSTed the notice as JSON), MKSYSB_TAPE_NOTIFY_HEADERS (JSON object of extra request headers, e.g.
+   * `{"Authorization": "Bearer ..."}`, kept out of every payload and log), MKSYSB_TAPE_NOTIFY_COMMAND (command line
+   * run by `/bin/sh -c` on the worker host, the notice's JSON on stdin, MKSYSB_TAPE_NOTICE_* variables), and
+   * MKSYSB_TAPE_UI_URL (base URL of the Temporal Web UI for the link to the run, default `http://localhost:8233`).
+   * Default: no channel; nobody is told.
+   */
+  notify: NotifyConfig;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): MksysbTapeConfig {
@@ -67,6 +78,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): MksysbTapeConf
     workflowBundlePath: env.MKSYSB_TAPE_WORKFLOW_BUNDLE || undefined,
     registerSearchAttributes: flag('MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES', env.MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES),
     deployment: deploymentOf(env),
+    notify: notifyOf(env),
+  };
+}
+
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+/** Errors name the variable and never echo MKSYSB_TAPE_NOTIFY_HEADERS: it holds a credential. */
+function notifyOf(env: NodeJS.ProcessEnv): NotifyConfig {
+  const webhook = env.MKSYSB_TAPE_NOTIFY_WEBHOOK || undefined;
+  if (webhook && !httpUrl.safeParse(webhook).success) throw new Error('MKSYSB_TAPE_NOTIFY_WEBHOOK must be an http:// or https:// URL');
+  const uiUrl = env.MKSYSB_TAPE_UI_URL || 'http://localhost:8233';
+  if (!httpUrl.safeParse(uiUrl).success) throw new Error(`MKSYSB_TAPE_UI_URL must be an http:// or https:// URL (got "${uiUrl}")`);
+  let headers: Record<string, string> | undefined;
+  if (env.MKSYSB_TAPE_NOTIFY_HEADERS) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(env.MKSYSB_TAPE_NOTIFY_HEADERS);
+    } catch {
+      throw new Error('MKSYSB_TAPE_NOTIFY_HEADERS is not valid JSON (expected an object such as {"Authorization": "Bearer ..."})');
+    }
+    const checked = z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/), z.string().regex(/^[^\r\n\0]*$/)).safeParse(parsed);
+    if (!checked.success) throw new Error('MKSYSB_TAPE_NOTIFY_HEADERS must be a JSON object of header names to string values, one line each');
+    headers = checked.data;
+  }
+  return {
+    uiUrl: uiUrl.replace(/\/+$/, ''),
+    ...(webhook ? { webhook } : {}),
+    ...(headers ? { headers } : {}),
+    ...(env.MKSYSB_TAPE_NOTIFY_COMMAND?.trim() ? { command: env.MKSYSB_TAPE_NOTIFY_COMMAND } : {}),
   };
 }
 

@@ -12,6 +12,7 @@
  * them it exits with status 78 (EX_CONFIG) and prints the `temporal operator search-attribute create` line, or, with
  * MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES=1, registers them. MKSYSB_TAPE_DEPLOYMENT_NAME and MKSYSB_TAPE_BUILD_ID
  * make it a versioned worker of that deployment (Worker Deployment Versioning, src/workflows/versioning.ts).
+ * MKSYSB_TAPE_NOTIFY_* name who is told when a run waits for a person (docs/notifications.md).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -75,6 +76,7 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
       inventoryPath: config.inventoryPath,
       policies: config.policies,
       pollIntervalMs: config.pollIntervalMs,
+      notify: config.notify,
       ...opts.activityDeps,
       sshPool,
       temporalClient,
@@ -120,6 +122,8 @@ async function main(): Promise<void> {
     inventory: config.inventoryPath,
     metrics: config.metricsAddress ?? 'off',
     deployment: config.deployment ? `${config.deployment.deploymentName} build ${config.deployment.buildId}` : 'unversioned',
+    // Channels by kind only: a webhook URL may hold a token.
+    notify: [config.notify.webhook ? 'webhook' : '', config.notify.command ? 'command' : ''].filter(Boolean).join(', ') || 'off',
   });
   await worker.run();
   log.info('worker stopped');

@@ -1,7 +1,7 @@
 /**
  * The activities, built by one factory from their dependencies (inventory path, SSH pool, policies), so the same code
  * runs against the lab in tests and against AIX in production. One file per concern: resolve (validation), images
- * (source host), transfer/ (source to tape host), tape (tape host); what they share is in hosts (inventory, SSH,
+ * (source host), transfer/ (source to tape host), tape (tape host), notify (the people a run waits for); what they share is in hosts (inventory, SSH,
  * commands), failures, detached-run, remote-exec and context.
  */
 import type { Client } from '@temporalio/client';
@@ -11,6 +11,7 @@ import { driveLockActivities } from './drive-lock';
 import { fleetActivities } from './fleet';
 import { ActivityHosts } from './hosts';
 import { imageActivities } from './images';
+import { notifyActivities, type NotifyConfig } from './notify';
 import { resolveActivities } from './resolve';
 import { tapeActivities } from './tape';
 import { transferActivities } from './transfer';
@@ -26,6 +27,8 @@ export interface ActivityDeps {
   pollIntervalMs?: number;
   /** Temporal client for the drive lock and fleet activities; createWorker makes one from its connection config. */
   temporalClient?: Client;
+  /** Where notices of a wait for a person go; none sent when absent. */
+  notify?: NotifyConfig;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -39,9 +42,11 @@ export function createActivities(deps: ActivityDeps) {
     ...volumeActivities(hosts),
     ...driveLockActivities(deps.temporalClient),
     ...fleetActivities({ inventoryPath: deps.inventoryPath, client: deps.temporalClient }),
+    ...notifyActivities(deps.notify),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type * from './types';
 export type { CartridgeLook, VolumeMeasure, VolumeSpan, VolumeWrite } from './volumes';
+export type { NoticeInput, NotifyConfig, NotifyResult } from './notify';

@@ -182,3 +182,45 @@ export function defaultWorkflowId(source: string, date: Date): string {
 export function backupIdFromWorkflowId(workflowId: string): string {
   return workflowId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
 }
+
+/** What a run waits for from a person: an operator's `retry` or `abort`, or the next cartridge in the drive. */
+export type WaitingFor = 'operator' | 'cartridge';
+
+/** What ended a wait for a person. */
+export const WAIT_OUTCOMES = ['retry', 'abort', 'timeout', 'cancelled', 'volume-loaded'] as const;
+export type WaitOutcome = (typeof WAIT_OUTCOMES)[number];
+
+/**
+ * What the worker tells people when a run starts (`waiting`) and stops (`resumed`) waiting for a person: the JSON
+ * body of the notification webhook and the stdin of the notification command (docs/notifications.md). Host and
+ * device names only, never credentials.
+ */
+export interface WaitNotice {
+  event: 'waiting' | 'resumed';
+  waitingFor: WaitingFor;
+  backupId: string;
+  workflowId: string;
+  runId: string;
+  namespace: string;
+  source: string;
+  tapeHost: string;
+  /** `host:device`, e.g. `tapesrv:rmt0`. */
+  drive: string;
+  stage: StageName;
+  record?: number;
+  /** The cartridge the run waits for (1 = the first), and how many more it may still ask for after it. */
+  volume?: number;
+  volumesLeft?: number;
+  /** Why the run waits, in words (the failure that used up the retries, or the cartridge to load). */
+  reason: string;
+  /** When the wait ends by itself (ISO time). */
+  until: string;
+  /** The run in the Temporal Web UI. */
+  uiUrl: string;
+  /** The command line that lets the run go on: `mksysb-tape retry ID`, `mksysb-tape volume-loaded ID`. */
+  cli: string;
+  /** The command line that stops the run instead, where there is one: `mksysb-tape abort ID`. */
+  abortCli?: string;
+  /** `resumed` only: what ended the wait. */
+  outcome?: WaitOutcome;
+}

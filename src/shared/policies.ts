@@ -34,3 +34,18 @@ export const DEFAULT_POLICIES: StagePolicies = {
   verify: { startToCloseTimeout: '12h', heartbeatTimeout: '45s', maximumAttempts: 3, ...quick },
   cleanup: { startToCloseTimeout: '15m', maximumAttempts: 5, ...quick },
 };
+
+/**
+ * The notification of a wait for a person (src/activities/notify.ts), which is no stage and has no operator to fall
+ * back on: retried with back-off for about three minutes, so a webhook or mail relay that is down for a moment still
+ * gets the notice, and then given up (the run waits all the same). An attempt sends to every channel once: a webhook
+ * request has 10 s, a command 30 s.
+ */
+export const NOTIFY_POLICY = {
+  startToCloseTimeout: '1m',
+  scheduleToCloseTimeout: '6m',
+  maximumAttempts: 7,
+  initialInterval: '2s',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+} as const satisfies StagePolicy & { scheduleToCloseTimeout: string };

@@ -3,12 +3,14 @@
  * once but waits, for the backup's `operatorWaitHours`, for a `retry` (optionally from a given record) or an `abort`,
  * sent as a signal (`retry`, `abort`) or an update (`retryNow`, `abortNow`, refused when the run is not waiting).
  * A cancel request during the wait ends it like any other: the run reports itself cancelled (RunStatus.cancelled).
+ * People are told when the wait starts and when it ends (notify.ts); a run that ends with the wait ends after that.
  */
 import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
 import { abortSignal, abortUpdate, retrySignal, retryUpdate, type AbortRequest, type RetryRequest, type StageName } from '../shared/contract';
 import { failureMessage, failureType } from '../shared/failures';
 import { stageFailedText } from '../shared/stages';
 import { asCancellation, runCancelled } from './cancellation';
+import { tellPeople } from './notify';
 import type { RunStatus } from './run-status';
 
 type Decision = { kind: 'retry'; request: RetryRequest } | { kind: 'abort'; request: AbortRequest };
@@ -97,16 +99,25 @@ export class Operator {
     progress.waiting = { stage, record, reason, until };
     status.setOutcome('waiting');
     status.show(stage, `waiting for an operator after ${what} failed`, { record });
+    const told = tellPeople(status, { waitingFor: 'operator', stage, record, reason, until });
     this.decision = undefined;
-    const decided = await condition(() => this.decision !== undefined, hours * 3600_000);
+    let decided: boolean;
+    try {
+      decided = await condition(() => this.decision !== undefined, hours * 3600_000);
+    } catch (err) {
+      if (runCancelled(err)) await told('cancelled');
+      throw err;
+    }
     const d = this.decision as Decision | undefined;
     progress.waiting = undefined;
     this.decision = undefined;
     if (!decided || !d) {
+      await told('timeout');
       throw ApplicationFailure.nonRetryable(`${what} failed and no operator answered within ${hours} h: ${reason}`, 'OperatorTimeout');
     }
     if (d.kind === 'abort') {
       status.setOutcome('aborted');
+      await told('abort');
       throw ApplicationFailure.nonRetryable(
         `aborted by an operator${d.request.reason ? ` (${d.request.reason})` : ''} while waiting after ${what} failed: ${reason}; ` +
           'the staged images were kept',
@@ -115,6 +126,7 @@ export class Operator {
     }
     progress.attempt += 1;
     status.setOutcome('running');
+    void told('retry');
     return d.request;
   }
 }
