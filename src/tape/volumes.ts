@@ -161,9 +161,19 @@ function contentStream(c: VolumeContent): string {
   return group(parts.filter((p): p is string => p !== null).join(' && '));
 }
 
-/** dd's messages for end of medium: ENXIO on AIX after the short count, ENOSPC on Linux (AIX-TAPE.md). */
-export const END_OF_MEDIUM = /No such device or address|No space left on device|There is not enough space|ENXIO|ENOSPC/;
-const EOM_GREP = "'No such device or address|No space left on device|There is not enough space|ENXIO|ENOSPC'";
+/**
+ * dd's messages for end of medium (AIX-TAPE.md): ENXIO on AIX after the short count, in AIX's words ("There is a
+ * request to a device or address that does not exist.") or the C library's ("No such device or address"); ENOSPC on
+ * Linux ("No space left on device"; AIX: "There is not enough space in the file system."). EIO is not among them: AIX
+ * also returns it for a medium error, which must fail the write.
+ */
+const EOM_TEXTS = [
+  'There is a request to a device or address that does not exist',
+  'No such device or address',
+  'No space left on device',
+  'There is not enough space',
+];
+const EOM_GREP = quote(EOM_TEXTS.join('|'));
 
 /** The file a write leaves when it stopped at the end of the medium (its name beside the detached command's files). */
 export function endOfMediumFile(stagingDir: string, name: string): string {

@@ -8,6 +8,8 @@
 import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
 import type { RunPlan } from '../activities';
 import { volumeLoadedSignal, volumeLoadedUpdate, type VolumeLoadedRequest } from '../shared/contract';
+import { runCancelled } from './cancellation';
+import { tellPeople } from './notify';
 import type { Operator } from './operator';
 import type { RunStatus } from './run-status';
 import { stageActivities } from './stage-activities';
@@ -97,12 +99,20 @@ export class CartridgeDesk {
     status.progress.waiting = { stage: 'tape-write', for: 'cartridge', volume, volumesLeft, reason, until };
     status.setOutcome('waiting');
     status.show('tape-write', `waiting for the cartridge of volume ${volume}: ${reason}`, { record: 4, volume });
+    const told = tellPeople(status, { waitingFor: 'cartridge', stage: 'tape-write', record: 4, reason, until, volume, volumesLeft });
     this.loaded = undefined;
-    const answered = hours > 0 && (await condition(() => this.loaded !== undefined || this.operator.abortPending(), hours * 3600_000));
+    let answered: boolean;
+    try {
+      answered = hours > 0 && (await condition(() => this.loaded !== undefined || this.operator.abortPending(), hours * 3600_000));
+    } catch (err) {
+      if (runCancelled(err)) await told('cancelled');
+      throw err;
+    }
     status.progress.waiting = undefined;
     const abort = this.operator.takeAbort();
     if (abort) {
       status.setOutcome('aborted');
+      await told('abort');
       throw ApplicationFailure.nonRetryable(
         `aborted by an operator${abort.reason ? ` (${abort.reason})` : ''} while the run waited for the cartridge of volume ${volume}; ` +
           'the staged images and the volumes written so far were kept',
@@ -110,9 +120,11 @@ export class CartridgeDesk {
       );
     }
     if (!answered) {
+      await told('timeout');
       throw ApplicationFailure.nonRetryable(`no cartridge was loaded for volume ${volume} within ${hours} h: ${reason}`, 'OperatorTimeout');
     }
     this.loaded = undefined;
     status.setOutcome('running');
+    void told('volume-loaded');
   }
 }

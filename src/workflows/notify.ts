@@ -33,7 +33,7 @@ export interface WaitStart {
   volumesLeft?: number;
   /** The line that lets the run go on; default `mksysb-tape retry ID` (operator), `mksysb-tape volume-loaded ID` (cartridge). */
   cli?: string;
-  /** The line that stops the run instead; default `mksysb-tape abort ID` for an operator wait, none for a cartridge. */
+  /** The line that stops the run instead; default `mksysb-tape abort ID`. */
   abortCli?: string;
 }
 
@@ -49,7 +49,8 @@ export function tellPeople(status: RunStatus, wait: WaitStart): EndWait {
   const backup = status.plan?.backup;
   const id = quote(info.workflowId);
   const operator = wait.waitingFor === 'operator';
-  const abortCli = wait.abortCli ?? (operator ? `mksysb-tape abort ${id}` : undefined);
+  // Every wait for a person may be ended with `abort`, the cartridge wait too.
+  const abortCli = wait.abortCli ?? `mksysb-tape abort ${id}`;
   const notice: NoticeInput = {
     event: 'waiting',
     waitingFor: wait.waitingFor,

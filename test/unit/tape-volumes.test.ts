@@ -170,6 +170,8 @@ for (const shell of SHELLS) {
       assert.equal(enxio.code, 0);
       assert.match(enxio.stderr, /No such device or address/, "dd's message still reaches the output");
       assert.equal(parseReachedEnd(run(shell, reachedEnd(eom)).stdout.toString()), true);
+      const aixWords = run(shell, endOfMediumIsResult(`(${fail('/dev/rmt0.1: There is a request to a device or address that does not exist.', 2)})`, eom));
+      assert.equal(aixWords.code, 0, 'AIX words ENXIO its own way');
       const enospc = run(shell, endOfMediumIsResult(`(${fail("error writing '/dev/nst0': No space left on device", 1)})`, eom));
       assert.equal(enospc.code, 0);
       assert.ok(existsSync(eom));

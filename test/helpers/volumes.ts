@@ -1,0 +1,75 @@
+/**
+ * Multi-volume sets in workflow tests: waiting for a run to ask for a cartridge, and reading a finished set back with
+ * Hercules' tools, checking each continuation header against AIX-TAPE.md's rule with a checksum computed here.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { BackupProgress } from '../../src/shared/contract';
+import { hetget, tapemap } from '../lab/helpers';
+import { padTo, sha256, waitFor, type BackupEnv } from './backup';
+
+/** Resolves with the run's progress once it waits for the cartridge of `volume`. */
+export function cartridgeWanted(handle: WorkflowHandle, volume: number, ms = 120_000): Promise<BackupProgress> {
+  return waitFor(
+    `the run to ask for the cartridge of volume ${volume}`,
+    async () => {
+      const p = await handle.query<BackupProgress>('progress');
+      if (p.outcome === 'failed' || p.outcome === 'aborted') throw new Error(`the run ended: ${p.lastError}`);
+      return p.waiting?.for === 'cartridge' && p.waiting.volume === volume ? p : undefined;
+    },
+    ms,
+  );
+}
+
+/** The checksum as AIX-TAPE.md states it: with the field zeroed, the sum of c << (c & 7) over every byte, 16 bits. */
+export function aixChecksum(h: Buffer): number {
+  let sum = 0;
+  h.forEach((c, i) => {
+    const b = i === 4 || i === 5 ? 0 : c;
+    sum += b << (b & 7);
+  });
+  return sum & 0xffff;
+}
+
+/**
+ * Reads every cartridge of a set with tapemap and hetget: volume 1 has the 4 files, each further volume one; each
+ * continuation volume starts with the archive's first header with volnum = its number and a checksum by the rule; and
+ * volume 1's record 4 followed by the others less their 72 bytes is the staged mksysb image (then only NUL padding,
+ * less than one block).
+ */
+export async function assertSet(env: BackupEnv, cartridges: string[], img: { boot: Buffer; install: Buffer; mksysb: Buffer }, opts: { host?: string; device?: string } = {}): Promise<void> {
+  const host = opts.host ?? 'tapesrv';
+  const device = opts.device ?? 'rmt0';
+  const all = env.lab.cartridges(host, device);
+  const parts: Buffer[] = [];
+  for (const [i, name] of cartridges.entries()) {
+    const c = all.find((x) => x.name === name);
+    assert.ok(c, `cartridge ${name} is in the library`);
+    const out = fs.mkdtempSync(path.join(env.tmp, `vol${i + 1}-`));
+    const map = await tapemap(c.aws);
+    if (i === 0) {
+      assert.equal(map.files.length, 4, `volume 1 holds 4 tape files: ${map.raw}`);
+      const files = await Promise.all([1, 2, 3, 4].map((n) => hetget(c.aws, n, fs.mkdtempSync(path.join(out, `f${n}-`)))));
+      assert.ok(files[0]!.equals(padTo(img.boot, 512)), 'record 1 is the boot image padded to 512');
+      assert.ok(files[1]!.equals(img.install), 'record 2 is the install image');
+      assert.ok(files[2]!.equals(padTo(Buffer.from('Dummy tape TOC\n'), 512)), 'record 3 is the dummy TOC');
+      parts.push(files[3]!);
+      continue;
+    }
+    assert.equal(map.files.length, 1, `volume ${i + 1} holds one tape file: ${map.raw}`);
+    const file = await hetget(c.aws, 1, out);
+    const header = file.subarray(0, 72);
+    assert.equal(header.readUInt16LE(6), i + 1, `volume ${i + 1}'s header has volnum ${i + 1}`);
+    assert.equal(header.readUInt16LE(4), aixChecksum(header), `volume ${i + 1}'s header checksum follows the rule`);
+    const first = Buffer.from(img.mksysb.subarray(0, 72));
+    for (let b = 0; b < 72; b++) if (b < 4 || b > 7) assert.equal(header[b], first[b], `volume ${i + 1} header byte ${b} is the archive's`);
+    parts.push(file.subarray(72));
+  }
+  const archive = Buffer.concat(parts);
+  assert.ok(archive.length >= img.mksysb.length, `the set holds ${archive.length} archive bytes, the image ${img.mksysb.length}`);
+  assert.equal(sha256(archive.subarray(0, img.mksysb.length)), sha256(img.mksysb), 'the set is the staged mksysb image byte for byte');
+  const tail = archive.subarray(img.mksysb.length);
+  assert.ok(tail.length < 512 * 128 && tail.every((b) => b === 0), `after the image only NUL padding (${tail.length} bytes)`);
+}
