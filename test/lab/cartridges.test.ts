@@ -174,6 +174,14 @@ describe('end of medium', () => {
     assert.ok((await hetget(c.aws, 1, tmp)).equals(hostFile('tapesrv', 'data.img').subarray(0, 10 * 512)));
   });
 
+  test('dd ibs=/obs= from a pipe gathers short reads into whole obs blocks', async () => {
+    const c = lab.load('tapesrv', 'rmt0');
+    await ok(lab, 'tapesrv', `chdev -l rmt0 -a block_size=0 && ( head -c 1000 ${W}/data.img; sleep 0.2; tail -c +1001 ${W}/data.img ) | dd ibs=512 obs=4096 of=/dev/rmt0.1`);
+    const map = await tapemap(c.aws);
+    assert.deepEqual(map.files.map((f) => [f.blocks, f.minBlock, f.maxBlock]), [[16, 4096, 4096]], map.raw);
+    assert.ok((await hetget(c.aws, 1, tmp)).equals(hostFile('tapesrv', 'data.img')));
+  });
+
   test('Linux: past the early warning the write fails with ENOSPC after the blocks that fit', async () => {
     const c = lab.load('lnx', 'nst0', { capacityBytes: 20 * BLOCK_AWS + 100 });
     const r = await lab.exec('lnx', `mt -f /dev/nst0 setblk 512 && dd if=${W}/data.img of=/dev/nst0 bs=4096`);

@@ -9,6 +9,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startLab, type Lab } from '../../lab/index';
+import { spawn } from 'node:child_process';
 import { ok } from './helpers';
 
 let lab: Lab;
@@ -115,6 +116,26 @@ test('without a terminal restore cannot get past volume 1: it asks, cannot read 
   assert.notEqual(l.code, 0);
   assert.match(l.stderr, /Mount volume 2 on \/dev\/rmt0\.\n.*\/dev\/tty.*\n[^]*lsmksysb: 0511-xxx The backup image on \/dev\/rmt0 is not valid/);
   assert.equal(lab.tapeState('tapesrv', 'rmt0').cartridge, 'rmt0');
+});
+
+test('on a terminal restore waits for Enter with the drive closed, so an operator can change the cartridge', async () => {
+  lab.load('tapesrv', 'rmt0', { name: 'rmt0' });
+  const child = spawn('ssh', ['-tt', ...lab.sshArgs('tapesrv'), 'restore -T -s 4 -f /dev/rmt0'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let seen = '';
+  const asked = new Set<number>();
+  child.stdout.on('data', (d: Buffer) => {
+    seen += d.toString();
+    for (const n of [2, 3]) {
+      if (asked.has(n) || !seen.includes(`Mount volume ${n} on /dev/rmt0.`)) continue;
+      asked.add(n);
+      lab.load('tapesrv', 'rmt0', { name: names[n - 2]! });
+      child.stdin.write('\n');
+    }
+  });
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  assert.equal(code, 0, seen);
+  assert.deepEqual([...asked], [2, 3]);
+  assert.match(seen, /The number of archived files is \d+\./);
 });
 
 test('volumes out of order are refused with 0511-103 and the next answer taken; none left is a failure', async () => {
