@@ -68,6 +68,24 @@ export function volumeHeader(v: VolumeInfo): Buffer {
   return finishHeader(h);
 }
 
+/** The size of an FS_VOLUME header: the first bytes of every volume of an archive. */
+export const VOLUME_HEADER_BYTES = 72;
+
+/**
+ * The volume number of a valid FS_VOLUME header at the start of `b` (length 9 dwords, type 0, plain or packed magic,
+ * checksum right); undefined for anything else. What restore checks on a newly mounted volume (AIX-TAPE.md, "Backups
+ * larger than one cartridge").
+ */
+export function volumeNumber(b: Buffer): number | undefined {
+  if (b.length < VOLUME_HEADER_BYTES || b[0] !== 9 || b[1] !== FS_VOLUME) return undefined;
+  const magic = b.readUInt16LE(2);
+  if (magic !== MAGIC_PLAIN && magic !== MAGIC_PACKED) return undefined;
+  const h = Buffer.from(b.subarray(0, VOLUME_HEADER_BYTES));
+  const sum = h.readUInt16LE(4);
+  h.writeUInt16LE(0, 4);
+  return bffChecksum(h) === sum ? h.readUInt16LE(6) : undefined;
+}
+
 export interface EntryMeta {
   name: string; // e.g. "./etc/hosts"
   /** Bytes of data that follow: the file's contents, a symbolic link's target, 0 for a directory. */

@@ -1,17 +1,22 @@
 /**
- * `npm run lab -- up|down|fault|clear|status|trust|untrust` (see lab/README.md).
+ * `npm run lab -- up|down|fault|clear|status|load|autoloader|trust|untrust` (see lab/README.md, docs/lab.md).
  * `up` prints one JSON object {dir, inventory, hosts} and leaves the hosts' sshd running.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { attachLab, startLab, AIX_SHELLS, DEFAULT_CAPACITY, type AixShell, type LabOptions } from './index';
+import { attachLab, startLab, AIX_SHELLS, DEFAULT_CAPACITY, DEFAULT_LOAD_SECONDS, type AixShell, type LabOptions } from './index';
 import { isHostOs } from '../src/schema/tape-rules';
 
 const DEFAULT_DIR = path.resolve(process.cwd(), '.lab');
 
 function int(v: string): number {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a whole number of bytes');
+  return Number(v);
+}
+
+function seconds(v: string): number {
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new InvalidArgumentError('expected a number of seconds (e.g. 1.5)');
   return Number(v);
 }
 
@@ -109,6 +114,40 @@ program
   });
 
 program
+  .command('load')
+  .description('load a cartridge into a drive (the one in it goes back to the library) and print its AWSTAPE file')
+  .argument('<host>')
+  .argument('<device>')
+  .argument('[name]', 'a cartridge of the drive (with --new: the new one\'s name)')
+  .option('--new', 'a new blank cartridge (named DEVICE-2, DEVICE-3, ... unless NAME is given)')
+  .option('--capacity <bytes>', 'capacity of the cartridge (default: the drive\'s)', int)
+  .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+  .action(async (host: string, device: string, name: string | undefined, o: { new?: boolean; capacity?: number; dir: string }) => {
+    const lab = await attachLab(o.dir);
+    if (!o.new && !name) throw new Error('load: give a cartridge NAME or --new');
+    if (!o.new && !lab.cartridges(host, device).some((c) => c.name === name)) {
+      throw new Error(`load: ${host}:${device} has no cartridge "${name}" (${lab.cartridges(host, device).map((c) => c.name).join(', ')}); --new makes one`);
+    }
+    if (o.new && name && lab.cartridges(host, device).some((c) => c.name === name)) throw new Error(`load: ${host}:${device} already has a cartridge "${name}"`);
+    process.stdout.write(lab.load(host, device, { name, capacityBytes: o.capacity }).aws + '\n');
+  });
+
+program
+  .command('autoloader')
+  .description('give a drive a sequential autoloader with a magazine of new blank cartridges')
+  .argument('<host>')
+  .argument('<device>')
+  .requiredOption('--cartridges <n>', 'cartridges in the magazine (0: an empty magazine)', int)
+  .option('--capacity <bytes>', 'capacity of each (default: the drive\'s)', int)
+  .option('--load-seconds <s>', `seconds from an unload to the next cartridge being ready (default ${DEFAULT_LOAD_SECONDS})`, seconds)
+  .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+  .action(async (host: string, device: string, o: { cartridges: number; capacity?: number; loadSeconds?: number; dir: string }) => {
+    const lab = await attachLab(o.dir);
+    const r = lab.setAutoloader(host, device, { cartridges: o.cartridges, capacityBytes: o.capacity, loadSeconds: o.loadSeconds });
+    process.stdout.write(JSON.stringify(r) + '\n');
+  });
+
+program
   .command('status')
   .description('print hosts, whether they run, armed faults and tape positions as JSON')
   .option('--dir <dir>', 'state directory', DEFAULT_DIR)
@@ -126,7 +165,18 @@ program
       tapes: Object.fromEntries(
         Object.keys(h.devices ?? {}).map((d) => {
           const st = lab.tapeState(h.name, d);
-          return [d, { loaded: st.loaded, blockSize: st.blockSize, extfm: st.extfm, file: st.marks.filter((m) => m < st.offset).length + 1, offset: st.offset, files: st.marks.length, bytes: st.size }];
+          return [d, {
+            loaded: st.loaded,
+            cartridge: st.loaded ? st.cartridge : null,
+            blockSize: st.blockSize,
+            extfm: st.extfm,
+            file: st.marks.filter((m) => m < st.offset).length + 1,
+            offset: st.offset,
+            files: st.marks.length,
+            bytes: st.size,
+            cartridges: lab.cartridges(h.name, d),
+            autoloader: lab.autoloader(h.name, d) ?? null,
+          }];
         }),
       ),
     }));

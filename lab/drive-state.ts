@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { HostOs } from '../src/schema/tape-rules';
+import { settleAutoloader, type Autoloader, type Cartridge } from './cartridges';
 
 export interface DriveState {
   device: string; // rmt0 | nst0
@@ -19,6 +20,16 @@ export interface DriveState {
   lastLen: number; // length of the last segment in the AWS file (for the next header's "previous" field)
   eom: boolean; // end of medium has been hit (AIX: later writes fail with ENXIO)
   attrs: Record<string, string>;
+  /**
+   * The cartridge in the drive (or, unloaded, the one last in it): its name and AWSTAPE file (a name in the drive's
+   * folder). The medium fields above (capacity, marks, size, lastLen, eom) are that cartridge's while it is loaded.
+   * Absent in a state written before cartridges could be changed: then the drive's own `DEVICE.aws`.
+   */
+  cartridge?: string;
+  file?: string;
+  /** The drive's other cartridges, with their recorded state (lab/cartridges.ts). */
+  library?: Cartridge[];
+  autoloader?: Autoloader;
 }
 
 export type TapeErrno = 'EIO' | 'ENXIO' | 'EINVAL' | 'ENOSPC' | 'ENOMEM' | 'ENOTREADY' | 'EBUSY';
@@ -60,11 +71,23 @@ export function newDriveState(device: string, os: HostOs, capacityBytes: number)
     lastLen: 0,
     eom: false,
     attrs: {},
+    cartridge: device,
+    file: `${device}.aws`,
+    library: [],
   };
 }
 
+/**
+ * The drive's state as a command finds it now: a sequential autoloader whose delay has passed has loaded its next
+ * cartridge (lazily: whoever looks first sees it, and the next write of the state records it).
+ */
 export function readState(p: DevicePaths): DriveState {
-  return JSON.parse(fs.readFileSync(p.state, 'utf8')) as DriveState;
+  return settleAutoloader(JSON.parse(fs.readFileSync(p.state, 'utf8')) as DriveState, Date.now());
+}
+
+/** The AWSTAPE file of the cartridge the state names (the loaded one, or the drive's own for an old state). */
+export function awsPath(p: DevicePaths, st: DriveState): string {
+  return st.file ? path.join(path.dirname(p.state), st.file) : p.aws;
 }
 
 export function writeState(p: DevicePaths, s: DriveState): void {

@@ -15,11 +15,15 @@ import { makeLab } from './lab';
 import { writeShared, shellPath } from './shared-bin';
 import { freePorts, pidAlive, startSshd, waitReady } from './sshd';
 import type { Lab, LabFile, LabOptions } from './types';
+export type { Autoloader, CartridgeInfo } from './cartridges';
 
 export {
   AIX_SHELLS,
   DEFAULT_CAPACITY,
+  DEFAULT_LOAD_SECONDS,
   WORK_FOLDER,
+  type AutoloaderOptions,
+  type LoadOptions,
   type AixShell,
   type CommandLogEntry,
   type HostConfig,

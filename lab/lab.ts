@@ -6,9 +6,10 @@ import { spawn } from 'node:child_process';
 import { setBanner } from './banner';
 import { FaultStore, parseFaultSpec } from './faults';
 import { pidAlive, stopSshd } from './sshd';
-import { devicePaths, readState, writeState } from './drive-state';
+import { devicePaths, lock, readState, writeState, type DriveState } from './drive-state';
+import { allCartridges, configureAutoloader, describeCartridges, loadCartridge, newCartridge, setCapacity } from './cartridges';
 import { trust, untrust } from './trust';
-import type { CommandLogEntry, HostConfig, Lab, LabFile, LabHost } from './types';
+import { DEFAULT_LOAD_SECONDS, type AutoloaderOptions, type CommandLogEntry, type HostConfig, type Lab, type LabFile, type LabHost, type LoadOptions } from './types';
 
 type ExecResult = Awaited<ReturnType<Lab['exec']>>;
 
@@ -57,14 +58,48 @@ function sshExec(args: string[], command: string, opts: { stdin?: Buffer | strin
   });
 }
 
-/** Clears a host's faults and reloads any cartridge a fault unloaded, at the start of the tape. */
+/**
+ * Clears a host's faults. The only fault that takes a cartridge away, no-tape, is a fault entry, so clearing it is
+ * the reload; a cartridge an operator's `tctl offline` / `mt offline` took out stays out until `load`.
+ */
 function clearHostFaults(h: LabHost): void {
   new FaultStore(labVar(h)).clear();
-  for (const dev of Object.keys(h.devices ?? {})) {
-    const p = devicePaths(tapeDir(h), dev);
+}
+
+/** Changes a drive's state (cartridges, autoloader) with the drive held, as a command holds it. */
+function updateDrive<T>(h: LabHost, device: string, fn: (st: DriveState, dir: string) => T): T {
+  if (!h.devices?.[device]) throw new Error(`lab: ${h.name} has no tape drive ${device} (drives: ${Object.keys(h.devices ?? {}).join(', ') || 'none'})`);
+  const p = devicePaths(tapeDir(h), device);
+  const unlock = lock(p.lock);
+  try {
     const st = readState(p);
-    if (!st.loaded) writeState(p, { ...st, loaded: true, offset: 0 });
+    const r = fn(st, tapeDir(h));
+    writeState(p, st);
+    return r;
+  } finally {
+    unlock();
   }
+}
+
+function loadInto(h: LabHost, device: string, opts: LoadOptions): { name: string; aws: string } {
+  return updateDrive(h, device, (st, dir) => {
+    const name = opts.name && allCartridges(st).some((c) => c.name === opts.name)
+      ? opts.name
+      : newCartridge(dir, st, opts.capacityBytes ?? h.devices![device]!.capacityBytes, opts.name);
+    if (opts.capacityBytes !== undefined) setCapacity(st, name, opts.capacityBytes);
+    loadCartridge(st, name);
+    return { name, aws: path.join(dir, st.file!) };
+  });
+}
+
+function autoloaderFor(h: LabHost, device: string, opts: AutoloaderOptions): { magazine: string[] } {
+  return updateDrive(h, device, (st, dir) => ({
+    magazine: configureAutoloader(dir, st, {
+      cartridges: opts.cartridges,
+      capacityBytes: opts.capacityBytes ?? h.devices![device]!.capacityBytes,
+      loadSeconds: opts.loadSeconds ?? DEFAULT_LOAD_SECONDS,
+    }, Date.now()),
+  }));
 }
 
 async function readCommandLog(h: LabHost): Promise<CommandLogEntry[]> {
@@ -116,6 +151,10 @@ export function makeLab(file: LabFile): Lab {
       writeHostConfig(host(name), cfg);
     },
     tapeState: (name, device) => readState(devicePaths(tapeDir(host(name)), device)),
+    load: (name, device, opts = {}) => loadInto(host(name), device, opts),
+    cartridges: (name, device) => describeCartridges(tapeDir(host(name)), readState(devicePaths(tapeDir(host(name)), device))),
+    setAutoloader: (name, device, opts) => autoloaderFor(host(name), device, opts),
+    autoloader: (name, device) => readState(devicePaths(tapeDir(host(name)), device)).autoloader,
     async exec(name, command, opts = {}) {
       return sshExec(sshArgsFor(dir, host(name)), command, opts);
     },

@@ -7,9 +7,10 @@
  * (0x80 start of record, 0x40 tapemark, 0x20 end of record), u8 flags2 = 0, then the data.
  */
 import * as fs from 'node:fs';
-import { readState, TapeError, writeState, type DevicePaths, type DriveState } from './drive-state';
+import { awsPath, readState, TapeError, writeState, type DevicePaths, type DriveState } from './drive-state';
 
 export {
+  awsPath,
   devicePaths,
   lock,
   openDevice,
@@ -55,7 +56,8 @@ export class Drive {
   ) {
     this.st = readState(paths);
     if (!this.st.loaded) throw new TapeError('ENOTREADY');
-    this.fd = fs.openSync(paths.aws, fs.existsSync(paths.aws) ? 'r+' : 'w+');
+    const aws = awsPath(paths, this.st);
+    this.fd = fs.openSync(aws, fs.existsSync(aws) ? 'r+' : 'w+');
   }
 
   /** 1-based number of the tape file at the position. */
@@ -98,6 +100,12 @@ export class Drive {
     return Math.min(this.st.capacityBytes, this.opts.eomAt ?? Infinity);
   }
 
+  /** Whole blocks of blk bytes that fit in `room` AWS bytes. */
+  private static blocksThatFit(room: number, blk: number): number {
+    const each = Drive.awsBytes(blk, blk);
+    return room > 0 ? Math.floor(room / each) : 0;
+  }
+
   /** Bytes the AWS file grows by for one write of len bytes split in blocks of blk bytes. */
   private static awsBytes(len: number, blk: number): number {
     const blocks = len / blk;
@@ -134,10 +142,16 @@ export class Drive {
         failure = new TapeError('EINVAL');
         break;
       }
-      const g = Drive.awsBytes(len, s.blockSize > 0 ? s.blockSize : len);
+      const blk = s.blockSize > 0 ? s.blockSize : len;
+      const g = Drive.awsBytes(len, blk);
       if (s.offset + grow + g > limit) {
+        // The write that reaches the end of the medium: its whole blocks that fit go on tape and the call returns
+        // that short count; dd's write of the rest then fails (AIX: ENXIO, Linux st past the early warning: ENOSPC).
+        const fit = Drive.blocksThatFit(limit - s.offset - grow, blk);
         s.eom = true;
-        failure = new TapeError(s.os === 'aix' ? 'EIO' : 'ENOSPC');
+        grow += Drive.awsBytes(fit * blk, blk);
+        ok += fit * blk;
+        failure = new TapeError(s.os === 'aix' ? 'ENXIO' : 'ENOSPC', fit ? 'short write at end of medium' : 'end of medium');
         break;
       }
       grow += g;

@@ -1,6 +1,7 @@
 /** The lab's shapes: what `startLab` takes, the hosts it makes, and the Lab handle tests and the CLI hold. */
 import type { Fault } from './faults';
 import type { DriveState } from './drive-state';
+import type { Autoloader, CartridgeInfo } from './cartridges';
 import type { HostOs } from '../src/schema/tape-rules';
 
 export interface LabOptions {
@@ -77,7 +78,24 @@ export interface Lab {
   /** Extras beyond the contract. */
   faults(host: string): Fault[];
   setHostConfig(host: string, cfg: HostConfig): Promise<void>;
+  /** The drive and its loaded cartridge (`cartridge` names it; `loaded: false` when the drive is empty). */
   tapeState(host: string, device: string): DriveState;
+  /**
+   * Loads a cartridge as an operator does, at the beginning of its tape, putting the one in the drive back in the
+   * library: the library's cartridge `name`, or else a new blank one (named `name`, or DEVICE-2, DEVICE-3, ...) of
+   * `capacityBytes` (default: the drive's). `capacityBytes` with an existing cartridge changes its capacity (lab only).
+   * Returns the cartridge's name and AWSTAPE file.
+   */
+  load(host: string, device: string, opts?: LoadOptions): { name: string; aws: string };
+  /** Every cartridge of the drive: the one the lab started with, then DEVICE-2, DEVICE-3, ..., then other names. */
+  cartridges(host: string, device: string): CartridgeInfo[];
+  /**
+   * Gives the drive a sequential autoloader holding `cartridges` new blank cartridges: after each unload (tctl or mt
+   * offline) the next one is in the drive `loadSeconds` later; before that the drive is not ready. An empty drive
+   * starts loading the first at once. `cartridges: 0` is an empty magazine: nothing loads.
+   */
+  setAutoloader(host: string, device: string, opts: AutoloaderOptions): { magazine: string[] };
+  autoloader(host: string, device: string): Autoloader | undefined;
   /** ssh(1) arguments for a host: `spawn('ssh', [...lab.sshArgs(h), 'cmd'])`. */
   sshArgs(host: string): string[];
   alive(): boolean[];
@@ -104,6 +122,20 @@ export interface LabTrust {
   port: number;
   login: string;
 }
+
+export interface LoadOptions {
+  name?: string;
+  capacityBytes?: number;
+}
+
+export interface AutoloaderOptions {
+  cartridges: number;
+  capacityBytes?: number;
+  /** Seconds from an unload to the next cartridge being ready (default DEFAULT_LOAD_SECONDS). */
+  loadSeconds?: number;
+}
+
+export const DEFAULT_LOAD_SECONDS = 1;
 
 /** A running lab as `lab.json` in its folder records it, so that `attachLab` (another process) can take it over. */
 export interface LabFile {

@@ -228,11 +228,12 @@ function tapeWrite(
   }
   if (o.if) fs.closeSync(fd);
   if (failure) {
-    // dd stops at the failed write: it had read one block more than it wrote
-    const [oF, oP] = outCounts();
-    if (inFull + inPart > oF + oP + 1) {
+    // dd stops at the failed write: it had read the input of its whole writes and of the one that failed (the short
+    // write at the end of the medium is that one: its blocks that fit are out, as a partial record)
+    const read = Math.ceil(((outCounts()[0] + 1) * W) / ib);
+    if (inFull + inPart > read) {
       inPart = 0;
-      inFull = oF + oP + 1;
+      inFull = read;
     }
     err(tapeErrMessage(os, 'write', devPath, failure));
     err(records(os, inFull, inPart, ...outCounts()));

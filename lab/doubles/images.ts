@@ -5,8 +5,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BffError, BffParser, endHeader, entryHeader, pad8, volumeHeader, BLOCK } from '../bff';
-import { Drive, TapeError, openDevice, parseDevice } from '../tape';
-import { config, err, errnoText, Exit, hp, log, noTape, out, tapePaths } from './common';
+import { TapeError, parseDevice, type Drive } from '../tape';
+import { config, err, errnoText, Exit, hp, log, out } from './common';
+import { scanTape, VolumeError } from './volumes';
 import { excludePatternsFrom, IMAGE_DATE, imageData, mkinsttapeArchive, prngBytes, rootvgFiles } from './image-content';
 
 export { excludePatternsFrom, mkinsttapeFiles, rootvgFiles } from './image-content';
@@ -206,44 +207,38 @@ function damagedText(src: string, e: BffError): string {
     `(lab: the backup archive on ${src} is damaged: ${e.message})\n`;
 }
 
-/** Streams an archive from a file or a tape file into a parser. For tapes: `fileNo` is the 1-based tape file. */
-function scanArchive(source: string, fileNo: number | 'current'): BffParser {
+/** Streams an archive from a file into a parser. */
+function scanFile(source: string): BffParser {
   const p = new BffParser();
-  const dev = parseDevice(source);
-  if (!dev) {
-    const fd = fs.openSync(source, 'r');
-    const buf = Buffer.allocUnsafe(4 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (!n) break;
-      p.push(buf.subarray(0, n));
-    }
-    fs.closeSync(fd);
-    p.end();
-    return p;
+  const fd = fs.openSync(source, 'r');
+  const buf = Buffer.allocUnsafe(4 << 20);
+  for (;;) {
+    const n = fs.readSync(fd, buf, 0, buf.length, null);
+    if (!n) break;
+    p.push(buf.subarray(0, n));
   }
-  if (dev.os !== config().os || !config().devices[dev.drive]) throw new TapeError('ENXIO');
-  const paths = tapePaths(dev.drive);
-  const unlock = openDevice(paths.lock);
-  try {
-    if (noTape(dev.drive)) throw new TapeError('ENOTREADY');
-    const drive = new Drive(paths, dev.rewindOnClose);
-    try {
-      if (fileNo !== 'current') {
-        drive.rewind();
-        if (fileNo > 1) drive.fsf(fileNo - 1);
-      }
-      const bs = drive.st.blockSize;
-      drive.read(bs > 0 ? bs * Math.max(1, Math.floor((1 << 20) / bs)) : 16 << 20, Infinity, (d) => p.push(d));
-    } finally {
-      drive.close();
-    }
-    lastTape = { device: dev.drive, position: drive.position() };
-  } finally {
-    unlock();
-  }
+  fs.closeSync(fd);
   p.end();
   return p;
+}
+
+/** An archive from a file, or from a tape (following its volumes) where `position` leaves it. */
+function scanArchive(source: string, position: (d: Drive) => void): BffParser {
+  if (!parseDevice(source)) return scanFile(source);
+  const r = scanTape(source, position);
+  lastTape = r.tape;
+  return r.parser;
+}
+
+/** A tape file from the beginning of the tape (lsmksysb reads record 4). */
+const tapeFile = (n: number) => (d: Drive): void => {
+  d.rewind();
+  if (n > 1) d.fsf(n - 1);
+};
+
+/** What a failed read says: the reader's own lines for a volume problem, else the error in one line. */
+function readFailure(src: string, e: unknown): string {
+  return e instanceof TapeError ? `${src}: ${errnoText(e.errno, 'aix')}` : (e as Error).message;
 }
 
 export function lsmksysb(args: string[]): number {
@@ -256,10 +251,11 @@ export function lsmksysb(args: string[]): number {
   const src = o.flags.get('f') ?? '/dev/rmt0';
   let p: BffParser;
   try {
-    p = scanArchive(src, 4);
+    p = scanArchive(src, tapeFile(4));
   } catch (e) {
-    const msg = e instanceof TapeError ? `${src}: ${errnoText(e.errno, 'aix')}` : e instanceof BffError ? e.message : (e as Error).message;
-    err(`${e instanceof BffError && e.damaged ? damagedText(src, e) : ''}lsmksysb: 0511-xxx The backup image on ${src} is not valid or cannot be read.\n${msg}\n`);
+    const msg = readFailure(src, e);
+    const lines = e instanceof VolumeError ? msg : e instanceof BffError && e.damaged ? damagedText(src, e) : '';
+    err(`${lines}lsmksysb: 0511-xxx The backup image on ${src} is not valid or cannot be read.\n${e instanceof VolumeError ? '' : `${msg}\n`}`);
     log('lsmksysb', args, 1, { error: msg });
     return 1;
   }
@@ -294,10 +290,11 @@ export function restore(args: string[]): number {
   const seek = Number(o.flags.get('s') ?? '1');
   let p: BffParser;
   try {
-    p = parseDevice(src) ? scanArchiveAfterSeek(src, seek) : scanArchive(src, 'current');
+    // -s N: skip N-1 tape files from where the tape is, then read one.
+    p = scanArchive(src, (d) => (seek > 1 ? d.fsf(seek - 1) : undefined));
   } catch (e) {
-    const msg = e instanceof TapeError ? `${src}: ${errnoText(e.errno, 'aix')}` : (e as Error).message;
-    err(e instanceof BffError && e.damaged ? damagedText(src, e) : `restore: 0511-xxx ${msg}\n`);
+    const msg = readFailure(src, e);
+    err(e instanceof VolumeError ? msg : e instanceof BffError && e.damaged ? damagedText(src, e) : `restore: 0511-xxx ${msg}\n`);
     log('restore', args, 1, { error: msg });
     return 1;
   }
@@ -306,29 +303,4 @@ export function restore(args: string[]): number {
   out(`The total size is ${p.entries.reduce((s, e) => s + e.size, 0)} bytes.\nThe number of archived files is ${p.entries.length}.\n`);
   log('restore', args, 0, { source: src, files: p.entries.length, tape: lastTape });
   return 0;
-}
-
-/** restore -s N: skip N-1 tape files from the current position, then read one. */
-function scanArchiveAfterSeek(src: string, seek: number): BffParser {
-  const dev = parseDevice(src)!;
-  if (dev.os !== config().os || !config().devices[dev.drive]) throw new TapeError('ENXIO');
-  const paths = tapePaths(dev.drive);
-  const unlock = openDevice(paths.lock);
-  const p = new BffParser();
-  try {
-    if (noTape(dev.drive)) throw new TapeError('ENOTREADY');
-    const drive = new Drive(paths, dev.rewindOnClose);
-    try {
-      if (seek > 1) drive.fsf(seek - 1);
-      const bs = drive.st.blockSize;
-      drive.read(bs > 0 ? bs * Math.max(1, Math.floor((1 << 20) / bs)) : 16 << 20, Infinity, (d) => p.push(d));
-    } finally {
-      drive.close();
-    }
-    lastTape = { device: dev.drive, position: drive.position() };
-  } finally {
-    unlock();
-  }
-  p.end();
-  return p;
 }

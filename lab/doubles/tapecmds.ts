@@ -1,6 +1,7 @@
 /** AIX tctl, chdev, lsattr, lsdev and Linux mt over the tape emulator. */
 import * as fs from 'node:fs';
-import { Drive, TapeError, openDevice, parseDevice, readState, writeState, type DriveState } from '../tape';
+import { Drive, TapeError, awsPath, openDevice, parseDevice, readState, writeState, type DriveState } from '../tape';
+import { unloadCartridge } from '../cartridges';
 import { config, err, errnoText, Exit, log, noTape, out, tapePaths } from './common';
 
 const ATTRS: Array<[string, string, string]> = [
@@ -231,14 +232,14 @@ function positioningOp(
           drive.st.size = 0;
           drive.st.marks = [];
           drive.st.lastLen = 0;
-          fs.truncateSync(p.aws, 0);
+          fs.truncateSync(awsPath(p, drive.st), 0);
           drive.save();
           break;
         case 'offline':
         case 'rewoffl':
         case 'eject':
           drive.rewind();
-          drive.st.loaded = false;
+          unloadCartridge(drive.st, Date.now());
           drive.save();
           break;
         case 'setblk':

@@ -69,7 +69,7 @@ test('eom bytes=N: end of medium at a cartridge position', async () => {
   await lab.fault('tapesrv', 'eom bytes=20000');
   const r = await lab.exec('tapesrv', `dd if=${W}/rec.img of=/dev/rmt0.1 bs=512`);
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /input or output error/);
+  assert.match(r.stderr, /request to a device or address that does not exist/);
   assert.ok(lab.tapeState('tapesrv', 'rmt0').size <= 20000 + 6);
   assert.deepEqual(lab.faults('tapesrv'), []);
 });
@@ -85,7 +85,10 @@ test('no-tape: tape commands fail as "not ready" until cleared; tctl offline unl
   await ok(lab, 'tapesrv', 'tctl -f /dev/rmt0 rewind && tctl -f /dev/rmt0 offline');
   const r = await lab.exec('tapesrv', 'tctl -f /dev/rmt0 rewind');
   assert.match(r.stderr, /not ready/);
+  // An operator's eject is no fault: clearing the faults leaves the drive empty until a cartridge is loaded.
   await lab.clearFaults('tapesrv');
+  assert.match((await lab.exec('tapesrv', 'tctl -f /dev/rmt0 rewind')).stderr, /not ready/);
+  lab.load('tapesrv', 'rmt0', { name: 'rmt0' });
   await ok(lab, 'tapesrv', 'tctl -f /dev/rmt0 rewind');
 });
 
