@@ -86,6 +86,16 @@ export function volumeNumber(b: Buffer): number | undefined {
   return bffChecksum(h) === sum ? h.readUInt16LE(6) : undefined;
 }
 
+/**
+ * The header a continuation volume starts with: the archive's first (`first`, at least its 72 bytes) with `volnum`
+ * set and the checksum recomputed; dates, numwds, names and incno unchanged (AIX-TAPE.md).
+ */
+export function continuationHeader(first: Buffer, volnum: number): Buffer {
+  const h = Buffer.from(first.subarray(0, VOLUME_HEADER_BYTES));
+  h.writeUInt16LE(volnum, 6);
+  return finishHeader(h);
+}
+
 export interface EntryMeta {
   name: string; // e.g. "./etc/hosts"
   /** Bytes of data that follow: the file's contents, a symbolic link's target, 0 for a directory. */

@@ -1,5 +1,5 @@
 /**
- * `npm run lab -- up|down|fault|clear|status|load|autoloader|trust|untrust` (see lab/README.md, docs/lab.md).
+ * `npm run lab -- up|down|fault|clear|status|load|unload|autoloader|trust|untrust` (see lab/README.md, docs/lab.md).
  * `up` prints one JSON object {dir, inventory, hosts} and leaves the hosts' sshd running.
  */
 import * as fs from 'node:fs';
@@ -130,6 +130,17 @@ program
     }
     if (o.new && name && lab.cartridges(host, device).some((c) => c.name === name)) throw new Error(`load: ${host}:${device} already has a cartridge "${name}"`);
     process.stdout.write(lab.load(host, device, { name, capacityBytes: o.capacity }).aws + '\n');
+  });
+
+program
+  .command('unload')
+  .description('take the cartridge out of a drive, as tctl offline does (it goes back to the library)')
+  .argument('<host>')
+  .argument('<device>')
+  .option('--dir <dir>', 'state directory', DEFAULT_DIR)
+  .action(async (host: string, device: string, o: { dir: string }) => {
+    const lab = await attachLab(o.dir);
+    lab.unload(host, device);
   });
 
 program

@@ -7,7 +7,7 @@ import { setBanner } from './banner';
 import { FaultStore, parseFaultSpec } from './faults';
 import { pidAlive, stopSshd } from './sshd';
 import { devicePaths, lock, readState, writeState, type DriveState } from './drive-state';
-import { allCartridges, configureAutoloader, describeCartridges, loadCartridge, newCartridge, setCapacity } from './cartridges';
+import { allCartridges, configureAutoloader, describeCartridges, loadCartridge, newCartridge, setCapacity, unloadCartridge } from './cartridges';
 import { trust, untrust } from './trust';
 import { DEFAULT_LOAD_SECONDS, type AutoloaderOptions, type CommandLogEntry, type HostConfig, type Lab, type LabFile, type LabHost, type LoadOptions } from './types';
 
@@ -153,6 +153,7 @@ export function makeLab(file: LabFile): Lab {
     tapeState: (name, device) => readState(devicePaths(tapeDir(host(name)), device)),
     load: (name, device, opts = {}) => loadInto(host(name), device, opts),
     cartridges: (name, device) => describeCartridges(tapeDir(host(name)), readState(devicePaths(tapeDir(host(name)), device))),
+    unload: (name, device) => updateDrive(host(name), device, (st) => unloadCartridge(st, Date.now())),
     setAutoloader: (name, device, opts) => autoloaderFor(host(name), device, opts),
     autoloader: (name, device) => readState(devicePaths(tapeDir(host(name)), device)).autoloader,
     async exec(name, command, opts = {}) {

@@ -87,6 +87,8 @@ export interface Lab {
    * Returns the cartridge's name and AWSTAPE file.
    */
   load(host: string, device: string, opts?: LoadOptions): { name: string; aws: string };
+  /** Takes the cartridge out as `tctl offline` does (an autoloader then loads its next one); an empty drive stays so. */
+  unload(host: string, device: string): void;
   /** Every cartridge of the drive: the one the lab started with, then DEVICE-2, DEVICE-3, ..., then other names. */
   cartridges(host: string, device: string): CartridgeInfo[];
   /**

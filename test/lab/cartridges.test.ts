@@ -77,6 +77,12 @@ describe('loading and unloading', () => {
       [['rmt0', true, 1 << 30, 128 * BLOCK_AWS + 6], ['rmt0-2', false, 100 * BLOCK_AWS, 16 * BLOCK_AWS + 6]],
     );
     assert.throws(() => lab.load('tapesrv', 'nst0'), /no tape drive nst0/);
+    lab.unload('tapesrv', 'rmt0');
+    assert.match((await lab.exec('tapesrv', 'tctl -f /dev/rmt0 status')).stderr, /not ready/, 'unload is an eject');
+    await cli('load', 'tapesrv', 'rmt0', 'rmt0');
+    await cli('unload', 'tapesrv', 'rmt0');
+    assert.equal(lab.tapeState('tapesrv', 'rmt0').loaded, false);
+    lab.load('tapesrv', 'rmt0', { name: 'rmt0' });
   });
 
   test('CLI: load --new prints the AWS file, load NAME loads one of the library, status lists every cartridge', async () => {

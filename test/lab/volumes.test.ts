@@ -9,6 +9,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startLab, type Lab } from '../../lab/index';
+import { continuationHeader as labContinuationHeader } from '../../lab/bff';
 import { spawn } from 'node:child_process';
 import { ok } from './helpers';
 
@@ -174,6 +175,11 @@ test('a file holding the volumes one after the other, headers included, is no ar
     assert.match(r.stderr, /0511-119 There is a missing header block/, c);
   }
   await ok(lab, 'tapesrv', `restore -T -f ${W}/4_mksysb.img && lsmksysb -V -f ${W}/4_mksysb.img`);
+});
+
+test("lab/bff.ts's continuationHeader makes the header this test computes by AIX-TAPE.md's rule", () => {
+  for (const n of [2, 3, 700]) assert.ok(labContinuationHeader(img, n).equals(continuationHeader(img, n)), String(n));
+  assert.ok(labContinuationHeader(img, 1).equals(img.subarray(0, 72)), 'volume 1 is the archive\'s own header');
 });
 
 test('a single-volume tape reads as before: one archive, no question', async () => {
