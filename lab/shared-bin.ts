@@ -13,7 +13,7 @@ const AIX_TOOLS = [
   'grep', 'egrep', 'fgrep', 'sed', 'awk', 'cut', 'tr', 'sort', 'uniq', 'date', 'touch', 'chmod', 'chown', 'chgrp',
   'pwd', 'id', 'hostname', 'env', 'true', 'false', 'expr', 'basename', 'dirname', 'find', 'tee', 'xargs', 'sync',
   'od', 'cmp', 'diff', 'tar', 'file', 'cksum', 'sum', 'du', 'whoami', 'logname', 'nice', 'which', 'cpio', 'split',
-  'paste', 'join', 'comm', 'fold', 'kill', 'echo', 'printf', 'test', '[',
+  'paste', 'join', 'comm', 'fold', 'kill', 'echo', 'printf', 'test', '[', 'mkfifo',
   // OpenSSH's client, /usr/bin/ssh and /usr/bin/scp on AIX (the source end of `scp -O` runs `scp -f` from the PATH).
   'ssh', 'scp',
 ];

@@ -11,16 +11,21 @@ import { hetget, tapemap } from '../lab/helpers';
 import { padTo, sha256, waitFor, type BackupEnv } from './backup';
 
 /** Resolves with the run's progress once it waits for the cartridge of `volume`. */
-export function cartridgeWanted(handle: WorkflowHandle, volume: number, ms = 120_000): Promise<BackupProgress> {
-  return waitFor(
-    `the run to ask for the cartridge of volume ${volume}`,
-    async () => {
-      const p = await handle.query<BackupProgress>('progress');
-      if (p.outcome === 'failed' || p.outcome === 'aborted') throw new Error(`the run ended: ${p.lastError}`);
-      return p.waiting?.for === 'cartridge' && p.waiting.volume === volume ? p : undefined;
-    },
-    ms,
-  );
+export async function cartridgeWanted(handle: WorkflowHandle, volume: number, ms = 120_000): Promise<BackupProgress> {
+  let last: BackupProgress | undefined;
+  try {
+    return await waitFor(
+      `the run to ask for the cartridge of volume ${volume}`,
+      async () => {
+        last = await handle.query<BackupProgress>('progress');
+        return last.waiting?.for === 'cartridge' && last.waiting.volume === volume ? last : undefined;
+      },
+      ms,
+    );
+  } catch (err) {
+    // What the run did instead is the first thing to know when it never asks.
+    throw new Error(`${(err as Error).message}; the run's progress: ${JSON.stringify(last)}`);
+  }
 }
 
 /** The checksum as AIX-TAPE.md states it: with the field zeroed, the sum of c << (c & 7) over every byte, 16 bits. */
