@@ -30,10 +30,16 @@ export function resolveActivities(hosts: ActivityHosts, policies: StagePolicies)
         nonRetryableTypes: [...NON_RETRYABLE_TYPES],
         tapeOs: tape.os,
         capacityBytes: tape.devices?.[backup.tape.device]?.capacityBytes,
-        ...(tape.devices?.[backup.tape.device]?.autoloader ? { autoloader: tape.devices[backup.tape.device]!.autoloader } : {}),
+        ...autoloaderOf(tape.devices?.[backup.tape.device]),
         stagingSource: stagingDir(backup.workFolder.source, backup.backupId),
         stagingTape: stagingDir(backup.workFolder.tape, backup.backupId),
       };
     },
   };
+}
+
+/** The drive's autoloader, when the inventory gives it one. */
+function autoloaderOf(device: { autoloader?: 'sequential'; autoloaderWaitSeconds?: number } | undefined): Pick<RunPlan, 'autoloader' | 'autoloaderWaitSeconds'> {
+  if (!device?.autoloader) return {};
+  return { autoloader: device.autoloader, ...(device.autoloaderWaitSeconds ? { autoloaderWaitSeconds: device.autoloaderWaitSeconds } : {}) };
 }

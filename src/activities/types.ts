@@ -13,6 +13,8 @@ export interface RunPlan {
   capacityBytes?: number;
   /** The drive loads the next cartridge itself after an eject (inventory `autoloader`). */
   autoloader?: 'sequential';
+  /** Seconds the autoloader may take before a person is asked (inventory `autoloaderWaitSeconds`). */
+  autoloaderWaitSeconds?: number;
   /** Staging folders: `<work folder>/<backup ID>` on each host. */
   stagingSource: string;
   stagingTape: string;

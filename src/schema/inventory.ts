@@ -78,6 +78,8 @@ const deviceSchema = object(
     capacityBytes: positiveInteger('bytes').optional(),
     /** `sequential`: the drive loads the next cartridge of its magazine by itself after an eject (multi-volume sets). */
     autoloader: oneOf(['sequential'] as const, 'the kind of autoloader').optional(),
+    /** How long the autoloader may take to make the next cartridge ready before a person is asked (default 600). */
+    autoloaderWaitSeconds: number(1, 86400).optional(),
   },
   { type: 'must be an object such as {"capacityBytes": 4294967296, "autoloader": "sequential"}' },
 );

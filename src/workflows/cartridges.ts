@@ -14,7 +14,7 @@ import type { Operator } from './operator';
 import type { RunStatus } from './run-status';
 import { stageActivities } from './stage-activities';
 
-/** How long a sequential autoloader may take to make the next cartridge ready before a person is asked. */
+/** How long a sequential autoloader may take to make the next cartridge ready before a person is asked (default). */
 const AUTOLOADER_SECONDS = 600;
 
 export class CartridgeDesk {
@@ -60,14 +60,15 @@ export class CartridgeDesk {
     await this.eject(plan, drive, volume);
     let why = `load the cartridge for volume ${volume} into ${drive}${volumesLeft > 0 ? ` (${volumesLeft} more to come after it)` : ' (the last one)'}`;
     let autoloader = plan.autoloader === 'sequential';
+    const seconds = plan.autoloaderWaitSeconds ?? AUTOLOADER_SECONDS;
     for (;;) {
       if (autoloader) {
         autoloader = false;
         this.status.show('tape-write', `waiting for the autoloader of ${drive} to load the cartridge for volume ${volume}`, { record: 4, volume });
         const ready = await this.operator.withOperatorRetry('tape-write', () =>
-          stageActivities(plan, 'tape-write', `wait for the autoloader of ${drive}`).awaitCartridge(plan, AUTOLOADER_SECONDS),
+          stageActivities(plan, 'tape-write', `wait for the autoloader of ${drive}`).awaitCartridge(plan, seconds),
         );
-        if (!ready) why = `the autoloader of ${drive} loaded no cartridge within ${AUTOLOADER_SECONDS} s: ${why}`;
+        if (!ready) why = `the autoloader of ${drive} loaded no cartridge within ${seconds} s: ${why}`;
         else why = '';
       }
       if (why) await this.waitForPerson(plan, volume, volumesLeft, why);

@@ -1,0 +1,174 @@
+/**
+ * Multi-volume sets when things go wrong or change: cartridges that hold less than planned (and more of them than
+ * maxVolumes), a failed volume write that rewrites that volume only, an operator sending the run back a volume, a
+ * cartridge with data refused, a worker lost during a volume, a sequential autoloader, a Linux tape host.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import type { BackupProgress, BackupResult } from '../../src/shared/contract';
+import { backupEnv, sourceImages, sourceRuns, spawnWorker, tapeWrites, waitFor, type BackupEnv } from '../helpers/backup';
+import { assertSet, cartridgeWanted } from '../helpers/volumes';
+
+const MiB = 1 << 20;
+const oneTape = (capacityBytes: number, os: 'aix' | 'linux' = 'aix', name = 'tapesrv') => ({ tapeHosts: [{ name, os, drives: 1, capacityBytes }] });
+
+/** Loads a blank cartridge (of `capacityBytes`, default the drive's) and tells the run; returns its name. */
+async function loadAndAnswer(env: BackupEnv, handle: Awaited<ReturnType<BackupEnv['start']>>, volume: number, opts: { capacityBytes?: number; host?: string; device?: string } = {}): Promise<string> {
+  await cartridgeWanted(handle, volume);
+  const c = env.lab.load(opts.host ?? 'tapesrv', opts.device ?? 'rmt0', opts.capacityBytes ? { capacityBytes: opts.capacityBytes } : {});
+  await handle.signal('volumeLoaded', { volume });
+  return c.name;
+}
+
+/** Each dd write to the drive in order: its tape file and how it ended (`ok`, or the errno the drive gave). */
+async function writeErrors(env: BackupEnv): Promise<Array<[number, string]>> {
+  const log = await env.lab.commandLog('tapesrv');
+  return log
+    .filter((e) => e.command === 'dd' && (e.tape as { op?: string } | undefined)?.op === 'write')
+    .map((e) => {
+      const t = e.tape as { file: number; error?: string };
+      return [t.file, e.exit === 0 ? 'ok' : (t.error ?? `exit ${e.exit}`)];
+    });
+}
+
+function setDrive(env: BackupEnv, host: string, device: string, extra: Record<string, unknown>): void {
+  const inv = JSON.parse(fs.readFileSync(env.lab.inventoryPath, 'utf8')) as { hosts: Record<string, { devices?: Record<string, object> }> };
+  const h = inv.hosts[host]!;
+  h.devices = { ...h.devices, [device]: { ...h.devices?.[device], ...extra } };
+  fs.writeFileSync(env.lab.inventoryPath, JSON.stringify(inv, null, 2) + '\n');
+}
+
+test('cartridges that hold less than planned: each volume ends where its tape did, and one more than maxVolumes is an operator\'s call', async () => {
+  const env = await backupEnv({ lab: oneTape(2 * MiB) });
+  const handle = await env.start({ maxVolumes: 3, keepStaging: true });
+  // The inventory says 2 MiB a cartridge (3 volumes); the ones loaded hold 1 MiB.
+  const names = ['rmt0'];
+  names.push(await loadAndAnswer(env, handle, 2, { capacityBytes: MiB }));
+  names.push(await loadAndAnswer(env, handle, 3, { capacityBytes: MiB }));
+  const asked = await waitFor('the run to ask about a fourth cartridge', async () => {
+    const p = await handle.query<BackupProgress>('progress');
+    return p.waiting && p.waiting.for !== 'cartridge' ? p : undefined;
+  });
+  assert.match(asked.waiting!.reason, /needs more than its maxVolumes of 3 cartridges: [\d.]+ [KM]iB of the mksysb image are left after volume 3/);
+  await handle.signal('retry', {});
+  names.push(await loadAndAnswer(env, handle, 4, { capacityBytes: MiB }));
+  const result = (await handle.result()) as BackupResult;
+  assert.deepEqual(result.volumes!.map((v) => v.endOfMedium), [true, true, true, false]);
+  assert.ok(result.volumes![1]!.tapeBytes < MiB && result.volumes![1]!.tapeBytes > 0.95 * MiB, 'volume 2 holds what its cartridge held');
+  await assertSet(env, names, sourceImages(env, result.backupId));
+  assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 1 });
+});
+
+test('a failed write of volume 2 rewrites volume 2 only; an operator sent back from volume 3 gets volume 2 again, then 3', async () => {
+  const env = await backupEnv({ lab: { ...oneTape(2 * MiB), mksysbBytes: 5 * MiB } });
+  const handle = await env.start({ maxVolumes: 4, keepStaging: true });
+  await cartridgeWanted(handle, 2);
+  await env.lab.fault('tapesrv', 'write-fail file=1 nth=3');
+  const v2 = await loadAndAnswer(env, handle, 2);
+  await cartridgeWanted(handle, 3);
+  assert.deepEqual(await writeErrors(env), [[1, 'ok'], [2, 'ok'], [3, 'ok'], [4, 'ENXIO'], [1, 'EIO'], [1, 'ENXIO']],
+    'records 1-4 once (record 4 to the end of volume 1), volume 2 twice: the failed write and its retry, to the end of its cartridge');
+
+  // Volume 3 fails on every attempt: the run waits for an operator, who sends it back to volume 2.
+  await env.lab.fault('tapesrv', 'write-fail file=1 nth=2 always');
+  const v3 = await loadAndAnswer(env, handle, 3);
+  await waitFor('the operator wait after volume 3 failed', async () => {
+    const p = await handle.query<BackupProgress>('progress');
+    return p.waiting && p.waiting.for !== 'cartridge' && p.waiting.stage === 'tape-write' ? p : undefined;
+  });
+  await env.lab.clearFaults('tapesrv');
+  await handle.signal('retry', { fromVolume: 2 });
+  await cartridgeWanted(handle, 2);
+  env.lab.load('tapesrv', 'rmt0', { name: v2 });
+  await handle.signal('volumeLoaded', {});
+  await cartridgeWanted(handle, 3);
+  env.lab.load('tapesrv', 'rmt0', { name: v3 });
+  await handle.signal('volumeLoaded', {});
+  const v4 = await loadAndAnswer(env, handle, 4);
+  const result = (await handle.result()) as BackupResult;
+  assert.deepEqual(result.records.map((r) => r.writes), [1, 1, 1, 1], 'volume 1 was never written again');
+  assert.deepEqual(result.volumes!.map((v) => v.volume), [1, 2, 3, 4]);
+  await assertSet(env, ['rmt0', v2, v3, v4], sourceImages(env, result.backupId));
+  assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 1 }, 'mksysb ran once');
+});
+
+test('a cartridge that holds data is ejected and refused, an empty drive reported; the run goes on with a blank one', async () => {
+  const env = await backupEnv({ lab: oneTape(2 * MiB) });
+  const handle = await env.start({ maxVolumes: 3, keepStaging: true });
+  await cartridgeWanted(handle, 2);
+  const scratch = env.lab.load('tapesrv', 'rmt0', { name: 'payroll' });
+  const w = await env.lab.exec('tapesrv', 'dd if=/etc/hosts of=/dev/rmt0.1 bs=512 conv=sync && tctl -f /dev/rmt0 rewind');
+  assert.equal(w.code, 0, w.stderr);
+  const before = fs.readFileSync(scratch.aws);
+  await handle.signal('volumeLoaded', {});
+  const refused = await waitFor('the refusal', async () => {
+    const p = await handle.query<BackupProgress>('progress');
+    return p.waiting?.for === 'cartridge' && /already holds data/.test(p.waiting.reason) ? p : undefined;
+  });
+  assert.match(refused.waiting!.reason, /the cartridge loaded into tapesrv:rmt0 already holds data \(.*\) and was ejected: load a blank or scratch cartridge for volume 2/);
+  assert.equal(env.lab.tapeState('tapesrv', 'rmt0').loaded, false, 'ejected');
+  assert.ok(fs.readFileSync(scratch.aws).equals(before), 'the cartridge is as it was');
+  const names = ['rmt0', await loadAndAnswer(env, handle, 2)];
+  names.push(await loadAndAnswer(env, handle, 3));
+  const result = (await handle.result()) as BackupResult;
+  await assertSet(env, names, sourceImages(env, result.backupId));
+});
+
+test('a worker lost during volume 3 is replaced: the new one re-attaches to the write, which runs once', async () => {
+  const env = await backupEnv({ worker: false, lab: { ...oneTape(2 * MiB), mksysbBytes: 5 * MiB } });
+  await env.lab.setHostConfig('tapesrv', { tapeBytesPerSecond: MiB });
+  let w = spawnWorker(env);
+  const handle = await env.start({ maxVolumes: 4, keepStaging: true });
+  const names = ['rmt0', await loadAndAnswer(env, handle, 2)];
+  names.push(await loadAndAnswer(env, handle, 3));
+  await waitFor('volume 3 being written', async () => {
+    const p = await handle.query<BackupProgress>('progress');
+    return p.stage === 'tape-write' && p.volume === 3 && !p.waiting && /writing volume 3/.test(p.activity);
+  });
+  await new Promise((r) => setTimeout(r, 700));
+  w.child.kill('SIGKILL');
+  await w.exited;
+  w = spawnWorker(env);
+  names.push(await loadAndAnswer(env, handle, 4));
+  const result = (await handle.result()) as BackupResult;
+  assert.deepEqual((await tapeWrites(env)).map((t) => t.file), [1, 2, 3, 4, 1, 1, 1], 'each volume written once: volume 3 re-attached to its running dd');
+  await assertSet(env, names, sourceImages(env, result.backupId));
+  w.child.kill('SIGTERM');
+  await w.exited;
+});
+
+test('a sequential autoloader changes the cartridges by itself; an empty magazine asks a person', async () => {
+  const env = await backupEnv({ lab: { ...oneTape(2 * MiB), mksysbBytes: 5 * MiB } });
+  setDrive(env, 'tapesrv', 'rmt0', { autoloader: 'sequential', autoloaderWaitSeconds: 5 });
+  const { magazine } = env.lab.setAutoloader('tapesrv', 'rmt0', { cartridges: 2, loadSeconds: 1 });
+  const handle = await env.start({ maxVolumes: 4, keepStaging: true });
+  const p = await cartridgeWanted(handle, 4);
+  assert.match(p.waiting!.reason, /the autoloader of tapesrv:rmt0 loaded no cartridge within 5 s/);
+  const last = env.lab.load('tapesrv', 'rmt0');
+  await handle.signal('volumeLoaded', {});
+  const result = (await handle.result()) as BackupResult;
+  await assertSet(env, ['rmt0', ...magazine, last.name], sourceImages(env, result.backupId));
+  const history = await handle.fetchHistory();
+  const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).map((e) => e.workflowExecutionSignaledEventAttributes!.signalName);
+  assert.deepEqual(
+    signals.filter((n) => n !== 'driveGranted'),
+    ['volumeLoaded'],
+    'a person answered only for the cartridge the magazine did not have (driveGranted is the drive lock\'s)',
+  );
+});
+
+test('a Linux tape host spans cartridges with mt and ENOSPC', async () => {
+  const env = await backupEnv({ lab: oneTape(2 * MiB, 'linux', 'lnxtape') });
+  const handle = await env.start({ tape: { host: 'lnxtape', device: 'nst0' }, maxVolumes: 3, keepStaging: true });
+  const at = { host: 'lnxtape', device: 'nst0' };
+  const names = ['nst0', await loadAndAnswer(env, handle, 2, at)];
+  names.push(await loadAndAnswer(env, handle, 3, at));
+  const result = (await handle.result()) as BackupResult;
+  assert.equal(result.volumes!.length, 3);
+  assert.equal(result.verification.readBack, true);
+  await assertSet(env, names, sourceImages(env, result.backupId), at);
+  const log = await env.lab.commandLog('lnxtape');
+  assert.ok(log.some((e) => e.command === 'mt' && e.args.includes('offline')), 'ejected with mt offline');
+  assert.ok(log.some((e) => e.command === 'dd' && (e.tape as { error?: string } | undefined)?.error === 'ENOSPC'), 'the end of medium came as ENOSPC');
+});
