@@ -93,6 +93,13 @@ test('the histories show the situations they were recorded for', () => {
   assert.match(ending(f('operator-abort-signal')), /^failed: aborted by an operator \(cartridge damaged\)/);
   assert.deepEqual(updates(f('operator-abort-update')), ['abortNow']);
   assert.match(ending(f('operator-abort-update')), /^failed: aborted by an operator \(drive sent for repair\)/);
+  // Every wait for an operator told people when it started and when it ended.
+  assert.equal(count(activities(f('operator-retry-signal')), 'notifyPeople'), 2);
+  const spanned = activities(f('multi-volume'));
+  assert.deepEqual([count(spanned, 'writeRecord'), count(spanned, 'writeVolume'), count(spanned, 'ejectCartridge')], [4, 2, 2]);
+  assert.deepEqual(signals(f('multi-volume')).filter((s) => s.name === 'volumeLoaded'), [{ name: 'volumeLoaded', input: {} }]);
+  assert.deepEqual(updates(f('multi-volume')), ['volumeLoadedNow']);
+  assert.equal(ending(f('multi-volume')), 'completed');
   const restaged = activities(f('verify-restages'));
   assert.ok(restaged.includes('checkStagedImage'), 'the verify round checked the staged copies');
   assert.equal(count(restaged, 'writeRecord'), 5, 'records 1 to 4, then record 4 again');

@@ -9,7 +9,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Lab } from '../../lab';
 import type { MksysbTapeClient } from '../../src/client';
 import { createFleetSchedule, deleteFleetSchedule, describeFleetSchedule } from '../../src/client/fleet-schedule';
-import { WORKFLOW_TYPE, progressQuery, type BackupProgress } from '../../src/shared/contract';
+import { WORKFLOW_TYPE, progressQuery, volumeLoadedSignal, type BackupProgress } from '../../src/shared/contract';
 import { driveLockStateQuery, driveLockWorkflowId, type Drive, type DriveLockState } from '../../src/shared/drive-lock';
 import { FLEET_WORKFLOW_TYPE, type FleetInput } from '../../src/shared/fleet';
 import type { DriveLockProbeInput } from '../../src/workflows/drive-lock';
@@ -138,6 +138,29 @@ export const SITUATIONS: Situation[] = [
   whileWaiting('operator-abort-update', 'record 2 fails past its retries; the `abortNow` update (client API abort) ends the run', 2, (ctx, h) =>
     ctx.api.abort(h.workflowId, { reason: 'drive sent for repair' }),
   ),
+  {
+    name: 'multi-volume',
+    what: 'a backup spanning three cartridges: each full one ejected, the next answered with the volumeLoaded signal, then the volumeLoadedNow update',
+    async run(ctx) {
+      const id = 'mksysb-tape/aix02/replay-multi-volume';
+      const drive = { host: 'tapesrv', device: 'rmt1' };
+      ctx.lab.load('tapesrv', 'rmt1', { name: 'rmt1', capacityBytes: 2 * MiB });
+      const handle = await startBackup(ctx, id, { source: 'aix02', tape: drive, maxVolumes: 3 });
+      for (const volume of [2, 3]) {
+        await waitFor(`the run to ask for the cartridge of volume ${volume}`, async () => {
+          const p = await handle.query(progressQuery);
+          return p.waiting?.for === 'cartridge' && p.waiting.volume === volume ? p : undefined;
+        });
+        ctx.lab.load('tapesrv', 'rmt1', { capacityBytes: 2 * MiB });
+        if (volume === 2) await handle.signal(volumeLoadedSignal, {});
+        else await ctx.api.volumeLoaded(id, { volume });
+      }
+      await handle.result();
+      await ctx.record('multi-volume', id);
+      // The fleet situations write on rmt1 too: give it a blank cartridge of the lab's usual size again.
+      ctx.lab.load('tapesrv', 'rmt1', { name: 'rmt1-blank', capacityBytes: 4096 * MiB });
+    },
+  },
   whileWaiting('cancel-while-waiting', 'the run is cancelled while it waits for an operator', 4, (_, h) => h.cancel()),
   {
     name: 'verify-restages',

@@ -12,6 +12,7 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { backupEnv, waitFor, type BackupEnv } from '../helpers/backup';
 import { startProjectWorker } from '../helpers/temporal';
 import type { NotifyConfig } from '../../src/activities';
+import type { LabOptions } from '../../lab';
 import type { BackupProgress, BackupResult, WaitNotice } from '../../src/shared/contract';
 
 const AUTH = 'Bearer notify-s3cr3t-0f9a';
@@ -48,8 +49,8 @@ async function receiver(statuses: number[] = []) {
 }
 
 /** A lab and a worker whose notices go where `notify` says. */
-async function notifyEnv(notify: Omit<NotifyConfig, 'uiUrl'>): Promise<BackupEnv> {
-  const env = await backupEnv({ worker: false });
+async function notifyEnv(notify: Omit<NotifyConfig, 'uiUrl'>, lab?: LabOptions): Promise<BackupEnv> {
+  const env = await backupEnv({ worker: false, lab });
   await startProjectWorker({ config: { ...env.config, notify: { uiUrl: UI, ...notify } }, activityDeps: { pollIntervalMs: 200 } });
   return env;
 }
@@ -215,4 +216,28 @@ test('a wait that ends by a cancel request or by its time-out is told, before th
   const timedOut = await env.start({ retry: { maxAttempts: 1 }, operatorWaitHours: 0.002 });
   await assert.rejects(timedOut.result(), (err: unknown) => err instanceof WorkflowFailedError && /no operator answered/.test((err.cause as Error).message));
   assert.deepEqual(ofRun(timedOut.workflowId).map((d) => [d.event, d.outcome]), [['waiting', undefined], ['resumed', 'timeout']]);
+});
+
+test('a run that waits for the next cartridge tells people which volume, on which drive, and the line that answers', async () => {
+  const rx = await receiver();
+  const env = await notifyEnv({ webhook: rx.url, headers: { Authorization: AUTH } }, { tapeHosts: [{ name: 'tapesrv', os: 'aix', drives: 1, capacityBytes: 2 << 20 }] });
+  const handle = await env.start({ maxVolumes: 3 });
+  const n = await rx.notice('waiting');
+  assert.equal(n.waitingFor, 'cartridge');
+  assert.equal(n.volume, 2);
+  assert.equal(n.volumesLeft, 1);
+  assert.equal(n.drive, 'tapesrv:rmt0');
+  assert.equal(n.cli, `mksysb-tape volume-loaded ${handle.workflowId}`);
+  assert.equal(n.abortCli, `mksysb-tape abort ${handle.workflowId}`);
+  assert.match(n.reason, /load the cartridge for volume 2 into tapesrv:rmt0/);
+  assertNoSecrets(env, JSON.stringify(n));
+  env.lab.load('tapesrv', 'rmt0');
+  await handle.signal('volumeLoaded', {});
+  const back = await waitFor('the volume 2 "resumed" notice', async () => rx.delivered().find((x) => x.event === 'resumed' && x.volume === 2));
+  assert.equal(back.outcome, 'volume-loaded');
+  await waitFor('the wait for volume 3', async () => rx.delivered().find((x) => x.event === 'waiting' && x.volume === 3));
+  env.lab.load('tapesrv', 'rmt0');
+  await handle.signal('volumeLoaded', {});
+  const result = (await handle.result()) as BackupResult;
+  assert.equal(result.volumes?.length, 3);
 });
