@@ -12,6 +12,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { requireTemporalCli } from '../../scripts/temporal-cli';
 import type { BackupProgress, BackupResult } from '../../src/shared/contract';
 import { SA_OUTCOME } from '../../src/shared/search-attributes';
+import { driveLockStateQuery, driveLockWorkflowId } from '../../src/shared/drive-lock';
 import { backupEnv, sourceImages, sourceRuns, waitFor } from '../helpers/backup';
 import { assertSet, cartridgeWanted } from '../helpers/volumes';
 
@@ -35,6 +36,8 @@ test('a backup spanning three cartridges, started from the Temporal CLI and answ
   assert.equal(p2.waiting?.volumesLeft, 1, 'the plan from capacityBytes: one more after volume 2');
   assert.match(p2.waiting!.reason, /load the cartridge for volume 2 into tapesrv:rmt0 \(1 more to come after it\)/);
   assert.equal(env.lab.tapeState('tapesrv', 'rmt0').loaded, false, 'the full cartridge was ejected (tctl offline)');
+  const lock = await env.t.client.workflow.getHandle(driveLockWorkflowId({ host: 'tapesrv', device: 'rmt0' }, env.config.taskQueue)).query(driveLockStateQuery);
+  assert.equal(lock.holder?.workflowId, workflowId, 'the drive stays locked for the run while it waits for the cartridge');
   const d = await handle.describe();
   assert.equal(d.typedSearchAttributes.get(SA_OUTCOME), 'waiting');
   const { currentDetails } = await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata');
