@@ -77,7 +77,7 @@ const deviceSchema = object(
   {
     capacityBytes: positiveInteger('bytes').optional(),
     /** `sequential`: the drive loads the next cartridge of its magazine by itself after an eject (multi-volume sets). */
-    autoloader: oneOf(['sequential'] as const, 'the kind of autoloader').optional(),
+    autoloader: oneOf(['sequential'] as const).optional(),
     /** How long the autoloader may take to make the next cartridge ready before a person is asked (default 600). */
     autoloaderWaitSeconds: number(1, 86400).optional(),
   },

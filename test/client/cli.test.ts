@@ -90,6 +90,10 @@ test('mksysb-tape CLI', async (t) => {
     const notWaiting = await cli(['retry', 'mksysb-tape/aix01/no-such-run']);
     assert.equal(notWaiting.code, 2);
     assert.match(notWaiting.stderr, /no backup with workflow ID/);
+    // The run waits for an operator, not for a cartridge: volume-loaded is refused, saying so.
+    const noCartridge = await cli(['volume-loaded', id, '--volume', '2']);
+    assert.equal(noCartridge.code, 2, noCartridge.stderr);
+    assert.match(noCartridge.stderr, /volume-loaded of .* was refused: .*the run is not waiting for a cartridge/);
 
     await lab.clearFaults('tapesrv');
     const retry = await cli(['retry', id, '--from-record', '2', '--reason', 'new cartridge']);

@@ -10,7 +10,7 @@ import { InputValidationError } from '../../src/schema';
 
 test('inputFromOptions: flags build the one-line input; --input JSON is overlaid by flags', () => {
   assert.deepEqual(
-    inputFromOptions({ source: 'aix01', tape: 'tapesrv:rmt0', mksysbFlags: 'e,-i -p', record4BlockSize: '262144', verify: 'lsmksysb', overwrite: true, maxAttempts: '1', waitHours: '0.5' }),
+    inputFromOptions({ source: 'aix01', tape: 'tapesrv:rmt0', mksysbFlags: 'e,-i -p', record4BlockSize: '262144', verify: 'lsmksysb', overwrite: true, maxAttempts: '1', maxVolumes: '3', waitHours: '0.5' }),
     {
       source: 'aix01',
       tape: { host: 'tapesrv', device: 'rmt0' },
@@ -19,6 +19,7 @@ test('inputFromOptions: flags build the one-line input; --input JSON is overlaid
       verify: 'lsmksysb',
       overwrite: true,
       retry: { maxAttempts: 1 },
+      maxVolumes: 3,
       operatorWaitHours: 0.5,
     },
   );
@@ -114,4 +115,14 @@ test('formatStatus: a waiting run says why, until when, and the commands that an
   assert.match(text, /mksysb-tape retry mksysb-tape\/aix01\/2024-06-01 \[--from-record N\]/);
   assert.equal(formatBytes(0), '0 B');
   assert.equal(formatBytes(2.1 * 1024 ** 3), '2.1 GiB');
+  const cartridge = formatStatus({
+    ...waiting,
+    progress: {
+      ...waiting.progress!,
+      waiting: { stage: 'tape-write', record: 4, for: 'cartridge', volume: 2, volumesLeft: 1, reason: 'load the cartridge for volume 2 into tapesrv:rmt0 (1 more to come after it)', until: '2024-06-02T02:00:00.000Z' },
+    },
+  });
+  assert.match(cartridge, /WAITING for the cartridge of volume 2 until 2024-06-02T02:00:00.000Z: load the cartridge for volume 2 into tapesrv:rmt0/);
+  assert.match(cartridge, /answer with: mksysb-tape volume-loaded mksysb-tape\/aix01\/2024-06-01 --volume 2 {3}or {3}mksysb-tape abort/);
+  assert.doesNotMatch(cartridge, /mksysb-tape retry/, 'a cartridge wait is not answered with retry');
 });

@@ -530,7 +530,17 @@ const BAD: BadCase[] = [
     name: 'device field misspelt',
     input: tapeHost({ devices: { rmt0: { capacity: 4 } } }),
     message:
-      'hosts.tapesrv.devices.rmt0.capacity: unknown field; the fields are capacityBytes',
+      'hosts.tapesrv.devices.rmt0.capacity: unknown field; the fields are capacityBytes, autoloader, autoloaderWaitSeconds',
+  },
+  {
+    name: 'autoloader of an unknown kind',
+    input: tapeHost({ devices: { rmt0: { autoloader: 'random' } } }),
+    message: 'hosts.tapesrv.devices.rmt0.autoloader "random": must be one of "sequential"',
+  },
+  {
+    name: 'autoloader wait of no time',
+    input: tapeHost({ devices: { rmt0: { autoloader: 'sequential', autoloaderWaitSeconds: 0 } } }),
+    message: 'hosts.tapesrv.devices.rmt0.autoloaderWaitSeconds 0: must be a whole number from 1 to 86400',
   },
   // Direct pulls (pullFrom)
   {

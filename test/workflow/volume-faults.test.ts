@@ -1,7 +1,7 @@
 /**
  * Multi-volume sets when things go wrong or change: cartridges that hold less than planned (and more of them than
  * maxVolumes), a failed volume write that rewrites that volume only, an operator sending the run back a volume, a
- * cartridge with data refused, a worker lost during a volume, a sequential autoloader, a Linux tape host.
+ * worker lost during a volume, a sequential autoloader, a Linux tape host (a cartridge with data refused: volumes.test.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,28 +91,6 @@ test('a failed write of volume 2 rewrites volume 2 only; an operator sent back f
   assert.deepEqual(result.volumes!.map((v) => v.volume), [1, 2, 3, 4]);
   await assertSet(env, ['rmt0', v2, v3, v4], sourceImages(env, result.backupId));
   assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 1 }, 'mksysb ran once');
-});
-
-test('a cartridge that holds data is ejected and refused, an empty drive reported; the run goes on with a blank one', async () => {
-  const env = await backupEnv({ lab: oneTape(2 * MiB) });
-  const handle = await env.start({ maxVolumes: 3, keepStaging: true });
-  await cartridgeWanted(handle, 2);
-  const scratch = env.lab.load('tapesrv', 'rmt0', { name: 'payroll' });
-  const w = await env.lab.exec('tapesrv', 'dd if=/etc/hosts of=/dev/rmt0.1 bs=512 conv=sync && tctl -f /dev/rmt0 rewind');
-  assert.equal(w.code, 0, w.stderr);
-  const before = fs.readFileSync(scratch.aws);
-  await handle.signal('volumeLoaded', {});
-  const refused = await waitFor('the refusal', async () => {
-    const p = await handle.query<BackupProgress>('progress');
-    return p.waiting?.for === 'cartridge' && /already holds data/.test(p.waiting.reason) ? p : undefined;
-  });
-  assert.match(refused.waiting!.reason, /the cartridge loaded into tapesrv:rmt0 already holds data \(.*\) and was ejected: load a blank or scratch cartridge for volume 2/);
-  assert.equal(env.lab.tapeState('tapesrv', 'rmt0').loaded, false, 'ejected');
-  assert.ok(fs.readFileSync(scratch.aws).equals(before), 'the cartridge is as it was');
-  const names = ['rmt0', await loadAndAnswer(env, handle, 2)];
-  names.push(await loadAndAnswer(env, handle, 3));
-  const result = (await handle.result()) as BackupResult;
-  await assertSet(env, names, sourceImages(env, result.backupId));
 });
 
 test('a worker lost during volume 3 is replaced: the new one re-attaches to the write, which runs once', async () => {

@@ -1,12 +1,13 @@
 /**
  * A backup larger than one cartridge (docs/multi-volume.md): started from the Temporal CLI with "maxVolumes", the run
  * ejects each full cartridge and waits for the next, answered with the `volumeLoaded` signal (Temporal CLI) and the
- * `volumeLoadedNow` update (client API); the set is checked with Hercules' tools and read back by the lab's restore
- * through its volume changes.
+ * `volumeLoadedNow` update (client API), reporting an empty drive and refusing a cartridge with data on the way; the
+ * set is checked with Hercules' tools and read back by the lab's restore through its volume changes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { requireTemporalCli } from '../../scripts/temporal-cli';
@@ -53,8 +54,22 @@ test('a backup spanning three cartridges, started from the Temporal CLI and answ
   const second = env.lab.load('tapesrv', 'rmt0');
   await temporal('workflow', 'signal', '--workflow-id', workflowId, '--name', 'volumeLoaded', '--input', '{"volume": 2}');
 
-  // Volume 3 through the client API's update: refused for another volume, taken for the right one.
+  // Volume 3: a cartridge that holds data is ejected and refused, untouched.
   await cartridgeWanted(handle, 3);
+  const scratch = env.lab.load('tapesrv', 'rmt0', { name: 'payroll' });
+  const w = await env.lab.exec('tapesrv', 'dd if=/etc/hosts of=/dev/rmt0.1 bs=512 conv=sync && tctl -f /dev/rmt0 rewind');
+  assert.equal(w.code, 0, w.stderr);
+  const before = fs.readFileSync(scratch.aws);
+  await handle.signal('volumeLoaded', {});
+  const refused = await waitFor('the refusal', async () => {
+    const p = await handle.query<BackupProgress>('progress');
+    return p.waiting?.for === 'cartridge' && /already holds data/.test(p.waiting.reason) ? p : undefined;
+  });
+  assert.match(refused.waiting!.reason, /the cartridge loaded into tapesrv:rmt0 already holds data \(.*\) and was ejected: load a blank or scratch cartridge for volume 3/);
+  assert.equal(env.lab.tapeState('tapesrv', 'rmt0').loaded, false, 'ejected');
+  assert.ok(fs.readFileSync(scratch.aws).equals(before), 'the cartridge is as it was');
+
+  // Then through the client API's update: refused for another volume, taken for the right one.
   const third = env.lab.load('tapesrv', 'rmt0');
   await assert.rejects(handle.executeUpdate('volumeLoadedNow', { args: [{ volume: 2 }] }), (err: unknown) => {
     assert.ok(err instanceof WorkflowUpdateFailedError);
