@@ -185,9 +185,28 @@ export class BffParser {
   volume: { date: number; user: string; volnum: number; numwds: number } | undefined;
   ended = false;
   total = 0;
+  /** Data of the entries named in `capture` (restore -x NAME), once read. */
+  readonly captured = new Map<string, Buffer>();
   private pending: Buffer = Buffer.alloc(0);
   private skip = 0; // data bytes still to skip
   private state: 'volume' | 'entry' | 'done' = 'volume';
+  /** The captured entry whose data is being read, and how many of its data bytes (padding not counted) are to come. */
+  private taking: { name: string; left: number; parts: Buffer[] } | undefined;
+
+  constructor(private readonly capture?: ReadonlySet<string>) {}
+
+  /** Data bytes of the current entry as they are skipped: kept when the entry is to be captured. */
+  private take(data: Buffer): void {
+    const t = this.taking;
+    if (!t) return;
+    const n = Math.min(t.left, data.length);
+    if (n > 0) t.parts.push(Buffer.from(data.subarray(0, n)));
+    t.left -= n;
+    if (t.left === 0) {
+      this.captured.set(t.name, Buffer.concat(t.parts));
+      this.taking = undefined;
+    }
+  }
 
   push(chunk: Buffer): void {
     this.total += chunk.length;
@@ -195,6 +214,7 @@ export class BffParser {
     while (buf.length > 0 && this.state !== 'done') {
       if (this.skip > 0) {
         const n = Math.min(this.skip, buf.length);
+        this.take(buf.subarray(0, n));
         this.skip -= n;
         buf = buf.subarray(n);
         continue;
@@ -281,7 +301,12 @@ export class BffParser {
       this.entries.push({ name, size, mode, mtime });
       off += len + sec;
       this.skip = size + pad8(size);
+      if (this.capture?.has(name)) {
+        this.taking = { name, left: size, parts: [] };
+        if (size === 0) this.take(Buffer.alloc(0));
+      }
       const n = Math.min(this.skip, p.length - off);
+      this.take(p.subarray(off, off + n));
       this.skip -= n;
       off += n;
     }

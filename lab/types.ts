@@ -61,6 +61,11 @@ export interface HostConfig {
   freeBytes?: number;
   /** Tape writes on this host run no faster than this many bytes per second (default: as fast as the disk). */
   tapeBytesPerSecond?: number;
+  /**
+   * What mkinsttape archives as ./tapeblksz whatever /tapeblksz holds (a source whose install image records another
+   * block size for record 4 than the one it is written with); "" leaves ./tapeblksz out.
+   */
+  tapeblkszOverride?: string;
   /** Every SSH session prints a login banner on stdout and stderr before its command (lab/banner.ts). */
   banner?: boolean;
 }

@@ -21,6 +21,8 @@ export interface HostConfig {
   freeBytes?: number;
   /** When set: tape writes run no faster than this (a drive's streaming speed), so tests can act mid-write. */
   tapeBytesPerSecond?: number;
+  /** mkinsttape archives this as ./tapeblksz whatever /tapeblksz holds ("" : none); see lab/types.ts. */
+  tapeblkszOverride?: string;
   devices: Record<string, { capacityBytes: number }>;
 }
 

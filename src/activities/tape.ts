@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
-import { detached, driverFor, drivers, images, layout, shell, stagedPath, volumes, writeRecordAt, type RecordNumber } from '../tape';
+import { detached, driverFor, drivers, images, layout, readback, shell, stagedPath, volumes, writeRecordAt, type RecordNumber } from '../tape';
 import type { ActivityHosts } from './hosts';
 import { FencedDrive } from './drive-fence';
 import type { Client } from '@temporalio/client';
@@ -85,19 +85,34 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
       const bs4 = layout.blockSizeFor(4, backup.record4BlockSize);
       const out: VerifyOutcome = { lsmksysb: null, records: [] };
       const drive = await FencedDrive.claim(hosts, plan);
-
-      const check = opts.records ? null : driver.verifyMksysb(dev);
+      const aix = tapeOs === 'aix';
+      const full = backup.verify === 'full';
+      // With the whole set on this cartridge, verify "full" on AIX reads record 4 once, for its SHA-256 and for
+      // restore's check of the archive together; otherwise lsmksysb -V reads it.
+      const onePass = aix && full && !opts.records;
+      const check = opts.records || onePass ? null : driver.verifyMksysb(dev);
       if (check && backup.verify !== 'none') {
         const res = await drive.run(`list the backup on ${tapeHost}:${dev}`, shell.and(...driver.setBlockSize(dev, bs4), check), { allowExit: anyFailure });
         out.lsmksysb = res.code === 0;
-        out.lsmksysbDetail = (res.stdout + res.stderr).trim().split('\n').slice(-3).join(' | ').slice(0, 400);
+        out.lsmksysbDetail = lastLines(res.stdout + res.stderr);
       }
-      if (backup.verify !== 'full') return out;
+      if (aix && !full && backup.verify !== 'none') out.install = (await readInstallImage(drive, plan)).install;
+      if (!full) return out;
 
       for (const k of opts.records ?? layout.RECORD_NUMBERS) {
         const bs = layout.blockSizeFor(k, backup.record4BlockSize);
         const expected = await expectedSha(hosts, plan, k, staged);
-        const got = await readBackSha(drive, plan, k, bs);
+        let got: ReadBack;
+        if (k === 4 && onePass) {
+          const r = await readArchive(drive, plan, bs);
+          ({ got } = r);
+          out.lsmksysb = r.restore.status === 0;
+          out.lsmksysbDetail = `restore -Tqf - on the read-back of record 4 (one pass with its SHA-256): ${r.restore.said}`.slice(0, 400);
+        } else if (k === 2 && aix) {
+          const r = await readInstallImage(drive, plan);
+          ({ got } = r);
+          out.install = r.install;
+        } else got = await readBackSha(drive, plan, k, bs);
         const rc: RecordCheck = { record: k, expected, actual: got.sha256, ok: got.ok && got.sha256 === expected };
         if (!got.ok) rc.detail = `read failed (status ${got.status}): ${got.stderr}`;
         else if (!rc.ok) rc.detail = `SHA-256 on tape ${got.sha256}, expected ${expected}`;
@@ -237,13 +252,50 @@ async function expectedSha(hosts: ActivityHosts, plan: RunPlan, k: RecordNumber,
   return sha;
 }
 
+type ReadBack = { ok: boolean; sha256: string | null; status: number | null; stderr: string };
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').slice(-3).join(' | ').slice(0, 400);
+}
+
+/** Record 4 read back once into its SHA-256 and `restore -Tqf -` (src/tape/readback.ts). */
+async function readArchive(drive: FencedDrive, plan: RunPlan, bs: number): Promise<{ got: ReadBack; restore: { status: number | null; said: string } }> {
+  const driver = driverFor(plan.tapeOs);
+  const dev = plan.backup.tape.device;
+  const dir = shell.joinPath(plan.stagingTape, '.readback-r4');
+  const res = await drive.run(
+    'read back record 4 into its SHA-256 and restore -T',
+    shell.and(...driver.setBlockSize(dev, bs), ...driver.positionForRecord(dev, 4), readback.readArchiveChecked(plan.tapeOs, driver.noRewindDevice(dev), bs, dir)),
+    { allowExit: [1, 2] },
+  );
+  return { got: { ...images.parseSha256WithStatus(res.stdout), stderr: res.stderr.trim().slice(-200) }, restore: readback.parseReader(res.stdout) };
+}
+
+/**
+ * Record 2 read back once into its SHA-256 and restore's extraction of what BOS install reads from it: a tape whose
+ * install image lacks image.data or bosinst.data, or whose ./tapeblksz disagrees with record 4's block size, would
+ * not install.
+ */
+async function readInstallImage(drive: FencedDrive, plan: RunPlan): Promise<{ got: ReadBack; install: { ok: boolean; detail: string } }> {
+  const driver = driverFor(plan.tapeOs);
+  const dev = plan.backup.tape.device;
+  const bs4 = layout.blockSizeFor(4, plan.backup.record4BlockSize);
+  const dir = shell.joinPath(plan.stagingTape, '.readback-r2');
+  const res = await drive.run(
+    'read back record 2 into its SHA-256 and restore -x of the install files',
+    shell.and(...driver.setBlockSize(dev, layout.TAPE_BLOCK_SIZE), ...driver.positionForRecord(dev, 2), readback.readInstallImageChecked(plan.tapeOs, driver.noRewindDevice(dev), dir)),
+    { allowExit: [1, 2] },
+  );
+  const got = { ...images.parseSha256WithStatus(res.stdout), stderr: res.stderr.trim().slice(-200) };
+  const reader = readback.parseReader(res.stdout);
+  const found = readback.parseInstallFiles(res.stdout);
+  const problem = readback.installProblem(found, bs4);
+  const detail = problem ?? `record 2 holds ${found.files.join(', ')}${found.tapeblksz ? ` (./tapeblksz "${found.tapeblksz}")` : ''}`;
+  return { got, install: { ok: problem === undefined && (reader.status === 0 || found.files.length > 0), detail: reader.status === 0 || problem ? detail : `${detail}; restore: ${reader.said}` } };
+}
+
 /** Positions at record k (drive at block size `bs`) and hashes what the drive returns for it. */
-async function readBackSha(
-  drive: FencedDrive,
-  plan: RunPlan,
-  k: RecordNumber,
-  bs: number,
-): Promise<{ ok: boolean; sha256: string | null; status: number | null; stderr: string }> {
+async function readBackSha(drive: FencedDrive, plan: RunPlan, k: RecordNumber, bs: number): Promise<ReadBack> {
   const driver = driverFor(plan.tapeOs);
   const dev = plan.backup.tape.device;
   const res = await drive.run(

@@ -72,5 +72,7 @@ export interface RecordCheck {
 export interface VerifyOutcome {
   lsmksysb: boolean | null;
   lsmksysbDetail?: string;
+  /** Record 2 as BOS install reads it (AIX tape hosts): image.data, bosinst.data, and ./tapeblksz agreeing with record 4. */
+  install?: { ok: boolean; detail: string };
   records: RecordCheck[];
 }

@@ -147,7 +147,8 @@ export function formatResult(r: BackupResult): string {
   const v = r.verification;
   lines.push(
     `verification ${v.level}: lsmksysb ${v.lsmksysb === null ? 'not run' : v.lsmksysb ? 'passed' : 'FAILED'}, ` +
-      `read-back ${v.readBack === null ? 'not done' : v.readBack ? 'all records match' : 'MISMATCH'}`,
+      `read-back ${v.readBack === null ? 'not done' : v.readBack ? 'all records match' : 'MISMATCH'}` +
+      (v.installImage === undefined || v.installImage === null ? '' : `, install image ${v.installImage ? 'ok' : 'WOULD NOT INSTALL'}`),
   );
   const d = Object.entries(r.durations)
     .map(([k, v]) => `${k} ${formatDuration(v ?? 0)}`)

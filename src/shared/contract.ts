@@ -36,6 +36,11 @@ export interface Verification {
   lsmksysb: boolean | null;
   /** Every record read back with the expected SHA-256; null when not read back. */
   readBack: boolean | null;
+  /**
+   * Record 2 read back holds what BOS install reads (image.data, bosinst.data, a ./tapeblksz agreeing with record 4's
+   * block size); null when not checked (a Linux tape host, verify "none"). Absent in results of older runs.
+   */
+  installImage?: boolean | null;
   details: string[];
 }
 

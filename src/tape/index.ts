@@ -15,3 +15,4 @@ export { driverFor, aixDriver, linuxDriver, writeRecordAt } from './drivers';
 export type { TapeDriver } from './drivers';
 export type { HostOs } from './digest';
 export * as volumes from './volumes';
+export * as readback from './readback';

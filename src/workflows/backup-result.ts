@@ -11,6 +11,7 @@ export function tapeVerified(plan: RunPlan, verification: VerifyOutcome | undefi
   return (
     verification !== undefined &&
     verification.lsmksysb !== false &&
+    verification.install?.ok !== false &&
     (plan.backup.verify !== 'full' || verification.records.every((r) => r.ok))
   );
 }
@@ -49,8 +50,10 @@ export function backupResult(
       level: backup.verify,
       lsmksysb: verification?.lsmksysb ?? set.stagedCheck?.ok ?? null,
       readBack: backup.verify === 'full' ? (verification?.records.every((r) => r.ok) ?? false) : null,
+      installImage: verification?.install?.ok ?? null,
       details: [
         ...(verification?.lsmksysbDetail ? [`lsmksysb: ${verification.lsmksysbDetail}`] : []),
+        ...(verification?.install ? [`install image: ${verification.install.ok ? 'ok' : 'WOULD NOT INSTALL'}: ${verification.install.detail}`] : []),
         ...(set.stagedCheck ? [`lsmksysb -V of the staged image: ${set.stagedCheck.detail}`] : []),
         ...(spanned ? set.volumes.map((v) => `volume ${v.volume}: archive bytes ${v.from}..${v.from + v.archiveBytes}, ${v.tapeBytes} on tape ${v.sha256}`) : []),
         ...(verification?.records ?? []).map((r) => `record ${r.record}: ${r.ok ? 'ok' : r.detail} ${r.actual ?? ''}`.trim()),

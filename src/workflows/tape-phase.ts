@@ -154,7 +154,8 @@ export class TapePhase {
     this.verification = verification;
     const bad = verification.records.find((r) => !r.ok);
     const lsFailed = verification.lsmksysb === false;
-    if (!bad && !lsFailed) return undefined;
+    if (!bad && !lsFailed && verification.install?.ok !== false) return undefined;
+    if (!bad && !lsFailed) return await this.wouldNotInstall(verification.install!.detail);
     this.verifyRounds += 1;
     const why = bad ? `record ${bad.record}: ${bad.detail ?? 'mismatch'}` : `lsmksysb -V failed: ${verification.lsmksysbDetail ?? ''}`;
     status.progress.lastError = `verification failed: ${why}`;
@@ -165,6 +166,17 @@ export class TapePhase {
     const req = await this.operator.ask('verify', ApplicationFailure.nonRetryable(`verification failed: ${why}`, 'VerificationFailed'), firstBad);
     this.verifyRounds = 0;
     return (req.fromRecord && req.fromRecord >= 1 && req.fromRecord <= 4 ? req.fromRecord : firstBad) as RecordNumber;
+  }
+
+  /**
+   * Every record read back as staged, yet record 2 would not install: writing the same images again cannot help, so
+   * the operator decides at once (a `retry` rewrites from record 2, or from the record it names).
+   */
+  private async wouldNotInstall(why: string): Promise<RecordNumber> {
+    this.status.progress.lastError = `verification failed: the tape would not install: ${why}`;
+    const req = await this.operator.ask('verify', ApplicationFailure.nonRetryable(`verification failed: the tape would not install: ${why}`, 'VerificationFailed'), 2);
+    this.verifyRounds = 0;
+    return (req.fromRecord && req.fromRecord >= 1 && req.fromRecord <= 4 ? req.fromRecord : 2) as RecordNumber;
   }
 
   private verifyTape(summary: string, records?: RecordNumber[]): Promise<VerifyOutcome> {

@@ -24,5 +24,6 @@ test('record 4 at 256 KiB: /tapeblksz around mkinsttape, the drive switched befo
   assert.equal(r4.sha256, sha256(padTo(img.mksysb, 262144)), 'read back: the image padded to the block size');
   assert.deepEqual(result.records.slice(0, 3).map((r) => r.blockSize), [512, 512, 512]);
   assert.equal(result.verification.lsmksysb, true);
+  assert.equal(result.verification.installImage, true, "record 2's ./tapeblksz read back from the tape says 262144");
   assert.deepEqual((await tapeWrites(env)).map((w) => w.file), [1, 2, 3, 4]);
 });
