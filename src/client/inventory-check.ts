@@ -15,7 +15,7 @@ import { formatBytes } from './format';
 /** Commands each role needs on each OS (see AIX-TAPE.md: the procedure and "AIX userland"). */
 export const REQUIRED_COMMANDS = {
   source: { aix: ['bosboot', 'mkinsttape', 'mksysb', 'openssl'], linux: [] as string[] },
-  tape: { aix: ['tctl', 'chdev', 'lsmksysb', 'dd', 'openssl'], linux: ['mt', 'dd', 'sha256sum'] },
+  tape: { aix: ['tctl', 'chdev', 'lsmksysb', 'restore', 'dd', 'openssl', 'mkfifo', 'tee', 'od'], linux: ['mt', 'dd', 'sha256sum', 'mkfifo', 'tee', 'od'] },
 } as const;
 
 export interface HostCheck {

@@ -160,7 +160,7 @@ test('mksysb-tape CLI', async (t) => {
     const src = report.hosts.find((h) => h.host === 'aix01')!;
     assert.deepEqual(Object.keys(src.commands).sort(), ['bosboot', 'mkinsttape', 'mksysb', 'openssl']);
     const tape = report.hosts.find((h) => h.host === 'tapesrv')!;
-    assert.deepEqual(Object.keys(tape.commands).sort(), ['chdev', 'dd', 'lsmksysb', 'openssl', 'tctl']);
+    assert.deepEqual(Object.keys(tape.commands).sort(), ['chdev', 'dd', 'lsmksysb', 'mkfifo', 'od', 'openssl', 'restore', 'tctl', 'tee']);
 
     // Swap the pinned keys of the two hosts and point aix01 at a folder that does not exist.
     const inv = JSON.parse(fs.readFileSync(lab.inventoryPath, 'utf8')) as { hosts: Record<string, { hostKey: string; workFolder: string }> };

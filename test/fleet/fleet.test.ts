@@ -74,7 +74,7 @@ test('two backups started at once for one drive: their tape phases do not overla
   const results = (await Promise.all(handles.map((h) => h.result()))) as BackupResult[];
   for (const r of results) {
     assert.equal(r.verification.readBack, true, `${r.source}: every record read back with its SHA-256`);
-    assert.equal(r.verification.lsmksysb, true, `${r.source}: lsmksysb -V passed`);
+    assert.equal(r.verification.lsmksysb, true, `${r.source}: the archive on tape passed restore's check`);
   }
 
   const runs = ids.map(backupIdFromWorkflowId);
@@ -85,7 +85,7 @@ test('two backups started at once for one drive: their tape phases do not overla
   assert.ok(phases[0]!.end < phases[1]!.start, 'the second phase starts after the first ended');
   for (const p of phases) {
     assert.deepEqual(p.files, [1, 2, 3, 4]);
-    assert.equal(p.lsmksysbOk, 1);
+    assert.equal(p.archiveChecks, 1);
   }
   assertWithinTenures(phases, await lockState(DRIVES[0]!), backupIdFromWorkflowId);
 
@@ -216,7 +216,7 @@ test(`a fleet of ${SOURCES} sources on ${DRIVES.length} drives completes; one fa
       const r = result.results.find((x) => runOf(x.workflowId) === p.run)!;
       assert.equal(r.drive!.device, d.device, `${r.source} wrote to the drive it was given`);
       assert.deepEqual(p.files, [1, 2, 3, 4], `${r.source} on ${d.device}`);
-      assert.equal(p.lsmksysbOk, 1);
+      assert.equal(p.archiveChecks, 1);
     }
     assertWithinTenures(phases, await lockState(d), runOf);
     total += phases.length;

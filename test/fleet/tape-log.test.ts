@@ -24,7 +24,7 @@ test('two backups one after the other: two phases, no problems (with or without 
   const log = [...phase('a'), other(), ...phase('b').slice(1)];
   const { phases, problems } = tapePhases(log, 'rmt0', ['a', 'b']);
   assert.deepEqual(problems, []);
-  assert.deepEqual(phases.map((p) => [p.run, p.files, p.lsmksysbOk]), [['a', [1, 2, 3, 4], 1], ['b', [1, 2, 3, 4], 1]]);
+  assert.deepEqual(phases.map((p) => [p.run, p.files, p.archiveChecks]), [['a', [1, 2, 3, 4], 1], ['b', [1, 2, 3, 4], 1]]);
   assert.deepEqual(overlapping(phases), []);
 });
 
@@ -45,5 +45,5 @@ test('another backup verifying inside a phase shows as a second lsmksysb; comman
   log.forEach((e, i) => (e.time = new Date(Date.parse('2026-01-03T00:00:00Z') + i * 10).toISOString()));
   const { phases, problems } = tapePhases(log, 'rmt0', ['a', 'b']);
   assert.ok(problems.some((p) => /before any preparation/.test(p)));
-  assert.equal(phases.find((p) => p.run === 'b')!.lsmksysbOk, 2);
+  assert.equal(phases.find((p) => p.run === 'b')!.archiveChecks, 2);
 });

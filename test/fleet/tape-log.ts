@@ -7,8 +7,9 @@
  * records are written by
  * `dd if=<staging>/<backupId>/N_name.img of=/dev/DEV.1`. Splitting the drive's commands at each preparation gives
  * segments; in a clean history every segment holds the writes of exactly one backup (records 1, 2, 3, 4 in order)
- * and its one `lsmksysb -V`, and no backup shows up in two segments with another backup's segment between them.
- * If two backups overlapped on the drive, a segment would hold writes of two backups, a second `lsmksysb`, or a
+ * and its one check of the archive on tape (`lsmksysb -V`, or the one-pass read-back of record 4 that feeds restore),
+ * and no backup shows up in two segments with another backup's segment between them.
+ * If two backups overlapped on the drive, a segment would hold writes of two backups, a second archive check, or a
  * backup's writes would be split around another's preparation.
  */
 import type { CommandLogEntry } from '../../lab/index';
@@ -22,8 +23,11 @@ export interface TapePhase {
   commands: number;
   /** Tape files written, in order. */
   files: number[];
-  /** `lsmksysb -V` runs that passed. */
-  lsmksysbOk: number;
+  /**
+   * Checks of the archive on tape that passed: `lsmksysb -V`, or the one-pass read-back of record 4 (verify "full" on
+   * AIX: its `dd` of tape file 4 feeds the SHA-256 and restore -Tqf - together).
+   */
+  archiveChecks: number;
 }
 
 function deviceOf(e: CommandLogEntry): string | undefined {
@@ -39,6 +43,12 @@ function isStatus(e: CommandLogEntry): boolean {
 
 function isExtfm(e: CommandLogEntry): boolean {
   return e.command === 'chdev' && e.args.includes('extfm=yes');
+}
+
+function isArchiveCheck(e: CommandLogEntry): boolean {
+  if (e.exit !== 0) return false;
+  const tape = e.tape as { op?: string; file?: number } | undefined;
+  return e.command === 'lsmksysb' || (e.command === 'dd' && tape?.op === 'read' && tape.file === 4);
 }
 
 function isWrite(e: CommandLogEntry): boolean {
@@ -88,15 +98,15 @@ export function tapePhases(log: CommandLogEntry[], device: string, runs: string[
       continue;
     }
     const run = [...writers][0]!;
-    const lsmksysbOk = seg.filter(({ e }) => e.command === 'lsmksysb' && e.exit === 0).length;
-    const phase = { run, start: seg[0]!.t, end: seg[seg.length - 1]!.t, commands: seg.length, files, lsmksysbOk };
+    const archiveChecks = seg.filter(({ e }) => isArchiveCheck(e)).length;
+    const phase = { run, start: seg[0]!.t, end: seg[seg.length - 1]!.t, commands: seg.length, files, archiveChecks };
     const prev = phases[phases.length - 1];
     // A backup that prepares the drive again (a retry) continues its own phase.
     if (prev && prev.run === run) {
       prev.end = phase.end;
       prev.commands += phase.commands;
       prev.files.push(...files);
-      prev.lsmksysbOk += lsmksysbOk;
+      prev.archiveChecks += archiveChecks;
     } else phases.push(phase);
   }
   const seen = new Map<string, number>();

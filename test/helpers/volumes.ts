@@ -78,3 +78,33 @@ export async function assertSet(env: BackupEnv, cartridges: string[], img: { boo
   const tail = archive.subarray(img.mksysb.length);
   assert.ok(tail.length < 512 * 128 && tail.every((b) => b === 0), `after the image only NUL padding (${tail.length} bytes)`);
 }
+
+/** A lab with one tape host of one drive whose cartridges hold `capacityBytes`. */
+export const oneTape = (capacityBytes: number, os: 'aix' | 'linux' = 'aix', name = 'tapesrv') => ({ tapeHosts: [{ name, os, drives: 1, capacityBytes }] });
+
+/** Loads a blank cartridge (of `capacityBytes`, default the drive's) and tells the run; returns its name. */
+export async function loadAndAnswer(env: BackupEnv, handle: Awaited<ReturnType<BackupEnv['start']>>, volume: number, opts: { capacityBytes?: number; host?: string; device?: string } = {}): Promise<string> {
+  await cartridgeWanted(handle, volume);
+  const c = env.lab.load(opts.host ?? 'tapesrv', opts.device ?? 'rmt0', opts.capacityBytes ? { capacityBytes: opts.capacityBytes } : {});
+  await handle.signal('volumeLoaded', { volume });
+  return c.name;
+}
+
+/** Each dd write to the drive in order: its tape file and how it ended (`ok`, or the errno the drive gave). */
+export async function writeErrors(env: BackupEnv): Promise<Array<[number, string]>> {
+  const log = await env.lab.commandLog('tapesrv');
+  return log
+    .filter((e) => e.command === 'dd' && (e.tape as { op?: string } | undefined)?.op === 'write')
+    .map((e) => {
+      const t = e.tape as { file: number; error?: string };
+      return [t.file, e.exit === 0 ? 'ok' : (t.error ?? `exit ${e.exit}`)];
+    });
+}
+
+/** Changes a device's entry in the lab's inventory (the worker re-reads it). */
+export function setDrive(env: BackupEnv, host: string, device: string, extra: Record<string, unknown>): void {
+  const inv = JSON.parse(fs.readFileSync(env.lab.inventoryPath, 'utf8')) as { hosts: Record<string, { devices?: Record<string, object> }> };
+  const h = inv.hosts[host]!;
+  h.devices = { ...h.devices, [device]: { ...h.devices?.[device], ...extra } };
+  fs.writeFileSync(env.lab.inventoryPath, JSON.stringify(inv, null, 2) + '\n');
+}

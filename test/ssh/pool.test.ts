@@ -178,17 +178,21 @@ test('a dropped connection fails the running command with ConnectionLostError, a
   try {
     const h = p.host(sshd.endpoint());
     await h.exec('true');
-    const running = h.exec(killOnHangup('sleep 30'), { lifeline: true }).catch((e: unknown) => e);
-    await sleep(300);
-    sshd.killSessions();
+    // Only this pool's connection is dropped: the file's shared pool keeps its own (see killSessionOf).
+    const shellPid = async (file: string) => {
+      assert.ok(await waitUntil(() => existsSync(file)));
+      return Number(readFileSync(file, 'utf8'));
+    };
+    const running = h.exec(killOnHangup(`echo $$ > ${sshd.dir}/lost1.pid; sleep 30`), { lifeline: true }).catch((e: unknown) => e);
+    sshd.killSessionOf(await shellPid(`${sshd.dir}/lost1.pid`));
     const err = await running;
     assert.ok(err instanceof ConnectionLostError, String(err));
     assert.equal(err.retryable, true);
     assert.equal((await h.exec('echo again')).stdout, 'again\n');
     // and a stream in flight sees the drop too
-    const s = await h.execStream('cat');
+    const s = await h.execStream(`echo $$ > ${sshd.dir}/lost2.pid; exec cat`);
     s.stdout.resume();
-    sshd.killSessions();
+    sshd.killSessionOf(await shellPid(`${sshd.dir}/lost2.pid`));
     await assert.rejects(s.exit, ConnectionLostError);
     assert.equal((await h.exec('echo back')).stdout, 'back\n');
   } finally {
@@ -230,7 +234,7 @@ test('a dropped connection (a crashed worker) kills the command it was running, 
     await sleep(100);
     const pid = Number(readFileSync(`${dir}/drop.pid`, 'utf8'));
     assert.ok(alive(pid));
-    sshd.killSessions();
+    sshd.killSessionOf(pid);
     assert.ok((await running) instanceof ConnectionLostError);
     assert.ok(await waitUntil(() => !alive(pid)), 'the remote command outlived its connection');
   } finally {

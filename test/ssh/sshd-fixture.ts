@@ -24,6 +24,11 @@ export interface TestSshd {
   sessionPids(): number[];
   /** Kills the per-connection processes (drops every connection; the listener stays). */
   killSessions(): void;
+  /**
+   * Kills the connection (its per-connection sshd process) that runs process `pid` and leaves the others: a test
+   * that drops its own connection must not drop the connections other tests of the file share.
+   */
+  killSessionOf(pid: number): void;
   stop(): Promise<void>;
   log(): string;
 }
@@ -55,6 +60,16 @@ async function waitListening(port: number, child: ChildProcess, ms = 10000): Pro
     if (ok) return;
     if (Date.now() > until) throw new Error('sshd did not start listening');
     await sleep(50);
+  }
+}
+
+/** The parent of a process (from /proc/PID/stat, whose command name may hold spaces and parentheses); 0 when gone. */
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
   }
 }
 
@@ -114,6 +129,16 @@ export async function startSshd(extraConfig: string[] = []): Promise<TestSshd> {
     privateKeyPath,
     endpoint: (o = {}) => ({ name: 'testhost', address: '127.0.0.1', port, user, privateKey, hostKey, ...o }),
     sessionPids,
+    killSessionOf(target: number) {
+      const sessions = new Set(sessionPids());
+      for (let p = target; p > 1; p = parentOf(p)) {
+        if (sessions.has(p)) {
+          process.kill(p, 'SIGKILL');
+          return;
+        }
+      }
+      throw new Error(`process ${target} runs in no session of this sshd`);
+    },
     killSessions() {
       for (const p of sessionPids()) {
         try {

@@ -1,43 +1,15 @@
 /**
- * Multi-volume sets when things go wrong or change: cartridges that hold less than planned (and more of them than
- * maxVolumes), a failed volume write that rewrites that volume only, an operator sending the run back a volume, a
- * worker lost during a volume, a sequential autoloader, a Linux tape host (a cartridge with data refused: volumes.test.ts).
+ * Multi-volume sets when things go wrong: cartridges that hold less than planned (and more of them than maxVolumes),
+ * a failed volume write that rewrites that volume only, an operator sending the run back a volume, a worker lost
+ * during a volume (a cartridge with data refused: volumes.test.ts; autoloaders and Linux: volume-drives.test.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import type { BackupProgress, BackupResult } from '../../src/shared/contract';
-import { backupEnv, sourceImages, sourceRuns, spawnWorker, tapeWrites, waitFor, type BackupEnv } from '../helpers/backup';
-import { assertSet, cartridgeWanted } from '../helpers/volumes';
+import { backupEnv, sourceImages, sourceRuns, spawnWorker, tapeWrites, waitFor } from '../helpers/backup';
+import { assertSet, cartridgeWanted, loadAndAnswer, oneTape, writeErrors } from '../helpers/volumes';
 
 const MiB = 1 << 20;
-const oneTape = (capacityBytes: number, os: 'aix' | 'linux' = 'aix', name = 'tapesrv') => ({ tapeHosts: [{ name, os, drives: 1, capacityBytes }] });
-
-/** Loads a blank cartridge (of `capacityBytes`, default the drive's) and tells the run; returns its name. */
-async function loadAndAnswer(env: BackupEnv, handle: Awaited<ReturnType<BackupEnv['start']>>, volume: number, opts: { capacityBytes?: number; host?: string; device?: string } = {}): Promise<string> {
-  await cartridgeWanted(handle, volume);
-  const c = env.lab.load(opts.host ?? 'tapesrv', opts.device ?? 'rmt0', opts.capacityBytes ? { capacityBytes: opts.capacityBytes } : {});
-  await handle.signal('volumeLoaded', { volume });
-  return c.name;
-}
-
-/** Each dd write to the drive in order: its tape file and how it ended (`ok`, or the errno the drive gave). */
-async function writeErrors(env: BackupEnv): Promise<Array<[number, string]>> {
-  const log = await env.lab.commandLog('tapesrv');
-  return log
-    .filter((e) => e.command === 'dd' && (e.tape as { op?: string } | undefined)?.op === 'write')
-    .map((e) => {
-      const t = e.tape as { file: number; error?: string };
-      return [t.file, e.exit === 0 ? 'ok' : (t.error ?? `exit ${e.exit}`)];
-    });
-}
-
-function setDrive(env: BackupEnv, host: string, device: string, extra: Record<string, unknown>): void {
-  const inv = JSON.parse(fs.readFileSync(env.lab.inventoryPath, 'utf8')) as { hosts: Record<string, { devices?: Record<string, object> }> };
-  const h = inv.hosts[host]!;
-  h.devices = { ...h.devices, [device]: { ...h.devices?.[device], ...extra } };
-  fs.writeFileSync(env.lab.inventoryPath, JSON.stringify(inv, null, 2) + '\n');
-}
 
 test('cartridges that hold less than planned: each volume ends where its tape did, and one more than maxVolumes is an operator\'s call', async () => {
   const env = await backupEnv({ lab: oneTape(2 * MiB) });
@@ -114,39 +86,4 @@ test('a worker lost during volume 3 is replaced: the new one re-attaches to the 
   await assertSet(env, names, sourceImages(env, result.backupId));
   w.child.kill('SIGTERM');
   await w.exited;
-});
-
-test('a sequential autoloader changes the cartridges by itself; an empty magazine asks a person', async () => {
-  const env = await backupEnv({ lab: { ...oneTape(2 * MiB), mksysbBytes: 5 * MiB } });
-  setDrive(env, 'tapesrv', 'rmt0', { autoloader: 'sequential', autoloaderWaitSeconds: 5 });
-  const { magazine } = env.lab.setAutoloader('tapesrv', 'rmt0', { cartridges: 2, loadSeconds: 1 });
-  const handle = await env.start({ maxVolumes: 4, keepStaging: true });
-  const p = await cartridgeWanted(handle, 4);
-  assert.match(p.waiting!.reason, /the autoloader of tapesrv:rmt0 loaded no cartridge within 5 s/);
-  const last = env.lab.load('tapesrv', 'rmt0');
-  await handle.signal('volumeLoaded', {});
-  const result = (await handle.result()) as BackupResult;
-  await assertSet(env, ['rmt0', ...magazine, last.name], sourceImages(env, result.backupId));
-  const history = await handle.fetchHistory();
-  const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).map((e) => e.workflowExecutionSignaledEventAttributes!.signalName);
-  assert.deepEqual(
-    signals.filter((n) => n !== 'driveGranted'),
-    ['volumeLoaded'],
-    'a person answered only for the cartridge the magazine did not have (driveGranted is the drive lock\'s)',
-  );
-});
-
-test('a Linux tape host spans cartridges with mt and ENOSPC', async () => {
-  const env = await backupEnv({ lab: oneTape(2 * MiB, 'linux', 'lnxtape') });
-  const handle = await env.start({ tape: { host: 'lnxtape', device: 'nst0' }, maxVolumes: 3, keepStaging: true });
-  const at = { host: 'lnxtape', device: 'nst0' };
-  const names = ['nst0', await loadAndAnswer(env, handle, 2, at)];
-  names.push(await loadAndAnswer(env, handle, 3, at));
-  const result = (await handle.result()) as BackupResult;
-  assert.equal(result.volumes!.length, 3);
-  assert.equal(result.verification.readBack, true);
-  await assertSet(env, names, sourceImages(env, result.backupId), at);
-  const log = await env.lab.commandLog('lnxtape');
-  assert.ok(log.some((e) => e.command === 'mt' && e.args.includes('offline')), 'ejected with mt offline');
-  assert.ok(log.some((e) => e.command === 'dd' && (e.tape as { error?: string } | undefined)?.error === 'ENOSPC'), 'the end of medium came as ENOSPC');
 });
