@@ -48,7 +48,7 @@ export class FencedDrive {
   }
 
   /** Runs a command line on the drive while this attempt holds it; a non-zero exit fails as `hosts.run` does. */
-  async run(what: string, cmd: string, opts: { allowExit?: number[] } = {}): Promise<ExecResult> {
+  async run(what: string, cmd: string, opts: { allowExit?: readonly number[] } = {}): Promise<ExecResult> {
     const { host, device, dir } = this.where();
     const res = await this.hosts.run(host, what, fence.guard(dir, device, this.token, cmd), {
       allowExit: [...(opts.allowExit ?? []), fence.SUPERSEDED_EXIT],

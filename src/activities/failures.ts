@@ -19,6 +19,9 @@ export const NON_RETRYABLE_TYPES: readonly string[] = [
   'ShellValueError',
 ];
 
+/** Exit statuses a check reports instead of failing on (its output says what went wrong). */
+export const ANY_FAILURE: readonly number[] = Array.from({ length: 255 }, (_, i) => i + 1);
+
 /** SSH errors that retrying cannot fix become non-retryable failures with the same type name. */
 export async function mapSshErrors<T>(fn: () => Promise<T>): Promise<T> {
   try {

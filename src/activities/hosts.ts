@@ -64,7 +64,7 @@ export class ActivityHosts {
   }
 
   /** Runs a command; non-zero exit → a failure naming host, what was done and the command's own message. */
-  async run(hostName: string, what: string, cmd: string, opts: { allowExit?: number[]; timeoutMs?: number } = {}): Promise<ExecResult> {
+  async run(hostName: string, what: string, cmd: string, opts: { allowExit?: readonly number[]; timeoutMs?: number } = {}): Promise<ExecResult> {
     const host = await this.host(hostName);
     const res = await withHeartbeat(() =>
       mapSshErrors(() => execIdempotent(host, cmd, { signal: cancellationSignal(), timeoutMs: opts.timeoutMs })),

@@ -11,6 +11,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { detached, driverFor, drivers, images, layout, readback, shell, stagedPath, volumes, writeRecordAt, type RecordNumber } from '../tape';
 import type { ActivityHosts } from './hosts';
 import { FencedDrive } from './drive-fence';
+import { cartridgeStatus, reachedEnd } from './drive-checks';
+import { ANY_FAILURE } from './failures';
 import type { Client } from '@temporalio/client';
 import type { BackupResult } from '../shared/contract';
 import type { RecordCheck, RecordWrite, RunPlan, StagedImage, VerifyOutcome } from './types';
@@ -92,7 +94,7 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
       const onePass = aix && full && !opts.records;
       const check = opts.records || onePass ? null : driver.verifyMksysb(dev);
       if (check && backup.verify !== 'none') {
-        const res = await drive.run(`list the backup on ${tapeHost}:${dev}`, shell.and(...driver.setBlockSize(dev, bs4), check), { allowExit: anyFailure });
+        const res = await drive.run(`list the backup on ${tapeHost}:${dev}`, shell.and(...driver.setBlockSize(dev, bs4), check), { allowExit: ANY_FAILURE });
         out.lsmksysb = res.code === 0;
         out.lsmksysbDetail = lastLines(res.stdout + res.stderr);
       }
@@ -130,23 +132,11 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
   };
 }
 
-async function reachedEnd(hosts: ActivityHosts, plan: RunPlan, eomFile: string): Promise<boolean> {
-  const res = await hosts.run(plan.backup.tape.host, 'did the write reach the end of the medium', volumes.reachedEnd(eomFile));
-  return volumes.parseReachedEnd(res.stdout);
-}
-
-/** Exit statuses a check reports instead of failing on (its output says what went wrong). */
-const anyFailure = Array.from({ length: 255 }, (_, i) => i + 1);
-
 /** Fails unless a cartridge is loaded in the drive; a device that does not exist is not retryable. */
 async function requireCartridge(drive: FencedDrive, plan: RunPlan, where: string): Promise<void> {
-  const { backup, tapeOs } = plan;
-  const driver = driverFor(tapeOs);
-  const dev = backup.tape.device;
-  const st = await drive.run(`status of ${where}`, driver.status(dev), { allowExit: anyFailure });
-  const status = drivers.parseStatus(tapeOs, st.code, st.stdout + st.stderr);
+  const status = await cartridgeStatus((w, c, o) => drive.run(w, c, o), plan);
   if (status.loaded) return;
-  if (/does not exist|No such (device|file)|0514-/.test(st.stderr + st.stdout)) {
+  if (/does not exist|No such (device|file)|0514-/.test(status.text)) {
     throw ApplicationFailure.nonRetryable(`tape device ${where} does not exist: ${status.detail}`, 'DeviceAbsent');
   }
   throw ApplicationFailure.retryable(`no tape is loaded in ${where} (${status.detail}): load a cartridge, then retry`, 'NoTapeLoaded');

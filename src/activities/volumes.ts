@@ -5,8 +5,10 @@
  * moves or reads the tape runs under the drive's fence (drive-fence.ts), as the record writes do.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { driverFor, drivers, images, layout, shell, stagedPath, volumes } from '../tape';
-import { heartbeat } from './context';
+import { driverFor, images, layout, shell, stagedPath, volumes } from '../tape';
+import { cancellationSignal, heartbeat } from './context';
+import { cartridgeStatus, reachedEnd, type TapeHostRun } from './drive-checks';
+import { ANY_FAILURE, commandFailure, mapSshErrors } from './failures';
 import { FencedDrive } from './drive-fence';
 import { ownPartialTape } from './tape';
 import type { ActivityHosts } from './hosts';
@@ -50,7 +52,7 @@ export function volumeActivities(hosts: ActivityHosts) {
     async writeVolume(plan: RunPlan, span: VolumeSpan, generation: string): Promise<VolumeWrite> {
       const { backup, stagingTape } = plan;
       const bs = layout.blockSizeFor(4, backup.record4BlockSize);
-      const { file: header } = await stageHeader(hosts, plan, span.volume);
+      const header = await stageHeader(hosts, plan, span.volume);
       const name = `write-v${span.volume}-${generation}`;
       const eomFile = volumes.endOfMediumFile(stagingTape, name);
       const drive = await FencedDrive.claim(hosts, plan, { keep: name });
@@ -73,10 +75,10 @@ export function volumeActivities(hosts: ActivityHosts) {
       const bs = layout.blockSizeFor(4, backup.record4BlockSize);
       const drive = await FencedDrive.claim(hosts, plan);
       const position = volume === 1 ? driver.positionForRecord(dev, 4) : [driver.rewind(dev)];
-      const fifo = shell.joinPath(stagingTape, `.readback-v${volume}`);
+      const dir = shell.joinPath(stagingTape, `.readback-v${volume}`);
       const res = await drive.run(
         `read back volume ${volume}`,
-        shell.and(...driver.setBlockSize(dev, bs), ...position, volumes.measureAtPosition(tapeOs, driver.noRewindDevice(dev), bs, fifo)),
+        shell.and(...driver.setBlockSize(dev, bs), ...position, volumes.measureAtPosition(tapeOs, driver.noRewindDevice(dev), bs, dir)),
         { allowExit: [1, 2] },
       );
       await drive.run('rewind', driver.rewind(dev));
@@ -111,33 +113,30 @@ export function volumeActivities(hosts: ActivityHosts) {
       const driver = driverFor(tapeOs);
       const dev = backup.tape.device;
       const drive = await FencedDrive.claim(hosts, plan);
-      const st = await drive.run(`status of ${backup.tape.host}:${dev}`, driver.status(dev), { allowExit: anyFailure });
-      const status = drivers.parseStatus(tapeOs, st.code, st.stdout + st.stderr);
+      const status = await cartridgeStatus((w, c, o) => drive.run(w, c, o), plan);
       if (!status.loaded) return { loaded: false, hasData: false, ownVolume: false, detail: status.detail };
       await drive.run(`prepare ${backup.tape.host}:${dev}`, shell.and(...driver.prepare(dev)));
       const bs = volume === 1 ? layout.TAPE_BLOCK_SIZE : layout.blockSizeFor(4, backup.record4BlockSize);
       const res = await drive.run(
         `read the start of the cartridge in ${backup.tape.host}:${dev}`,
         shell.and(...driver.setBlockSize(dev, bs), driver.rewind(dev), volumes.readTapeHeader(driver.noRewindDevice(dev), bs)),
-        { allowExit: anyFailure },
+        { allowExit: ANY_FAILURE },
       );
       const first = volumes.parseHexDump(res.stdout);
       if (first.length === 0) return { loaded: true, hasData: false, ownVolume: false, detail: 'blank' };
       // Volume 1 is this backup's when its record 1 is this backup's boot image, as a restarted run's blank check finds.
       if (volume === 1) return { loaded: true, hasData: true, ownVolume: await ownPartialTape(hosts, drive, plan), detail: 'volume 1 of a backup' };
-      const mine = volume >= 2 ? (await stageHeader(hosts, plan, volume)).header : null;
-      const own = mine !== null && first.length >= mine.length && mine.every((b, i) => first[i] === b);
+      const mine = await headerFor(hosts, plan, volume);
+      const own = first.length >= mine.length && mine.every((b, i) => first[i] === b);
       return { loaded: true, hasData: true, ownVolume: own, detail: `its first block starts ${hex(first.subarray(0, 8))}` };
     },
 
     /** Waits, heartbeating, up to `seconds` for the autoloader to load the next cartridge: true once the drive is ready. */
     async awaitCartridge(plan: RunPlan, seconds: number): Promise<boolean> {
-      const { backup, tapeOs } = plan;
-      const driver = driverFor(tapeOs);
       const until = Date.now() + seconds * 1000;
+      const run: TapeHostRun = (w, c, o) => hosts.run(plan.backup.tape.host, w, c, o);
       for (;;) {
-        const st = await hosts.run(backup.tape.host, `status of ${backup.tape.host}:${backup.tape.device}`, driver.status(backup.tape.device), { allowExit: anyFailure });
-        if (drivers.parseStatus(tapeOs, st.code, st.stdout + st.stderr).loaded) return true;
+        if ((await cartridgeStatus(run, plan)).loaded) return true;
         if (Date.now() >= until) return false;
         heartbeat({ stage: 'tape-write', record: 4 });
         await new Promise((r) => setTimeout(r, 1000));
@@ -148,40 +147,34 @@ export function volumeActivities(hosts: ActivityHosts) {
     async checkStagedArchive(plan: RunPlan): Promise<{ ok: boolean | null; detail: string }> {
       if (plan.tapeOs !== 'aix') return { ok: null, detail: 'no lsmksysb on this tape host' };
       const file = stagedPath(plan.stagingTape, 4);
-      const res = await hosts.run(plan.backup.tape.host, `lsmksysb -V ${file}`, shell.command(['lsmksysb', '-V', '-f', file]), { allowExit: anyFailure });
+      const res = await hosts.run(plan.backup.tape.host, `lsmksysb -V ${file}`, volumes.checkArchiveFile(file), { allowExit: ANY_FAILURE });
       return { ok: res.code === 0, detail: (res.stdout + res.stderr).trim().split('\n').slice(-3).join(' | ').slice(0, 400) };
     },
   };
 }
 
-const anyFailure = Array.from({ length: 255 }, (_, i) => i + 1);
-
 function hex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
 }
 
-async function reachedEnd(hosts: ActivityHosts, plan: RunPlan, eomFile: string): Promise<boolean> {
-  const res = await hosts.run(plan.backup.tape.host, 'did the write reach the end of the medium', volumes.reachedEnd(eomFile));
-  return volumes.parseReachedEnd(res.stdout);
-}
-
-/**
- * Writes continuation volume `volume`'s header beside the staged image (from the image's own first 72 bytes, volnum
- * and checksum changed) and returns its path. Sent over the session's stdin: no shell quoting of binary bytes.
- */
-async function stageHeader(hosts: ActivityHosts, plan: RunPlan, volume: number): Promise<{ file: string; header: Uint8Array }> {
+/** Continuation volume `volume`'s header: the staged image's own first 72 bytes with volnum and checksum changed. */
+async function headerFor(hosts: ActivityHosts, plan: RunPlan, volume: number): Promise<Uint8Array> {
   const { backup, stagingTape } = plan;
   const image = stagedPath(stagingTape, 4);
   const dump = await hosts.run(backup.tape.host, `read the volume header of ${image}`, volumes.readVolumeHeader(image));
-  let header: Uint8Array;
   try {
-    header = volumes.continuationHeader(volumes.parseHexDump(dump.stdout), volume);
+    return volumes.continuationHeader(volumes.parseHexDump(dump.stdout), volume);
   } catch (err) {
     throw ApplicationFailure.nonRetryable(`${image} on ${backup.tape.host}: ${(err as Error).message}`, 'ImageInvalid');
   }
-  const file = volumes.headerFile(stagingTape, volume);
-  const host = await hosts.host(backup.tape.host);
-  const res = await host.exec(`cat > ${shell.quote(file)}`, { stdin: Buffer.from(header) });
-  if (res.code !== 0) throw ApplicationFailure.retryable(`cannot write ${file} on ${backup.tape.host}: ${res.stderr.trim()}`, 'CommandFailed');
-  return { file, header };
+}
+
+/** Writes volume `volume`'s header beside the staged image, sent over the session's stdin (no shell quoting of binary). */
+async function stageHeader(hosts: ActivityHosts, plan: RunPlan, volume: number): Promise<string> {
+  const header = await headerFor(hosts, plan, volume);
+  const file = volumes.headerFile(plan.stagingTape, volume);
+  const host = await hosts.host(plan.backup.tape.host);
+  const res = await mapSshErrors(() => host.exec(volumes.fileFromStdin(file), { stdin: Buffer.from(header), signal: cancellationSignal() }));
+  if (res.code !== 0) throw commandFailure(plan.backup.tape.host, `write ${file}`, res);
+  return file;
 }

@@ -21,7 +21,7 @@ export const TAPEBLKSZ_FILE = './tapeblksz';
  * stop before the end (restore has what it needs at the end-of-archive header): `cat` drains the rest, so `tee` never
  * dies of a closed pipe and the digest covers every byte.
  */
-function teeInto(os: HostOs, noRewind: string, blockSize: number, dir: string, reader: string): string {
+export function teeInto(os: HostOs, noRewind: string, blockSize: number, dir: string, reader: string): string {
   const d = quote(assertAbsolutePath(dir, 'read-back folder'));
   const f = quote(joinPath(dir, 'fifo'));
   const read = command(['dd', `if=${noRewind}`, `bs=${readBlockSize(blockSize)}`]);

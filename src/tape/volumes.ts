@@ -9,8 +9,9 @@
  * (`dd`, `tail -c +N`, `tee`, `mkfifo`, `wc`, `grep`, `openssl`). No I/O, no Node built-ins.
  */
 import { HostOs, sha256Stdin } from './digest';
-import { aixDriver, linuxDriver, readBlockSize, type TapeDriver } from './drivers';
-import { FILEMARK_ALLOWANCE, TAPE_BLOCK_SIZE, assertBlockSize, paddedLength, type TapePlan } from './layout';
+import { aixDriver, linuxDriver, type TapeDriver } from './drivers';
+import { parseReader, teeInto } from './readback';
+import { TAPE_BLOCK_SIZE, assertBlockSize, paddedLength, type TapePlan } from './layout';
 import { and, assertAbsolutePath, assertInt, assertName, command, group, joinPath, pipe, pipeWithStatus, quote, ShellValueError } from './shell';
 
 /** A continuation volume's header: the archive's FS_VOLUME header, 9 dwords. */
@@ -34,7 +35,7 @@ export interface VolumeSetPlan {
 
 /**
  * How the images spread over cartridges of `capacityBytes`: volume 1 takes records 1-3 and what fits of record 4,
- * every further volume its header and what fits after it. A filemark costs a block (FILEMARK_ALLOWANCE). Without a
+ * every further volume its header and what fits after it, less a block for each of its two filemarks. Without a
  * known capacity the plan is one volume, and the cartridges' own end of medium decides.
  */
 export function planVolumes(tape: TapePlan, capacityBytes: number | undefined): VolumeSetPlan {
@@ -50,8 +51,6 @@ export function planVolumes(tape: TapePlan, capacityBytes: number | undefined): 
   return { needed: volumes.length, volumes };
 }
 
-/** The room a cartridge's filemarks take, for messages. */
-export { FILEMARK_ALLOWANCE };
 
 /** AIX backup's header checksum: with the field zeroed, the sum of `c << (c & 7)` over every byte, 16 bits. */
 export function bffChecksum(header: Uint8Array): number {
@@ -218,27 +217,18 @@ export function writeVolume(driver: TapeDriver, device: string, c: VolumeContent
   return and(...driver.setBlockSize(device, blockSize), driver.rewind(device), pipe(contentStream(c), dd));
 }
 
-/** Tag of the line `measure` prints with the byte count. */
-export const COUNT_TAG = 'mksysb-tape-bytes';
-
 /**
- * Reads the tape file at the position once and prints its SHA-256, its byte count (`COUNT_TAG N`) and the reading dd's
- * status (`pipeWithStatus` line): the count comes from `wc -c` on a FIFO fed by `tee`, so the cartridge is read once
- * for both. Parse with `parseMeasure`.
+ * Reads the tape file at the position once and prints its SHA-256 and its byte count: the read feeds the digest and,
+ * through `tee` and a FIFO in `dir`, `wc -c` (readback.ts), so the cartridge is read once for both. Parse with
+ * `parseSha256WithStatus` and `parseCount`.
  */
-export function measureAtPosition(os: HostOs, noRewind: string, blockSize: number, fifo: string): string {
-  assertName(fifo, 'fifo');
-  const f = quote(fifo);
-  const read = command(['dd', `if=${noRewind}`, `bs=${readBlockSize(blockSize)}`]);
-  return (
-    `rm -f ${f} ${f}.n && mkfifo ${f} && { wc -c < ${f} > ${f}.n & } && ` +
-    `${pipeWithStatus(read, `tee ${f} | ${sha256Stdin(os)}`)}; ` +
-    `wait; echo "${COUNT_TAG} $(cat ${f}.n 2>/dev/null)"; rm -f ${f} ${f}.n`
-  );
+export function measureAtPosition(os: HostOs, noRewind: string, blockSize: number, dir: string): string {
+  return `${teeInto(os, noRewind, blockSize, dir, 'wc -c')}\nrm -rf ${quote(dir)}`;
 }
 
+/** The byte count `measureAtPosition` printed (what `wc -c` said), or null. */
 export function parseCount(stdout: string): number | null {
-  const m = new RegExp(`${COUNT_TAG}\\s+(\\d+)`).exec(stdout);
+  const m = /^\s*(\d+)\s*$/.exec(parseReader(stdout).said);
   return m ? Number(m[1]) : null;
 }
 
@@ -262,4 +252,14 @@ export function readTapeHeader(noRewind: string, blockSize: number): string {
     `dd bs=${VOLUME_HEADER_BYTES} count=1 2>/dev/null`,
     'od -An -v -tx1',
   );
+}
+
+/** Writes its standard input to `file` (the continuation header, sent by the worker). */
+export function fileFromStdin(file: string): string {
+  return `cat > ${quote(assertName(file, 'file'))}`;
+}
+
+/** `lsmksysb -V -f FILE`: AIX's check of a backup archive in a file (the staged image of a set of several volumes). */
+export function checkArchiveFile(file: string): string {
+  return command(['lsmksysb', '-V', '-f', assertName(file, 'staged image')]);
 }

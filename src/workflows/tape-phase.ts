@@ -135,7 +135,7 @@ export class TapePhase {
       k,
       `${this.runId.slice(0, 8)}-g${this.generation}`,
       k === 3 ? undefined : this.images.image(k),
-      ...(spanning ? [{ spanning }] : []),
+      { spanning },
     );
     if (k === 4) this.cut = done.endOfMedium === true;
     this.wroteAny = true;
@@ -148,8 +148,9 @@ export class TapePhase {
     const { plan, drive, status } = this;
     const { backup } = plan;
     const full = backup.verify === 'full';
-    status.show('verify', full ? `verifying ${drive}: lsmksysb -V and reading back records 1-4` : `verifying ${drive}: lsmksysb -V`);
-    const summary = `verify ${drive}: lsmksysb -V${full ? ', read back 4 records' : ''}`;
+    // On AIX a full verification checks the archive with restore in the same pass as record 4's read-back.
+    status.show('verify', full ? `verifying ${drive}: reading back records 1-4 and checking the archive` : `verifying ${drive}: lsmksysb -V`);
+    const summary = full ? `verify ${drive}: read back 4 records, check the archive` : `verify ${drive}: lsmksysb -V`;
     const verification = await status.timed('verify', () => (this.cut ? this.verifyVolumeOne() : this.verifyTape(summary)));
     this.verification = verification;
     const bad = verification.records.find((r) => !r.ok);
@@ -182,7 +183,7 @@ export class TapePhase {
   private verifyTape(summary: string, records?: RecordNumber[]): Promise<VerifyOutcome> {
     const { plan } = this;
     return this.operator.withOperatorRetry('verify', () =>
-      stageActivities(plan, 'verify', summary).verifyTape(plan, this.images.all(), ...(records ? [{ records }] : [])),
+      stageActivities(plan, 'verify', summary).verifyTape(plan, this.images.all(), { records }),
     );
   }
 

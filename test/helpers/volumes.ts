@@ -11,7 +11,7 @@ import { hetget, tapemap } from '../lab/helpers';
 import { padTo, sha256, waitFor, type BackupEnv } from './backup';
 
 /** Resolves with the run's progress once it waits for the cartridge of `volume`. */
-export async function cartridgeWanted(handle: WorkflowHandle, volume: number, ms = 120_000): Promise<BackupProgress> {
+export async function cartridgeWanted(handle: WorkflowHandle, volume: number): Promise<BackupProgress> {
   let last: BackupProgress | undefined;
   try {
     return await waitFor(
@@ -20,7 +20,6 @@ export async function cartridgeWanted(handle: WorkflowHandle, volume: number, ms
         last = await handle.query<BackupProgress>('progress');
         return last.waiting?.for === 'cartridge' && last.waiting.volume === volume ? last : undefined;
       },
-      ms,
     );
   } catch (err) {
     // What the run did instead is the first thing to know when it never asks.

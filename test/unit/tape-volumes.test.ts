@@ -189,7 +189,7 @@ for (const shell of SHELLS) {
 }
 
 test('parseCount and parseReachedEnd read their tagged lines and nothing else', () => {
-  assert.equal(parseCount('banner 123\nmksysb-tape-bytes 4096\n'), 4096);
+  assert.equal(parseCount('banner 123\nmksysb-tape-readback said     4096\n'), 4096);
   assert.equal(parseCount('nothing'), null);
   assert.throws(() => parseReachedEnd('no answer'), /no end-of-medium answer/);
 });

@@ -41,7 +41,7 @@ test('the one-pass verification catches a byte corrupted in record 4 on the cart
     const p = await handle.query<BackupProgress>('progress');
     return p.stage === 'verify' ? p : undefined;
   });
-  await new Promise((r) => setTimeout(r, 1500));
+  // Record 4 is written; its read-back waits 4 s (the stall) before it opens the drive: change the byte now.
   const st = env.lab.tapeState('tapesrv', 'rmt0');
   // Record 4's data starts after the third tapemark; change one byte of its 2000th 512-byte block (block headers are 6 bytes).
   const at = st.marks[2]! + 6 + 2000 * 518 + 6 + 300;

@@ -5,6 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { backupIdFromWorkflowId } from '../../src/shared/contract';
 import type { BackupProgress, BackupResult } from '../../src/shared/contract';
 import { backupEnv, sourceImages, sourceRuns, spawnWorker, tapeWrites, waitFor } from '../helpers/backup';
 import { assertSet, cartridgeWanted, loadAndAnswer, oneTape, writeErrors } from '../helpers/volumes';
@@ -76,7 +79,13 @@ test('a worker lost during volume 3 is replaced: the new one re-attaches to the 
     const p = await handle.query<BackupProgress>('progress');
     return p.stage === 'tape-write' && p.volume === 3 && !p.waiting && /writing volume 3/.test(p.activity);
   });
-  await new Promise((r) => setTimeout(r, 700));
+  // Killed while volume 3's detached write runs on the tape host: its pid file is there and its exit status not yet.
+  const tape = env.lab.host('tapesrv');
+  const staging = path.join(tape.root, tape.workFolder, backupIdFromWorkflowId(handle.workflowId));
+  await waitFor('volume 3\'s dd running', async () => {
+    const pid = fs.readdirSync(staging).find((f) => /^write-v3-.*\.pid$/.test(f));
+    return pid !== undefined && !fs.existsSync(path.join(staging, pid.replace(/\.pid$/, '.rc')));
+  });
   w.child.kill('SIGKILL');
   await w.exited;
   w = spawnWorker(env);
