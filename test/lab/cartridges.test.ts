@@ -117,11 +117,15 @@ describe('sequential autoloader', () => {
     assert.deepEqual(magazine, ['rmt0-4', 'rmt0-5']);
     assert.equal(lab.tapeState('tapesrv', 'rmt0').cartridge, 'rmt0', 'a loaded drive keeps its cartridge');
     for (const next of magazine) {
-      const t0 = Date.now();
+      // The lab starts the delay when its tctl ran, some time after the exec was sent and before it returned: a
+      // status that returned within 1.4 s of sending the unload ran before the delay ended, and 1.6 s after the
+      // unload returned is past it, however long ssh took to start either command.
+      const sent = Date.now();
       await ok(lab, 'tapesrv', 'tctl -f /dev/rmt0 offline');
+      const unloaded = Date.now();
       const early = await lab.exec('tapesrv', 'tctl -f /dev/rmt0 status');
-      if (Date.now() - t0 < 1400) assert.match(early.stderr, /not ready/, `${next}: not ready before the delay`);
-      await sleep(1600 - (Date.now() - t0));
+      if (Date.now() - sent < 1400) assert.match(early.stderr, /not ready/, `${next}: not ready before the delay`);
+      await sleep(1600 - (Date.now() - unloaded));
       await ok(lab, 'tapesrv', 'tctl -f /dev/rmt0 status');
       const st = lab.tapeState('tapesrv', 'rmt0');
       assert.deepEqual([st.cartridge, st.offset, st.size, st.capacityBytes], [next, 0, 0, 50 * BLOCK_AWS]);
