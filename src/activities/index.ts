@@ -13,6 +13,7 @@ import { ActivityHosts } from './hosts';
 import { imageActivities } from './images';
 import { notifyActivities, type NotifyConfig } from './notify';
 import { resolveActivities } from './resolve';
+import { streamActivities } from './stream';
 import { tapeActivities } from './tape';
 import { transferActivities } from './transfer';
 import { volumeActivities } from './volumes';
@@ -40,6 +41,7 @@ export function createActivities(deps: ActivityDeps) {
     ...transferActivities(hosts),
     ...tapeActivities(hosts, deps.temporalClient),
     ...volumeActivities(hosts),
+    ...streamActivities(hosts),
     ...driveLockActivities(deps.temporalClient),
     ...fleetActivities({ inventoryPath: deps.inventoryPath, client: deps.temporalClient }),
     ...notifyActivities(deps.notify),
@@ -49,4 +51,5 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 export type * from './types';
 export type { CartridgeLook, VolumeMeasure, VolumeSpan, VolumeWrite } from './volumes';
+export type { StreamedRecord } from './stream';
 export type { NoticeInput, NotifyConfig, NotifyResult } from './notify';

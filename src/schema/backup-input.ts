@@ -39,6 +39,7 @@ export const BACKUP_DEFAULTS = {
   operatorWaitHours: 24,
   maxAttempts: 3,
   maxVolumes: 1,
+  writeWhileMksysb: false,
 } as const;
 
 const HOST_TEXT = 'must be the name of a host in the inventory, as text (e.g. "aix01")';
@@ -81,6 +82,7 @@ export const backupInputSchema = object(
     verify: oneOf(VERIFY_LEVELS).default(BACKUP_DEFAULTS.verify),
     overwrite: boolean().default(BACKUP_DEFAULTS.overwrite),
     maxVolumes: number(1, 99).default(BACKUP_DEFAULTS.maxVolumes),
+    writeWhileMksysb: boolean().default(BACKUP_DEFAULTS.writeWhileMksysb),
     expectedLabel: text(backupIdReason, { type: 'must be the backup ID of an earlier backup, as text' }).optional(),
     keepStaging: boolean().default(BACKUP_DEFAULTS.keepStaging),
     workFolder: object(
@@ -119,6 +121,11 @@ export interface ResolvedBackup {
   overwrite: boolean;
   /** Cartridges the backup may span (1: it must fit on one, the default). */
   maxVolumes: number;
+  /**
+   * Take the drive once the boot and install images are moved, write records 1-3 and stream record 4 as mksysb writes
+   * it (docs/write-while-mksysb.md); any trouble falls back to writing record 4 from the staged copy.
+   */
+  writeWhileMksysb: boolean;
   expectedLabel?: string;
   keepStaging: boolean;
   /** Overrides of the inventory's work folders; both are filled in by `checkInputAgainstInventory`. */
@@ -169,6 +176,7 @@ export function parseBackupInput(raw: unknown, context: ParseBackupContext = {})
     verify: d.verify,
     overwrite: d.overwrite,
     maxVolumes: d.maxVolumes,
+    writeWhileMksysb: d.writeWhileMksysb,
     keepStaging: d.keepStaging,
     workFolder: { ...d.workFolder },
     operatorWaitHours: d.operatorWaitHours,

@@ -82,6 +82,16 @@ export interface VolumeResult {
   writes: number;
 }
 
+/** What `writeWhileMksysb` achieved. */
+export interface StreamResult {
+  /** Record 4 on the tape is the stream's (its SHA-256 was the source image's). */
+  streamed: boolean;
+  /** Why record 4 was written from the staged copy instead (the stream's failure, a restarted mksysb, ...). */
+  fellBack?: string;
+  /** Records 1-3 were written while mksysb ran. */
+  earlyRecords: number[];
+}
+
 export interface BackupResult {
   backupId: string;
   source: string;
@@ -92,6 +102,11 @@ export interface BackupResult {
   verification: Verification;
   /** The cartridges of a backup written with `maxVolumes` above 1, in order (absent otherwise). */
   volumes?: VolumeResult[];
+  /**
+   * How record 4 reached the tape of a run started with `writeWhileMksysb`: streamed while mksysb wrote the image, or
+   * written from the staged copy afterwards, and why (absent for other runs).
+   */
+  stream?: StreamResult;
   /** Seconds per stage, wall-clock as the workflow saw it. */
   durations: Partial<Record<StageName, number>>;
   stagingKept: boolean;

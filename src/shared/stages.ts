@@ -54,6 +54,8 @@ export const ACTIVITY_STAGE: Readonly<Record<string, ActivityStage>> = {
   prepareTape: 'tape-prepare',
   writeRecord: 'tape-write',
   writeVolume: 'tape-write',
+  streamRecord4: 'tape-write',
+  sealRecord4Stream: 'tape-write',
   ejectCartridge: 'tape-write',
   awaitCartridge: 'tape-write',
   inspectCartridge: 'tape-prepare',

@@ -16,3 +16,4 @@ export type { TapeDriver } from './drivers';
 export type { HostOs } from './digest';
 export * as volumes from './volumes';
 export * as readback from './readback';
+export * as stream from './stream';

@@ -19,7 +19,7 @@
 import { ApplicationFailure, CancelledFailure, workflowInfo } from '@temporalio/workflow';
 import type { BackupInput, BackupResult } from '../shared/contract';
 import { failureMessage, failureType } from '../shared/failures';
-import { planTape } from '../tape/layout';
+import { planTape, type TapePlan } from '../tape/layout';
 import { backupResult, tapeVerified } from './backup-result';
 import { CartridgeDesk } from './cartridges';
 import { asCancellation, runCancelled } from './cancellation';
@@ -29,6 +29,7 @@ import { RunStatus } from './run-status';
 import { stageActivities } from './stage-activities';
 import { StagedImages, settleAll } from './staged-images';
 import { TapePhase, assertCartridgeHolds } from './tape-phase';
+import { TapeWhileMksysb } from './tape-while-mksysb';
 
 export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
   const info = workflowInfo();
@@ -55,6 +56,20 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
 
     // ---- 1 + 2. images on the source, moved to the tape host ----------------------------------------------------
     const images = new StagedImages(plan, status, operator);
+    const tapeEarly = backup.writeWhileMksysb ? new TapeWhileMksysb(plan, images, status, info.runId) : undefined;
+    const onDriveWait = (holder: string | undefined) => status.show('tape-prepare', `waiting for ${drive}, in use by ${holder ?? 'another backup'}`);
+    /**
+     * The tape phase once the staged images are complete: the plan of the cartridge, its capacity check (not for a
+     * cartridge that already took the whole stream), the phase.
+     */
+    const tapePhaseFor = (wroteEarly: boolean, check = true): { tape: TapePlan; written: TapePhase } => {
+      const tape = planTape(images.sizes(), backup.record4BlockSize, plan.stagingTape);
+      if (check) assertCartridgeHolds(tape, plan, wroteEarly);
+      return { tape, written: new TapePhase(plan, tape, images, status, operator, desk, info.runId) };
+    };
+    // writeWhileMksysb: the drive is taken once records 1 and 2 are staged; the tape phase runs on in that hold when
+    // the early writes left records on the cartridge (tape-while-mksysb.ts), else the run goes on as without it.
+    let early: Promise<{ tape: TapePlan; written: TapePhase } | undefined> = Promise.resolve(undefined);
     const followed = await status.timed('images', async () => {
       status.show('images', `bosboot and mkinsttape on ${backup.source}`, { record: 1 });
       // bosboot depends on nothing the other two make: it runs beside mkinsttape and then mksysb. mkinsttape still
@@ -74,26 +89,38 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
         await images.move(images.image(2));
       });
       const follow = images.follow();
+      const image4 = images.make(4, `${mksysb} 4_mksysb.img`);
+      if (tapeEarly) {
+        early = small.then(() =>
+          withDriveLock(backup.tape, async () => {
+            const e = await tapeEarly.write(follow, image4);
+            if (e.kind === 'released') return undefined;
+            await images.finishMksysb(await follow);
+            const phase = tapePhaseFor(true, e.kind === 'record4');
+            await phase.written.writeAndVerify(e);
+            return phase;
+          }, onDriveWait),
+        );
+        early.catch(() => undefined); // awaited after the images, or before the run fails
+      }
       // All three settle before the run goes on or fails: no unhandled rejection, and on cancellation mksysb is
       // stopped on the source before the run ends.
-      const [, , following] = await settleAll([images.make(4, `${mksysb} 4_mksysb.img`), small, follow] as const);
+      const [, , following] = await settleAll([image4, small, follow] as const);
       return following;
+    }).catch(async (err: unknown) => {
+      await early.catch(() => undefined);
+      throw err;
     });
-    await images.finishMksysb(followed);
-
-    // ---- capacity ----------------------------------------------------------------------------------------------
-    const tape = planTape(images.sizes(), backup.record4BlockSize, plan.stagingTape);
-    assertCartridgeHolds(tape, plan);
 
     // ---- 3 + 4 + 5. the tape: prepare, write records 1..4, verify ------------------------------------------------
     // The drive is held, exclusively, from preparation through verification (see drive-lock.ts); images and
-    // transfers above run without it.
-    const written = new TapePhase(plan, tape, images, status, operator, desk, info.runId);
-    await withDriveLock(
-      backup.tape,
-      () => written.writeAndVerify(),
-      (holder) => status.show('tape-prepare', `waiting for ${drive}, in use by ${holder ?? 'another backup'}`),
-    );
+    // transfers above run without it (unless writeWhileMksysb).
+    let { tape, written } = (await early) ?? {};
+    if (!tape || !written) {
+      await images.finishMksysb(followed);
+      ({ tape, written } = tapePhaseFor((tapeEarly?.result.earlyRecords.length ?? 0) > 0));
+      await withDriveLock(backup.tape, () => written!.writeAndVerify(), onDriveWait);
+    }
 
     // ---- 6. clean-up -------------------------------------------------------------------------------------------
     const cleanup = !backup.keepStaging && backup.verify === 'full' && tapeVerified(plan, written.verification);
@@ -105,6 +132,7 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
     }
 
     const result = backupResult(plan, tape, images, written, status, !cleanup);
+    if (tapeEarly) result.stream = tapeEarly.result;
     status.setOutcome('succeeded');
     status.show('done', `done in ${Math.round((Date.now() - started) / 1000)} s: tape in ${drive} verified${cleanup ? ', staging removed' : ''}`);
     return result;

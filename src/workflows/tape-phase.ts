@@ -15,13 +15,14 @@ import type { Operator } from './operator';
 import type { RunStatus } from './run-status';
 import { stageActivities } from './stage-activities';
 import type { StagedImages } from './staged-images';
+import type { EarlyTape } from './tape-while-mksysb';
 import { VolumeSet } from './volume-set';
 
 /**
  * Refuses, before anything is written, images that need more cartridges of the inventory's capacity than the backup
  * may span (`maxVolumes`, default 1).
  */
-export function assertCartridgeHolds(tape: TapePlan, plan: RunPlan): void {
+export function assertCartridgeHolds(tape: TapePlan, plan: RunPlan, wroteEarly = false): void {
   if (plan.capacityBytes === undefined || tape.totalBytes <= plan.capacityBytes) return;
   const max = plan.backup.maxVolumes ?? 1;
   const { needed } = planVolumes(tape, plan.capacityBytes);
@@ -32,7 +33,9 @@ export function assertCartridgeHolds(tape: TapePlan, plan: RunPlan): void {
     `the images need ${formatBytes(tape.totalBytes)} of tape but a cartridge in ${where} holds ${formatBytes(plan.capacityBytes)}: ` +
       `${count} of that size, and the backup may span ${max} ("maxVolumes": ${max}). ` +
       (Number.isFinite(needed) ? `Start it with "maxVolumes": ${needed} (or more) to span cartridges. ` : '') +
-      'Nothing was written; the staged images were kept',
+      (wroteEarly
+        ? 'Records 1-3 and the start of record 4 were written while mksysb ran: the cartridge holds no usable backup; the staged images were kept'
+        : 'Nothing was written; the staged images were kept'),
     'ImageTooLarge',
   );
 }
@@ -69,12 +72,15 @@ export class TapePhase {
    * Prepare, write from record k, verify; again from the first bad record until the tape verifies. When record 4
    * fills volume 1, volume 1 is checked and the set goes on with further cartridges (volume-set.ts).
    */
-  async writeAndVerify(): Promise<void> {
+  async writeAndVerify(early?: Exclude<EarlyTape, { kind: 'released' }>): Promise<void> {
     if (this.set.spanning) await this.set.checkStaged();
-    let from: RecordNumber = 1;
+    // After writes made while mksysb ran (tape-while-mksysb.ts): the records they left count as written.
+    let from: RecordNumber | undefined = early ? this.adopt(early) : 1;
     for (;;) {
-      await this.prepare();
-      await this.writeFrom(from);
+      if (from !== undefined) {
+        await this.prepare();
+        await this.writeFrom(from);
+      }
       if (this.plan.backup.verify === 'none' && !this.cut) return this.singleVolume();
       const again = await this.verifyRound();
       if (again !== undefined) {
@@ -86,6 +92,13 @@ export class TapePhase {
       if (restart === undefined) return;
       from = restart.fromRecord;
     }
+  }
+
+  /** Takes the records written while mksysb ran as this phase's own; returns the record to go on from, if any. */
+  private adopt(early: Exclude<EarlyTape, { kind: 'released' }>): RecordNumber | undefined {
+    this.wroteAny = true;
+    for (const k of early.records) this.writes[k] = 1;
+    return early.kind === 'streamed' ? undefined : 4;
   }
 
   /** A set that fit on one cartridge lists that one volume. */

@@ -156,7 +156,7 @@ export const BAD_INPUTS: BadInput[] = [
     message: "workFolder.source \"/\": must not be \"/\" itself; name a staging folder such as /home/mksysb" },
   // unknown fields and several problems at once
   { name: 'unknown field "command"', input: w({ command: 'reboot' }),
-    message: "command: unknown field; the fields are source, tape, backupId, mksysbFlags, bootDevice, record4BlockSize, verify, overwrite, maxVolumes, expectedLabel, keepStaging, workFolder, operatorWaitHours, retry" },
+    message: "command: unknown field; the fields are source, tape, backupId, mksysbFlags, bootDevice, record4BlockSize, verify, overwrite, maxVolumes, writeWhileMksysb, expectedLabel, keepStaging, workFolder, operatorWaitHours, retry" },
   { name: 'unknown field inside tape', input: t({ cmd: 'dd if=/dev/zero of=/dev/rmt0' }),
     message: "tape.cmd: unknown field; the fields are host, device" },
   { name: 'unknown source and unknown device', input: { source: 'aix42', tape: { host: 'tapesrv', device: 'rmt5' } },

@@ -627,7 +627,7 @@ const BAD: BadCase[] = [
     name: 'unknown field with a newline in its name',
     input: w({ 'a\nb': 1 }),
     message:
-      '["a\\nb"]: unknown field; the fields are source, tape, backupId, mksysbFlags, bootDevice, record4BlockSize, verify, overwrite, maxVolumes, expectedLabel, keepStaging, workFolder, operatorWaitHours, retry',
+      '["a\\nb"]: unknown field; the fields are source, tape, backupId, mksysbFlags, bootDevice, record4BlockSize, verify, overwrite, maxVolumes, writeWhileMksysb, expectedLabel, keepStaging, workFolder, operatorWaitHours, retry',
   },
   {
     name: 'several problems at once',
@@ -698,6 +698,7 @@ describe('parseBackupInput applies the defaults', () => {
       verify: 'full',
       overwrite: false,
       maxVolumes: 1,
+      writeWhileMksysb: false,
       keepStaging: false,
       workFolder: {},
       operatorWaitHours: 24,
@@ -790,7 +791,7 @@ describe('backupInputSchema used directly', () => {
         [
           '',
           'unknown fields "sourec", "x"; the fields are source, tape, backupId, mksysbFlags, bootDevice, ' +
-            'record4BlockSize, verify, overwrite, maxVolumes, expectedLabel, keepStaging, workFolder, operatorWaitHours, retry',
+            'record4BlockSize, verify, overwrite, maxVolumes, writeWhileMksysb, expectedLabel, keepStaging, workFolder, operatorWaitHours, retry',
         ],
       ],
     );

@@ -23,6 +23,7 @@ export interface InputOpts {
   keepStaging?: boolean;
   maxAttempts?: string;
   maxVolumes?: string;
+  writeWhileMksysb?: boolean;
   waitHours?: string;
   bootDevice?: string;
 }
@@ -66,6 +67,7 @@ function overlayBackupFlags(base: Record<string, unknown>, o: InputOpts): void {
   if (o.waitHours !== undefined) base.operatorWaitHours = numberish(o.waitHours);
   if (o.maxAttempts !== undefined) base.retry = { ...((base.retry as object) ?? {}), maxAttempts: numberish(o.maxAttempts) };
   if (o.maxVolumes !== undefined) base.maxVolumes = numberish(o.maxVolumes);
+  if (o.writeWhileMksysb) base.writeWhileMksysb = true;
 }
 
 /** A JSON object given inline or as @file. */
@@ -111,6 +113,7 @@ export function addBackupFlags(cmd: Command): Command {
     .option('--keep-staging', 'keep the staged images after a verified tape')
     .option('--max-attempts <n>', 'attempts of each step before waiting for an operator (default 3)')
     .option('--max-volumes <n>', 'cartridges the backup may span; the run waits for each next one (default 1)')
+    .option('--write-while-mksysb', 'write records 1-3 and stream record 4 to the drive while mksysb runs (holds the drive meanwhile)')
     .option('--wait-hours <h>', 'how long a run waits for retry/abort after a step used its attempts (default 24)')
     .option('--boot-device <dev>', 'device given to bosboot -ad (default /dev/rmt0)');
 }

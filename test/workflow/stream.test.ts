@@ -1,0 +1,92 @@
+/**
+ * writeWhileMksysb: records 1-3 written and record 4 streamed to the drive while mksysb still writes the image. The
+ * cartridge is checked with Hercules' tools against the source's images; a mksysb that fails during the stream stops
+ * it and releases the drive, and the retried run writes the tape the ordinary way; a worker lost during the stream is
+ * replaced and the new one re-attaches to the running stream, which writes record 4 once.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import type { BackupProgress, BackupResult } from '../../src/shared/contract';
+import { driveLockStateQuery, driveLockWorkflowId } from '../../src/shared/drive-lock';
+import { assertTapeHolds, backupEnv, sourceImages, sourceRuns, spawnWorker, tapeWrites, waitFor, type BackupEnv } from '../helpers/backup';
+
+/** Bytes of record 4 on the cartridge so far (after the third tapemark), or 0 before record 3 has ended. */
+function record4Bytes(env: BackupEnv): number {
+  const st = env.lab.tapeState('tapesrv', 'rmt0');
+  if (st.marks.length < 3) return 0;
+  return Math.max(0, fs.statSync(env.lab.host('tapesrv').devices!.rmt0!.aws).size - st.marks[2]! - 6);
+}
+
+async function mksysbEnded(env: BackupEnv): Promise<boolean> {
+  return (await env.lab.commandLog('aix01')).some((e) => e.command === 'mksysb' && e.exit !== -1);
+}
+
+test('writeWhileMksysb: record 4 reaches the drive while mksysb runs; the cartridge holds the source\'s images; mksysb ran once, each record written once', async () => {
+  const env = await backupEnv();
+  // mksysb takes 12 s (24 MiB at 2 MiB/s): long enough that records 1-3 and the stream's first blocks come well before its end.
+  await env.lab.setHostConfig('aix01', { mksysbBytes: 24 << 20, mksysbBytesPerSecond: 2 << 20 });
+  const handle = await env.start({ writeWhileMksysb: true, keepStaging: true });
+  await waitFor('record 4 bytes on the cartridge', async () => record4Bytes(env) > 64 * 1024, 90_000);
+  assert.equal(await mksysbEnded(env), false, 'mksysb was still running when record 4 reached the drive');
+  const result = (await handle.result()) as BackupResult;
+  assert.deepEqual(result.stream, { streamed: true, earlyRecords: [1, 2, 3] });
+  assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 1 });
+  assert.deepEqual((await tapeWrites(env)).map((w) => [w.file, w.exit]), [[1, 0], [2, 0], [3, 0], [4, 0]], 'each record written once');
+  await assertTapeHolds(env, sourceImages(env, result.backupId));
+  assert.equal(result.verification.readBack, true);
+  assert.equal(result.verification.lsmksysb, true, 'verified as any run: every record read back, the archive checked');
+  assert.deepEqual(result.records.map((r) => r.writes), [1, 1, 1, 1]);
+});
+
+test('writeWhileMksysb with a mksysb that fails during the stream: the stream stops, the drive is released, the retried mksysb\'s tape is written after it', async () => {
+  const env = await backupEnv();
+  // The source's file system fills after 10 MiB (10 s at 1 MiB/s): mksysb fails (ENOSPC) with the stream under way.
+  await env.lab.setHostConfig('aix01', { mksysbBytes: 16 << 20, mksysbBytesPerSecond: 1 << 20, freeBytes: 10 << 20 });
+  const handle = await env.start({ writeWhileMksysb: true, keepStaging: true, retry: { maxAttempts: 1 } });
+  await waitFor('record 4 bytes on the cartridge', async () => record4Bytes(env) > 64 * 1024, 90_000);
+  assert.equal(await mksysbEnded(env), false, 'the stream is under way, mksysb still running');
+  const p = await waitFor('the operator wait after mksysb failed', async () => {
+    const q = await handle.query<BackupProgress>('progress');
+    return q.waiting ? q : undefined;
+  }, 90_000);
+  assert.match(p.waiting!.reason, /mksysb on aix01 failed/);
+  // The stream is stopped and the drive released while the run waits (the stop, which waits for the activity to
+  // end the remote dd, may come a moment after the wait began): nothing holds or has open the drive.
+  const lock = env.t.client.workflow.getHandle(driveLockWorkflowId({ host: 'tapesrv', device: 'rmt0' }, env.config.taskQueue));
+  await waitFor('the drive released', async () => (await lock.query(driveLockStateQuery)).holder === null);
+  const st = await env.lab.exec('tapesrv', 'tctl -f /dev/rmt0 status');
+  assert.equal(st.code, 0, `the drive is not busy: ${st.stderr}`);
+  assert.deepEqual((await tapeWrites(env)).map((w) => w.file), [1, 2, 3], 'records 1-3 ended; the stream of record 4 was stopped (a killed dd reports nothing)');
+
+  await env.lab.setHostConfig('aix01', { freeBytes: 1 << 30 });
+  await handle.signal('retry', {});
+  const result = (await handle.result()) as BackupResult;
+  assert.equal(result.stream?.streamed, false);
+  assert.match(result.stream!.fellBack!, /mksysb did not end well.*the drive was released/);
+  assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 2 }, 'the failed mksysb and its retry, no third');
+  assert.deepEqual((await tapeWrites(env)).slice(3).map((w) => [w.file, w.exit]), [[1, 0], [2, 0], [3, 0], [4, 0]], 'the tape written again from record 1');
+  await assertTapeHolds(env, sourceImages(env, result.backupId));
+});
+
+test('writeWhileMksysb with the worker lost during the stream: the new worker re-attaches, the stream writes record 4 once', async () => {
+  const env = await backupEnv({ worker: false });
+  await env.lab.setHostConfig('aix01', { mksysbBytes: 24 << 20, mksysbBytesPerSecond: 2 << 20 });
+  let w = spawnWorker(env);
+  const handle = await env.start({ writeWhileMksysb: true, keepStaging: true });
+  await waitFor('record 4 bytes on the cartridge', async () => record4Bytes(env) > 64 * 1024, 90_000);
+  assert.equal(await mksysbEnded(env), false, 'the stream is under way, mksysb still running');
+  w.child.kill('SIGKILL');
+  await w.exited;
+  w = spawnWorker(env);
+  try {
+    const result = (await handle.result()) as BackupResult;
+    assert.equal(result.stream?.streamed, true, result.stream?.fellBack);
+    assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 1 });
+    assert.deepEqual((await tapeWrites(env)).map((x) => [x.file, x.exit]), [[1, 0], [2, 0], [3, 0], [4, 0]], 'one stream: the retried attempt re-attached to it');
+    await assertTapeHolds(env, sourceImages(env, result.backupId));
+  } finally {
+    w.child.kill('SIGTERM');
+    await w.exited;
+  }
+});
