@@ -59,7 +59,11 @@ export interface HostConfig {
   bootImageBytes?: number;
   /** Free space every filesystem of the host reports in `df -k`; mksysb fails with ENOSPC beyond it. */
   freeBytes?: number;
-  /** Tape writes on this host run no faster than this many bytes per second (default: as fast as the disk). */
+  /**
+   * Tape writes on this host run no faster than this many bytes per second (default: as fast as the disk), and never
+   * faster to make up for input that came late: each time the drive ran dry and stopped, the write's command-log
+   * entry counts an underrun (`tape.underruns`: the stops and starts a real drive shoe-shines with).
+   */
   tapeBytesPerSecond?: number;
   /**
    * What mkinsttape archives as ./tapeblksz whatever /tapeblksz holds (a source whose install image records another

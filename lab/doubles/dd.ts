@@ -117,15 +117,28 @@ function fillChunk(fd: number, chunk: Buffer, pos: number | null): number {
   return n;
 }
 
-/** A drive streams at its own speed (`tapeBytesPerSecond`): each call waits until its bytes' turn. No rate: no wait. */
-function streamPacer(rate: number | undefined): (bytes: number) => void {
-  const t0 = Date.now();
-  let written = 0;
-  return (bytes) => {
-    if (!rate) return;
-    const due = t0 + (written / rate) * 1000 - Date.now();
-    if (due > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, due);
-    written += bytes;
+/** A drive that stops when its input runs dry this long after its last bytes is counted as an underrun. */
+const UNDERRUN_MS = 20;
+
+/**
+ * A drive streams at its own speed (`tapeBytesPerSecond`): each call waits until the drive has written the bytes
+ * before. A drive never goes faster than its speed to make up for input that came late: it ran dry and stopped (on
+ * a real drive, a stop, a rewind past the last block and a start again: shoe-shining), and `underruns` counts those
+ * stops. No rate: no wait, nothing counted.
+ */
+function streamPacer(rate: number | undefined): { pace(bytes: number): void; underruns(): number | undefined } {
+  let free: number | undefined;
+  let stops = 0;
+  return {
+    pace(bytes) {
+      if (!rate) return;
+      const now = Date.now();
+      if (free !== undefined && now > free + UNDERRUN_MS) stops++;
+      const start = Math.max(free ?? now, now);
+      if (start > now) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, start - now);
+      free = start + (bytes / rate) * 1000;
+    },
+    underruns: () => (rate ? stops : undefined),
   };
 }
 
@@ -176,10 +189,10 @@ function tapeWrite(
   let blocksLeft = o.count ?? Infinity;
   let eof = false;
   let failure: TapeErrno | undefined;
-  const pace = streamPacer(config().tapeBytesPerSecond);
+  const pacer = streamPacer(config().tapeBytesPerSecond);
   const doWrite = (buf: Buffer, size: number): void => {
     if (!buf.length) return;
-    pace(buf.length);
+    pacer.pace(buf.length);
     let allowed = drop.allow(buf.length);
     if (allowed < buf.length) allowed -= allowed % size;
     if (allowed) drive.write(buf.subarray(0, allowed), size);
@@ -195,7 +208,7 @@ function tapeWrite(
     return [Math.floor(b / W), b % W ? 1 : 0, b];
   };
   const entry = (error?: string): Record<string, unknown> => ({
-    tape: { device: drive.st.device, op: 'write', file: startFile, bytes: drive.dataBytes, blockSize: drive.st.blockSize, writeSize: W, error },
+    tape: { device: drive.st.device, op: 'write', file: startFile, bytes: drive.dataBytes, blockSize: drive.st.blockSize, writeSize: W, error, underruns: pacer.underruns() },
     position: drive.position(),
   });
   const logEntry = (exit: number, error?: string): void => log('dd', args, exit, entry(error));

@@ -10,7 +10,7 @@ import { InputValidationError } from '../../src/schema';
 
 test('inputFromOptions: flags build the one-line input; --input JSON is overlaid by flags', () => {
   assert.deepEqual(
-    inputFromOptions({ source: 'aix01', tape: 'tapesrv:rmt0', mksysbFlags: 'e,-i -p', record4BlockSize: '262144', verify: 'lsmksysb', overwrite: true, maxAttempts: '1', maxVolumes: '3', waitHours: '0.5' }),
+    inputFromOptions({ source: 'aix01', tape: 'tapesrv:rmt0', mksysbFlags: 'e,-i -p', record4BlockSize: '262144', verify: 'lsmksysb', overwrite: true, maxAttempts: '1', maxVolumes: '3', writeWhileMksysb: true, waitHours: '0.5' }),
     {
       source: 'aix01',
       tape: { host: 'tapesrv', device: 'rmt0' },
@@ -20,6 +20,7 @@ test('inputFromOptions: flags build the one-line input; --input JSON is overlaid
       overwrite: true,
       retry: { maxAttempts: 1 },
       maxVolumes: 3,
+      writeWhileMksysb: true,
       operatorWaitHours: 0.5,
     },
   );

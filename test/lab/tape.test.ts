@@ -219,3 +219,23 @@ describe('Linux tape host', () => {
     assert.match(await ok(lab, 'lnx', `sha256sum ${W}/two.img`), new RegExp(sha(hostFile('lnx', 'two.img'))));
   });
 });
+
+describe('drive speed', () => {
+  test('a drive at tapeBytesPerSecond counts an underrun each time a late feed let it run dry; a file feeds it without one', async () => {
+    await lab.setHostConfig('tapesrv', { tapeBytesPerSecond: 64 << 20 });
+    try {
+      const log = async () => (await lab.commandLog('tapesrv')).filter((e) => e.command === 'dd' && (e.tape as { op?: string } | undefined)?.op === 'write').at(-1)!.tape as { bytes: number; underruns?: number };
+      await ok(lab, 'tapesrv', `chdev -l rmt1 -a block_size=512 && tctl -f /dev/rmt1 rewind && dd if=${W}/big.img of=/dev/rmt1.1 bs=512`);
+      assert.deepEqual([(await log()).bytes, (await log()).underruns], [1 << 20, 0]);
+      // Three pieces of 9 MiB, 0.5 s apart. The lab's dd takes a pipe's input in pieces of up to 8 MiB (in effect the
+      // drive's buffer), each written in about 0.13 s, and between the pieces the drive has nothing to write.
+      const piece = `cat ${Array(9).fill(`${W}/big.img`).join(' ')}`;
+      await ok(lab, 'tapesrv', `tctl -f /dev/rmt1 rewind && { for i in 1 2 3; do ${piece}; sleep 0.5; done; } | dd of=/dev/rmt1.1 ibs=512 obs=512`);
+      const slow = await log();
+      assert.equal(slow.bytes, 27 << 20);
+      assert.ok((slow.underruns ?? 0) >= 2, `underruns ${slow.underruns}`);
+    } finally {
+      await lab.setHostConfig('tapesrv', { tapeBytesPerSecond: undefined });
+    }
+  });
+});

@@ -719,6 +719,7 @@ describe('parseBackupInput applies the defaults', () => {
       verify: 'lsmksysb',
       overwrite: true,
       maxVolumes: 12,
+      writeWhileMksysb: true,
       expectedLabel: 'aix01-2024-05-01',
       keepStaging: true,
       workFolder: { source: '/home/mksysb', tape: '/backup/stage.1' },
