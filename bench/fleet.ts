@@ -51,8 +51,11 @@ export interface FleetBenchFigures {
   totalTapeWriteSeconds: number;
   /** totalTapeWriteSeconds / drives */
   lowerBoundSeconds: number;
-  /** makespan / lower bound */
+  /** makespan / total tape write time per drive */
+  writeRatio: number;
+  /** makespan / max(drive-held time / drives, longest single backup): the bound the fleet's schedule is judged by */
   ratio: number;
+  boundSeconds: number;
   /** Sum over backups of tape-prepare + tape-write + verify seconds. */
   totalDriveHeldSeconds: number;
   driveHeldBoundSeconds: number;
@@ -122,6 +125,7 @@ export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ fig
       const sum = (f: (r: BackupResult) => number) => children.reduce((n, r) => n + f(r), 0);
       const write = sum((r) => r.durations['tape-write'] ?? 0);
       const held = sum((r) => (r.durations['tape-prepare'] ?? 0) + (r.durations['tape-write'] ?? 0) + (r.durations.verify ?? 0));
+      const longest = Math.max(...result.results.map((r) => r.seconds ?? 0));
       const figures: FleetBenchFigures = {
         sources: sources.length,
         drives: nDrives,
@@ -133,10 +137,12 @@ export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ fig
         makespanSeconds: result.seconds,
         totalTapeWriteSeconds: round(write),
         lowerBoundSeconds: round(write / nDrives),
-        ratio: round(result.seconds / (write / nDrives)),
+        writeRatio: round(result.seconds / (write / nDrives)),
+        ratio: round(result.seconds / Math.max(held / nDrives, longest)),
+        boundSeconds: round(Math.max(held / nDrives, longest)),
         totalDriveHeldSeconds: round(held),
         driveHeldBoundSeconds: round(held / nDrives),
-        longestBackupSeconds: Math.max(...result.results.map((r) => r.seconds ?? 0)),
+        longestBackupSeconds: longest,
         perTapeHostLimit: result.limits.perTapeHost.tapesrv ?? 0,
       };
       return { figures, markdown: fleetMarkdown(figures) };
@@ -168,14 +174,15 @@ export function fleetMarkdown(f: FleetBenchFigures): string {
     '| figure | seconds |',
     '|---|---:|',
     `| makespan (fleet start to end) | ${f.makespanSeconds.toFixed(1)} |`,
-    `| lower bound: total tape write time (${f.totalTapeWriteSeconds.toFixed(1)} s) / ${f.drives} drives | ${f.lowerBoundSeconds.toFixed(1)} |`,
-    `| **makespan / lower bound** | **${f.ratio.toFixed(2)}** |`,
     `| drive-held time (prepare + write + verify, ${f.totalDriveHeldSeconds.toFixed(1)} s) / ${f.drives} drives | ${f.driveHeldBoundSeconds.toFixed(1)} |`,
     `| longest single backup (images, transfer, tape) | ${f.longestBackupSeconds.toFixed(1)} |`,
+    `| bound: the larger of the two | ${f.boundSeconds.toFixed(1)} |`,
+    `| **makespan / bound** (target ≤ 1.15) | **${f.ratio.toFixed(2)}** |`,
+    `| total tape write time (${f.totalTapeWriteSeconds.toFixed(1)} s) / ${f.drives} drives, and makespan / it | ${f.lowerBoundSeconds.toFixed(1)}; ${f.writeRatio.toFixed(2)} |`,
     '',
     'The drive is held longer than it writes: preparation, positioning before each record and the read-back ' +
       'verification (each a few SSH commands, and a read of the whole cartridge) also need it, so the drive-held time ' +
-      'per drive is the tighter bound; the makespan is also bounded below by the longest single backup.',
+      'per drive is the bound the schedule can reach; the makespan is also bounded below by the longest single backup.',
     '',
   ].join('\n');
 }

@@ -1,7 +1,7 @@
 /**
  * Record 4 streamed to the drive while mksysb still writes the image (`writeWhileMksysb`, src/tape/stream.ts): the
- * tape host feeds its staged copy to the drive as the copy grows; the worker seals the stream once the copy is the
- * source's image (size and SHA-256 checked), and the write ends with the last bytes. Detached and fenced like every
+ * tape host feeds its staged copy to the drive as the copy grows; the follow of the image seals the stream once the
+ * copy holds every byte mksysb wrote, and the write ends with the last bytes. Detached and fenced like every
  * record write, so a lost worker's successor re-attaches to the running stream instead of starting a second one.
  */
 import { ApplicationFailure } from '@temporalio/activity';
@@ -9,7 +9,7 @@ import { digest, driverFor, layout, stagedPath, stream, volumes } from '../tape'
 import { reachedEnd } from './drive-checks';
 import { FencedDrive } from './drive-fence';
 import type { ActivityHosts } from './hosts';
-import type { RunPlan, StagedImage } from './types';
+import type { RunPlan } from './types';
 
 export interface StreamedRecord {
   /** SHA-256 of the image bytes the stream sent to the drive (padding not included). */
@@ -23,6 +23,15 @@ function files(plan: RunPlan, generation: string): stream.StreamFiles {
 
 function streamName(generation: string): string {
   return `stream-r4-${generation}`;
+}
+
+/**
+ * The seal of a stream: the copy holds the whole image (`bytes`), and record 4 is padded with NULs to its block size.
+ * The follow of the image writes it (transfer/follow.ts) once mksysb has ended and its last bytes are moved.
+ */
+export function sealCommand(plan: RunPlan, generation: string, bytes: number): string {
+  const onTape = layout.planRecord(4, bytes, plan.backup.record4BlockSize, plan.stagingTape);
+  return stream.sealStream(files(plan, generation), bytes, onTape.bytes - bytes);
 }
 
 export function streamActivities(hosts: ActivityHosts) {
@@ -59,13 +68,6 @@ export function streamActivities(hosts: ActivityHosts) {
         throw ApplicationFailure.retryable(`the stream of record 4 on ${backup.tape.host} ended without its SHA-256`, 'CommandFailed');
       }
       return { sha256, reattached: r.attached };
-    },
-
-    /** Tells the stream the copy is whole: its size, and the NULs that pad record 4 to its block size. */
-    async sealRecord4Stream(plan: RunPlan, generation: string, image: StagedImage): Promise<void> {
-      const { backup } = plan;
-      const onTape = layout.planRecord(4, image.bytes, backup.record4BlockSize, plan.stagingTape);
-      await hosts.run(backup.tape.host, `seal the stream of record 4`, stream.sealStream(files(plan, generation), image.bytes, onTape.bytes - image.bytes));
     },
   };
 }

@@ -55,7 +55,6 @@ export const ACTIVITY_STAGE: Readonly<Record<string, ActivityStage>> = {
   writeRecord: 'tape-write',
   writeVolume: 'tape-write',
   streamRecord4: 'tape-write',
-  sealRecord4Stream: 'tape-write',
   ejectCartridge: 'tape-write',
   awaitCartridge: 'tape-write',
   inspectCartridge: 'tape-prepare',

@@ -92,6 +92,11 @@ export class FleetBoard {
     return this.limits.total !== null && this.running >= this.limits.total ? undefined : this.pickDrive();
   }
 
+  /** How many children run on `drive` now. */
+  childrenOn(drive: Drive): number {
+    return this.runningOn.get(driveKey(drive)) ?? 0;
+  }
+
   /** A child starts on `drive`. */
   take(drive: Drive): void {
     this.runningOn.set(driveKey(drive), this.runningOn.get(driveKey(drive))! + 1);

@@ -80,8 +80,13 @@ const { awaitFleetChildren } = proxyActivities<FleetActivities>({
 export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
   const fleetId = workflowInfo().workflowId;
   // Each child's backup ID (which names its staging files) is its workflow ID made file-name safe.
-  const childInput = (source: string, tape: Drive): BackupInput =>
-    ({ ...(input.backupInput ?? {}), source, tape, backupId: backupIdFromWorkflowId(`${fleetId}/${source}`) }) as BackupInput;
+  // writeWhileMksysb holds the drive through the child's mksysb: asked for in backupInput, a child has it only when
+  // the drive is free for it (no other child on it, none queued that could need it).
+  const childInput = (source: string, tape: Drive, driveFree = false): BackupInput => {
+    const child = { ...(input.backupInput ?? {}), source, tape, backupId: backupIdFromWorkflowId(`${fleetId}/${source}`) } as BackupInput;
+    if (child.writeWhileMksysb && !driveFree) child.writeWhileMksysb = false;
+    return child;
+  };
   const { board, startedAt } = input.carry
     ? { board: FleetBoard.restore(fleetId, input.carry), startedAt: input.carry.startedAt }
     : await firstRun(input, fleetId, childInput);
@@ -111,9 +116,10 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
         continue;
       }
       const source = queue.shift()!;
+      const driveFree = board.childrenOn(drive) === 0 && queue.length === 0;
       board.take(drive);
       startedHere++;
-      children.push(runChild(board, board.begin(source, drive), childInput(source, drive)));
+      children.push(runChild(board, board.begin(source, drive), childInput(source, drive, driveFree)));
     }
     // 4. every child ended, ok or failed
     await Promise.all(children);

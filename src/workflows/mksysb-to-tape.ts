@@ -88,21 +88,9 @@ export async function mksysbToTape(input: BackupInput): Promise<BackupResult> {
         await images.move(images.image(1));
         await images.move(images.image(2));
       });
-      const follow = images.follow();
+      const follow = images.follow(tapeEarly?.generation);
       const image4 = images.make(4, `${mksysb} 4_mksysb.img`);
-      if (tapeEarly) {
-        early = small.then(() =>
-          withDriveLock(backup.tape, async () => {
-            const e = await tapeEarly.write(follow, image4);
-            if (e.kind === 'released') return undefined;
-            await images.finishMksysb(await follow);
-            const phase = tapePhaseFor(true, e.kind === 'record4');
-            await phase.written.writeAndVerify(e);
-            return phase;
-          }, onDriveWait),
-        );
-        early.catch(() => undefined); // awaited after the images, or before the run fails
-      }
+      if (tapeEarly) early = tapeEarly.start(small, follow, image4, (check) => tapePhaseFor(true, check), onDriveWait);
       // All three settle before the run goes on or fails: no unhandled rejection, and on cancellation mksysb is
       // stopped on the source before the run ends.
       const [, , following] = await settleAll([image4, small, follow] as const);

@@ -50,12 +50,14 @@ export class StagedImages {
     return moved;
   }
 
-  /** Follows the mksysb image as it grows. Best effort: whatever goes wrong there, `finishMksysb` moves it. */
-  follow(): Promise<Followed | null> {
+  /**
+   * Follows the mksysb image as it grows. Best effort: whatever goes wrong there, `finishMksysb` moves it.
+   * `sealStream`: the stream of record 4 (writeWhileMksysb) to seal once the copy holds every byte.
+   */
+  follow(sealStream?: string): Promise<Followed | null> {
     const { plan } = this;
-    return stageActivities(plan, 'transfer', `follow the mksysb image as it grows, ${plan.backup.source} → ${plan.backup.tape.host}`)
-      .followImage(plan)
-      .catch(() => null);
+    const act = stageActivities(plan, 'transfer', `follow the mksysb image as it grows, ${plan.backup.source} → ${plan.backup.tape.host}`);
+    return (sealStream === undefined ? act.followImage(plan) : act.followImage(plan, { sealStream })).catch(() => null);
   }
 
   /** Once mksysb has ended: notes what following it moved, and moves the image the ordinary way unless that sufficed. */

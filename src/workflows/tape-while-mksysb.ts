@@ -1,9 +1,9 @@
 /**
  * `writeWhileMksysb`: the drive taken as soon as the boot and install images are on the tape host, records 1-3
  * written while mksysb runs, and record 4 streamed to the drive from the tape host's staged copy as the follow moves
- * mksysb's output there (src/activities/stream.ts). The stream is sealed only once the follow has the whole image
- * and its SHA-256 is the source's; the record on tape counts only when the SHA-256 of what the stream sent is the
- * image's too. Anything else falls back to today's path, never to a second mksysb:
+ * mksysb's output there (src/activities/stream.ts). The follow seals the stream once mksysb has ended well and the
+ * copy holds every byte it wrote; the record on tape counts only when the follow's copy and the SHA-256 of what the
+ * stream sent are both the source image's. Anything else falls back to today's path, never to a second mksysb:
  *
  * - records 1-3 on tape, mksysb done, the stream failed or sent other bytes: record 4 is written from the staged
  *   copy, in the same hold of the drive (`record4`);
@@ -20,9 +20,11 @@ import type { StreamResult } from '../shared/contract';
 import { failureMessage } from '../shared/failures';
 import type { RecordNumber } from '../tape/layout';
 import { runCancelled } from './cancellation';
+import { withDriveLock } from './drive-lock';
 import type { RunStatus } from './run-status';
 import { stageActivities } from './stage-activities';
 import type { StagedImages } from './staged-images';
+import type { TapePhase } from './tape-phase';
 
 type Followed = Awaited<ReturnType<Activities['followImage']>>;
 
@@ -38,7 +40,8 @@ export type EarlyTape =
 export class TapeWhileMksysb {
   readonly result: StreamResult = { streamed: false, earlyRecords: [] };
   private readonly drive: string;
-  private readonly generation: string;
+  /** Names this run's early writes and its stream (`stream-r4-<generation>`), which the follow seals. */
+  readonly generation: string;
 
   constructor(
     private readonly plan: RunPlan,
@@ -51,10 +54,41 @@ export class TapeWhileMksysb {
   }
 
   /**
+   * Once records 1 and 2 are staged (`small`): takes the drive, writes early, and when that left records on the
+   * cartridge goes on with the tape phase in the same hold (`phaseFor` builds it once the images are complete; its
+   * argument: whether to check the cartridge's capacity, not needed when it took the whole stream). Undefined when the
+   * drive was released: the run then writes the tape after mksysb. Never rejects unhandled.
+   */
+  start<P extends { written: TapePhase }>(
+    small: Promise<void>,
+    followed: Promise<Followed | null>,
+    mksysb: Promise<StagedImage>,
+    phaseFor: (check: boolean) => P,
+    onDriveWait: (holder: string | undefined) => void,
+  ): Promise<P | undefined> {
+    const run = small.then(() =>
+      withDriveLock(
+        this.plan.backup.tape,
+        async () => {
+          const early = await this.write(followed, mksysb);
+          if (early.kind === 'released') return undefined;
+          await this.images.finishMksysb(await followed);
+          const phase = phaseFor(early.kind === 'record4');
+          await phase.written.writeAndVerify(early);
+          return phase;
+        },
+        onDriveWait,
+      ),
+    );
+    run.catch(() => undefined); // awaited by the run after the images, or before it fails
+    return run;
+  }
+
+  /**
    * Under the drive lock, with records 1 and 2 staged: prepare, records 1-3, and record 4 streamed until mksysb has
    * ended (`followed`: the follow's outcome; `mksysb`: the image as made on the source).
    */
-  async write(followed: Promise<Followed | null>, mksysb: Promise<StagedImage>): Promise<EarlyTape> {
+  private async write(followed: Promise<Followed | null>, mksysb: Promise<StagedImage>): Promise<EarlyTape> {
     try {
       await this.recordsOneToThree();
     } catch (err) {
@@ -81,9 +115,9 @@ export class TapeWhileMksysb {
       await stop();
       return this.fallBack(records, `the tape host's copy (${f.bytes} bytes) is not the source's image (${image.bytes} bytes, SHA-256 ${image.sha256})`);
     }
+    // The follow sealed the stream when it had moved the last bytes; the stream ends with them.
     let sent: StreamedRecord;
     try {
-      await this.act('seal the stream of record 4').sealRecord4Stream(this.plan, this.generation, image);
       sent = await streaming;
     } catch (err) {
       if (runCancelled(err)) throw err;

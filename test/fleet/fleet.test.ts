@@ -293,3 +293,20 @@ test('a fleet with an unknown source or drive fails at once, naming them', async
     return true;
   });
 });
+
+test('a fleet asked for writeWhileMksysb gives it only to a child whose drive is free: not while others are queued for it', async () => {
+  const fleetId = `mksysb-fleet/test-${randomUUID().slice(0, 8)}`;
+  const drive = DRIVES[0]!;
+  const input: FleetInput = {
+    sources: ['aix01', 'aix02'],
+    drives: [drive],
+    // One child at a time on the drive's host: aix02 is queued while aix01 runs, and starts when the drive is free.
+    maxConcurrentMksysbPerTapeHost: 1,
+    backupInput: { overwrite: true, verify: 'lsmksysb', writeWhileMksysb: true },
+  };
+  const result = (await (await t.client.workflow.start('mksysbFleet', { taskQueue: config.taskQueue, workflowId: fleetId, args: [input] })).result()) as FleetResult;
+  assert.deepEqual(result.results.map((r) => [r.source, r.state]), [['aix01', 'ok'], ['aix02', 'ok']]);
+  const child = async (source: string) => (await t.client.workflow.getHandle(result.results.find((r) => r.source === source)!.workflowId).result()) as BackupResult;
+  assert.equal((await child('aix01')).stream, undefined, 'aix01 started with aix02 queued for the drive: the tape after mksysb');
+  assert.deepEqual((await child('aix02')).stream, { streamed: true, earlyRecords: [1, 2, 3] }, 'aix02 had the drive to itself');
+});

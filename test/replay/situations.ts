@@ -96,6 +96,16 @@ async function runsOf(ctx: SituationContext, workflowId: string): Promise<string
   return runs.sort((a, b) => a.start - b.start).map((r) => r.runId);
 }
 
+/** Runs `fn` with aix01's mksysb making `bytes` at `rate`, then gives aix01 the recorder's usual small image again. */
+async function withSlowMksysb(ctx: SituationContext, bytes: number, rate: number, fn: () => Promise<unknown>): Promise<void> {
+  await ctx.lab.setHostConfig('aix01', { mksysbBytes: bytes, mksysbBytesPerSecond: rate });
+  try {
+    await fn();
+  } finally {
+    await ctx.lab.setHostConfig('aix01', { mksysbBytes: 3 * MiB, mksysbBytesPerSecond: undefined });
+  }
+}
+
 export const SITUATIONS: Situation[] = [
   {
     name: 'worker-ping',
@@ -113,6 +123,15 @@ export const SITUATIONS: Situation[] = [
       const id = 'mksysb-tape/aix01/replay-succeeds';
       await (await startBackup(ctx, id)).result();
       await ctx.record('backup-succeeds', id);
+    },
+  },
+  {
+    name: 'write-while-mksysb',
+    what: 'writeWhileMksysb: records 1-3 written and record 4 streamed while mksysb runs, sealed when it ends, then verified',
+    async run(ctx) {
+      const id = 'mksysb-tape/aix01/replay-write-while-mksysb';
+      await withSlowMksysb(ctx, 24 * MiB, 4 * MiB, async () => (await startBackup(ctx, id, { writeWhileMksysb: true })).result());
+      await ctx.record('write-while-mksysb', id);
     },
   },
   {
@@ -185,8 +204,7 @@ export const SITUATIONS: Situation[] = [
     what: 'the run is cancelled while mksysb runs on the source',
     async run(ctx) {
       const id = 'mksysb-tape/aix01/replay-cancel-mksysb';
-      await ctx.lab.setHostConfig('aix01', { mksysbBytes: 64 * MiB, mksysbBytesPerSecond: 2 * MiB });
-      try {
+      await withSlowMksysb(ctx, 64 * MiB, 2 * MiB, async () => {
         const handle = await startBackup(ctx, id);
         await waitFor('mksysb running', async () => {
           const p = await handle.query(progressQuery);
@@ -195,9 +213,7 @@ export const SITUATIONS: Situation[] = [
         });
         await handle.cancel();
         await closed(handle);
-      } finally {
-        await ctx.lab.setHostConfig('aix01', { mksysbBytes: 3 * MiB, mksysbBytesPerSecond: undefined });
-      }
+      });
       await ctx.record('cancel-during-mksysb', id);
     },
   },

@@ -18,6 +18,7 @@ import type { FollowOutcome, RunPlan } from '../types';
 import { earlierPull, pullRound, pullSource } from './direct-pull';
 import { checkWriter, relayRange } from './relay';
 import { copyPath, survey } from './staged-copy';
+import { sealCommand } from '../stream';
 
 /**
  * Follows the source's growing mksysb image (record 4) while the detached `mksysb` of this backup writes it, and
@@ -26,7 +27,7 @@ import { copyPath, survey } from './staged-copy';
  * Assumes mksysb only appends to its output file (it writes one backup archive front to back); any other change is
  * caught by the caller's SHA-256 comparison.
  */
-export async function followImage(hosts: ActivityHosts, plan: RunPlan): Promise<FollowOutcome> {
+export async function followImage(hosts: ActivityHosts, plan: RunPlan, opts: { sealStream?: string } = {}): Promise<FollowOutcome> {
   const f = await Follower.start(hosts, plan);
   const { source } = plan.backup;
   // As often as the detached mksysb is polled (each round is a few channels on both connections).
@@ -42,6 +43,9 @@ export async function followImage(hosts: ActivityHosts, plan: RunPlan): Promise<
     if (have !== null && have > f.offset && !(await f.round())) continue;
     heartbeat({ stage: 'transfer', record: 4, bytesDone: f.offset, offset: f.offset });
     if (state.state === 'exited' && state.code === 0) {
+      // The copy holds every byte mksysb wrote: a stream of record 4 (writeWhileMksysb) may write its last ones while
+      // both hosts hash the image; what it sent is compared with the source's SHA-256 before it counts.
+      if (opts.sealStream) await hosts.run(plan.backup.tape.host, 'seal the stream of record 4', sealCommand(plan, opts.sealStream, f.offset));
       return f.outcome(true, await describeImage(hosts, plan.backup.tape.host, plan.tapeOs, 4, f.target));
     }
     if (have === null || have === f.offset) await sleep(interval, f.signal);

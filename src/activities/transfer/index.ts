@@ -42,8 +42,9 @@ export function transferActivities(hosts: ActivityHosts) {
       return moved(image, 'relay', offset, sent, directFailed);
     },
 
-    followImage(plan: RunPlan): Promise<FollowOutcome> {
-      return followImage(hosts, plan);
+    /** `sealStream`: the generation of a stream of record 4 to seal once the copy holds the whole image. */
+    followImage(plan: RunPlan, opts: { sealStream?: string } = {}): Promise<FollowOutcome> {
+      return followImage(hosts, plan, opts);
     },
 
     /** Is the staged copy on the tape host still the source's image? (After a failed read-back.) */
