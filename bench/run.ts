@@ -592,6 +592,11 @@ ${missed(out.figures)}
   one SSH connection instead of two and never pass through the worker.
 - **Connection reuse**: one SSH connection per host per worker (SshPool); every command is a channel on it.
 - **Block size**: 256 KiB record-4 blocks instead of 512 bytes (when \`/tapeblksz\` says so) cut the per-block cost.
+- **Tape while mksysb runs** (\`writeWhileMksysb\`): records 1-3 go to the drive while mksysb runs and record 4 is
+  streamed from the tape host's growing copy; the follow seals the stream when the copy holds the last byte, so the
+  stream's tail is written while both hosts hash the image. Only the verification is left after mksysb (0.89 → 0.79
+  with \`lsmksysb\` from sealing in the follow instead of after both hashes; 0.60 in the realistic profile, where the
+  drive is slower than the disk).
 
 ${fleet}
 `.replace(/\n{3,}/g, '\n\n');
@@ -608,7 +613,29 @@ const WHY: Record<string, string> = {
     'processes and a pipe at full speed), hashing the file after the write in the same command (this run), ' +
     'aes128-gcm with ssh2\'s native binding (chacha20-poly1305 and the CTR modes are ~40 % slower). Not done: dropping ' +
     'the check on the tape host, or hashing in the worker instead (what passed through the worker, not what was ' +
-    'written), which would trade verification for speed. With `pullFrom` the bytes skip the worker (figure 2).',
+    'written), which would trade verification for speed. With `pullFrom` the bytes skip the worker (figure 2). Not done ' +
+    'this session: relaying through OpenSSH clients on the worker (two `ssh` processes piped, the pinned keys written ' +
+    'to a known_hosts file, the resume offset and the tape host\'s SHA-256 check kept), for which the banner-skipping ' +
+    'data marker would need a reader in the worker between them.',
+  'backup-stream-lsmksysb':
+    'What remains after mksysb ends: the SHA-256 of the 1 GiB image on the source (`makeImage`) and on the tape host ' +
+    '(the follow), the stream\'s last bytes (the feed looks for new bytes and the seal once a second: AIX\'s `sleep` ' +
+    'takes whole seconds), then `lsmksysb -V` reading record 4 back and the record-2 install check, each a detached or ' +
+    'short command with Temporal round trips. The manual procedure ends with the same `lsmksysb -V`, and the lab\'s ' +
+    'emulator writes at disk speed, so what the stream saves here is only the record-4 write (~2 s of 1 GiB): the floor ' +
+    'is about mksysb + hash + lsmksysb. Tried and kept: the follow seals the stream as soon as the copy holds the last ' +
+    'byte, so the tail goes to the drive while both hosts hash. On a drive slower than the disk the write is most of ' +
+    'what comes after mksysb, and the realistic profile (below) shows the gain there.',
+  'backup-stream':
+    'Full verification reads every record back (record 4 once, for its SHA-256 and restore -T together) where the ' +
+    'manual procedure only runs `lsmksysb -V`; the stream removes the record-4 write after mksysb, not the read-back.',
+  fleet:
+    'Each drive idles at the start (its first child\'s mksysb and transfers) and at each handoff (release, lock grant, ' +
+    'prepare: Temporal round trips and SSH commands), and on this 2-core machine the other sources\' mksysb, hashing ' +
+    'and transfers slow every tape phase (the drive-held time per backup grows with the load). The fleet orders longest ' +
+    'first by the last runs\' tape bytes and runs two children per drive, so the next backup\'s images are normally ' +
+    'staged when its drive frees. Not done this session: placing backups on drives from their expected drive-held ' +
+    'times (largest first onto the least-loaded drive) and starting the next child\'s images earlier.',
   direct:
     'The pull does more than `scp -O`: the tape host hashes the file it wrote (same command) and the activity has fixed ' +
     'steps (a survey of the staging folder, the pinned known_hosts file and the pull\'s mark, the detached start, its ' +
@@ -624,10 +651,9 @@ const WHY: Record<string, string> = {
     'of the mksysb image (~1.5 s for 1 GiB on the lab). Both still have to write the tape (about 2 s for the four ' +
     'records here) and read it with `lsmksysb -V` (~1 s) after mksysb has ended, and the workflow checks the image ' +
     '(SHA-256 on both hosts at once, ~0.5 s). Since mksysb alone takes 16 s of the procedure\'s ~21 s, the floor without ' +
-    'writing to tape during mksysb is about 0.9. Reaching 0.85 means streaming record 4 to the drive while mksysb still ' +
-    'writes the image, which holds the drive for the whole mksysb (hours on a production host, against the drive ' +
-    'sharing of fleet runs) and writes a tape from an image not yet checked; not done for those reasons. Tried and ' +
-    'kept: the mksysb image follows the file while mksysb writes it, the small images move meanwhile, bosboot runs ' +
+    'writing to tape during mksysb is about 0.9. Below it the tape must be written while mksysb runs: the ' +
+    '`writeWhileMksysb` option (next rows), not the default because it holds the drive for the whole mksysb (hours on ' +
+    'a production host, against the drive sharing of fleet runs). Tried and kept: the mksysb image follows the file while mksysb writes it, the small images move meanwhile, bosboot runs ' +
     'beside mkinsttape, the detached commands report their end at once (1.06 → 0.96 with the waiting session and the ' +
     'hash after the write), the hash of each side runs on its own host at the same time.',
 };
