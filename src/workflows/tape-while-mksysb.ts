@@ -18,7 +18,6 @@ import { CancellationScope } from '@temporalio/workflow';
 import type { Activities, RunPlan, StagedImage, StreamedRecord } from '../activities';
 import type { StreamResult } from '../shared/contract';
 import { failureMessage } from '../shared/failures';
-import type { RecordNumber } from '../tape/layout';
 import { runCancelled } from './cancellation';
 import { withDriveLock } from './drive-lock';
 import type { RunStatus } from './run-status';
@@ -31,9 +30,9 @@ type Followed = Awaited<ReturnType<Activities['followImage']>>;
 /** What the early writes left on the cartridge. */
 export type EarlyTape =
   /** Records 1-4, record 4 as the stream sent it. */
-  | { kind: 'streamed'; records: RecordNumber[] }
+  | { kind: 'streamed' }
   /** Records 1-3; record 4 is still to be written, from the staged copy. */
-  | { kind: 'record4'; records: RecordNumber[] }
+  | { kind: 'record4' }
   /** Nothing the run relies on; the drive is released. */
   | { kind: 'released' };
 
@@ -95,7 +94,6 @@ export class TapeWhileMksysb {
       if (runCancelled(err)) throw err;
       return this.release(`records 1-3 could not be written while mksysb ran: ${failureMessage(err)}`);
     }
-    const records: RecordNumber[] = [1, 2, 3];
     const scope = new CancellationScope();
     const streaming = scope.run(() => this.act(`stream record 4/4, mksysb image, to ${this.drive} as mksysb writes it`).streamRecord4(this.plan, this.generation));
     streaming.catch(() => undefined); // awaited below, or stopped and then awaited
@@ -113,7 +111,7 @@ export class TapeWhileMksysb {
     const image = await mksysb;
     if (f.bytes !== image.bytes || f.sha256 !== image.sha256) {
       await stop();
-      return this.fallBack(records, `the tape host's copy (${f.bytes} bytes) is not the source's image (${image.bytes} bytes, SHA-256 ${image.sha256})`);
+      return this.fallBack(`the tape host's copy (${f.bytes} bytes) is not the source's image (${image.bytes} bytes, SHA-256 ${image.sha256})`);
     }
     // The follow sealed the stream when it had moved the last bytes; the stream ends with them.
     let sent: StreamedRecord;
@@ -122,12 +120,12 @@ export class TapeWhileMksysb {
     } catch (err) {
       if (runCancelled(err)) throw err;
       await stop();
-      return this.fallBack(records, `the stream of record 4 failed: ${failureMessage(err)}`);
+      return this.fallBack(`the stream of record 4 failed: ${failureMessage(err)}`);
     }
-    if (sent.sha256 !== image.sha256) return this.fallBack(records, `the stream sent bytes with SHA-256 ${sent.sha256}, not the image's ${image.sha256}`);
+    if (sent.sha256 !== image.sha256) return this.fallBack(`the stream sent bytes with SHA-256 ${sent.sha256}, not the image's ${image.sha256}`);
     this.result.streamed = true;
     this.status.progress.recordsWritten.push(4);
-    return { kind: 'streamed', records: [...records, 4] };
+    return { kind: 'streamed' };
   }
 
   /** Prepare (with the blank check) and records 1-3, each with its activity's retries and no operator. */
@@ -143,9 +141,9 @@ export class TapeWhileMksysb {
     }
   }
 
-  private fallBack(records: RecordNumber[], why: string): EarlyTape {
+  private fallBack(why: string): EarlyTape {
     this.result.fellBack = `${why}; record 4 written from the staged copy`;
-    return { kind: 'record4', records };
+    return { kind: 'record4' };
   }
 
   private release(why: string): EarlyTape {
