@@ -9,7 +9,7 @@ export default tseslint.config(
   { ignores: ['node_modules/**', 'lib/**', 'dist/**', '.tools/**', '.data/**', '.lab/**', 'test-artifacts/**', 'eslint.config.mjs'] },
   ...tseslint.configs.recommended,
   {
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: { parserOptions: { projectService: { allowDefaultProject: ['scripts/*.mjs'] }, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': [
         'error',

@@ -30,7 +30,39 @@ function listTests(args: string[]): string[] {
     }
   };
   walk(path.join(root, 'test'));
-  return out.sort();
+  return longestFirst(out.sort());
+}
+
+/**
+ * The files in the order they start: longest first by test/durations.json (seconds per file from an earlier run, as
+ * scripts/durations-reporter.mjs writes them), files it does not know before all of them (a new file may be long).
+ * With two files at a time, a long file started last would run on alone at the end.
+ */
+function longestFirst(files: string[]): string[] {
+  let known: Record<string, number> = {};
+  try {
+    known = JSON.parse(fs.readFileSync(path.join(root, 'test', 'durations.json'), 'utf8')) as Record<string, number>;
+  } catch {
+    return files;
+  }
+  const took = (f: string): number => known[path.relative(root, f)] ?? Infinity;
+  return files.map((f, i) => ({ f, i })).sort((a, b) => took(b.f) - took(a.f) || a.i - b.i).map((x) => x.f);
+}
+
+/**
+ * Node's own reporter on stdout (spec on a terminal, and from Node 23 everywhere; tap otherwise) and the durations
+ * reporter into the artifacts, unless the command line names reporters itself.
+ */
+function reporterFlags(nodeFlags: string[], artifacts: string): string[] {
+  if (nodeFlags.some((f) => f.startsWith('--test-reporter'))) return [];
+  const major = Number(process.versions.node.split('.')[0]);
+  const own = process.stdout.isTTY || major >= 23 ? 'spec' : 'tap';
+  return [
+    `--test-reporter=${own}`,
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${path.join(root, 'scripts', 'durations-reporter.mjs')}`,
+    `--test-reporter-destination=${path.join(artifacts, 'durations.json')}`,
+  ];
 }
 
 async function freePort(): Promise<number> {
@@ -95,7 +127,7 @@ async function main(): Promise<number> {
     const concurrency = process.env.MKSYSB_TEST_CONCURRENCY ?? '2';
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...nodeFlags, ...files],
+      ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporterFlags(nodeFlags, artifacts), ...nodeFlags, ...files],
       {
         cwd: root,
         stdio: 'inherit',
