@@ -22,6 +22,7 @@ import { SEARCH_ATTRIBUTES } from '../src/shared/search-attributes';
 import { WORKFLOWS_PATH, createWorker } from '../src/worker';
 import type { BackupResult } from '../src/shared/contract';
 import type { FleetResult } from '../src/shared/fleet';
+import { driveLockStateQuery, driveLockWorkflowId } from '../src/shared/drive-lock';
 import { quietLogger } from '../scripts/quiet-logger';
 
 export interface FleetBenchOptions {
@@ -61,6 +62,54 @@ export interface FleetBenchFigures {
   driveHeldBoundSeconds: number;
   longestBackupSeconds: number;
   perTapeHostLimit: number;
+  /** Where each drive's share of the makespan went, averaged over the drives (from the drive locks' tenures). */
+  idle: DriveIdle;
+}
+
+export interface DriveIdle {
+  /** Granted to a backup (the lock's tenures: what the drive-held time measures, plus the lock's own round trips). */
+  heldSeconds: number;
+  /** From the fleet's start to the drive's first grant. */
+  beforeFirstSeconds: number;
+  /** Between one backup's release and the next one's grant, summed. */
+  betweenSeconds: number;
+  /** From the drive's last release to the fleet's end. */
+  afterLastSeconds: number;
+  tenures: number;
+}
+
+/**
+ * The drives' time from their locks' tenures (`recent`, granted and released in each lock's workflow time) against
+ * the fleet's own start and close, averaged over the drives.
+ */
+async function driveIdle(client: Client, fleetId: string, drives: { host: string; device: string }[], taskQueue: string): Promise<DriveIdle> {
+  const fleet = await client.workflow.getHandle(fleetId).describe();
+  const start = fleet.startTime.getTime();
+  const end = (fleet.closeTime ?? new Date()).getTime();
+  const sum: DriveIdle = { heldSeconds: 0, beforeFirstSeconds: 0, betweenSeconds: 0, afterLastSeconds: 0, tenures: 0 };
+  for (const d of drives) {
+    const state = await client.workflow.getHandle(driveLockWorkflowId(d, taskQueue)).query(driveLockStateQuery);
+    const ts = state.recent
+      .map((t) => ({ from: Date.parse(t.grantedAt), to: Date.parse(t.releasedAt) }))
+      .filter((t) => t.from >= start)
+      .sort((a, b) => a.from - b.from);
+    if (ts.length === 0) continue;
+    sum.tenures += ts.length;
+    sum.beforeFirstSeconds += (ts[0]!.from - start) / 1000;
+    sum.afterLastSeconds += (end - ts[ts.length - 1]!.to) / 1000;
+    ts.forEach((t, i) => {
+      sum.heldSeconds += (t.to - t.from) / 1000;
+      if (i > 0) sum.betweenSeconds += (t.from - ts[i - 1]!.to) / 1000;
+    });
+  }
+  const n = drives.length;
+  return {
+    heldSeconds: round(sum.heldSeconds / n),
+    beforeFirstSeconds: round(sum.beforeFirstSeconds / n),
+    betweenSeconds: round(sum.betweenSeconds / n),
+    afterLastSeconds: round(sum.afterLastSeconds / n),
+    tenures: sum.tenures,
+  };
 }
 
 export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ figures: FleetBenchFigures; markdown: string }> {
@@ -107,9 +156,10 @@ export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ fig
       const drives = Array.from({ length: nDrives }, (_, i) => ({ host: 'tapesrv', device: `rmt${i}` }));
       const sources = lab.hosts.filter((h) => h.role === 'source').map((h) => h.name);
       log(`fleet: ${sources.length} sources × ${(mksysbBytes / 2 ** 20).toFixed(0)} MiB on ${nDrives} drives`);
+      const fleetId = `mksysb-fleet/bench-${Date.now()}`;
       const result = (await client.workflow.execute('mksysbFleet', {
         taskQueue: config.taskQueue,
-        workflowId: `mksysb-fleet/bench-${Date.now()}`,
+        workflowId: fleetId,
         args: [
           {
             sources,
@@ -126,6 +176,7 @@ export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ fig
       const write = sum((r) => r.durations['tape-write'] ?? 0);
       const held = sum((r) => (r.durations['tape-prepare'] ?? 0) + (r.durations['tape-write'] ?? 0) + (r.durations.verify ?? 0));
       const longest = Math.max(...result.results.map((r) => r.seconds ?? 0));
+      const idle = await driveIdle(client, fleetId, drives, config.taskQueue);
       const figures: FleetBenchFigures = {
         sources: sources.length,
         drives: nDrives,
@@ -144,6 +195,7 @@ export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ fig
         driveHeldBoundSeconds: round(held / nDrives),
         longestBackupSeconds: longest,
         perTapeHostLimit: result.limits.perTapeHost.tapesrv ?? 0,
+        idle,
       };
       return { figures, markdown: fleetMarkdown(figures) };
     } finally {
@@ -179,6 +231,11 @@ export function fleetMarkdown(f: FleetBenchFigures): string {
     `| bound: the larger of the two | ${f.boundSeconds.toFixed(1)} |`,
     `| **makespan / bound** (target ≤ 1.15) | **${f.ratio.toFixed(2)}** |`,
     `| total tape write time (${f.totalTapeWriteSeconds.toFixed(1)} s) / ${f.drives} drives, and makespan / it | ${f.lowerBoundSeconds.toFixed(1)}; ${f.writeRatio.toFixed(2)} |`,
+    '',
+    `Where a drive's makespan went, on average over the ${f.drives} drives (their locks' ${f.idle.tenures} tenures): ` +
+      `held by a backup ${f.idle.heldSeconds.toFixed(1)} s; idle before its first grant ${f.idle.beforeFirstSeconds.toFixed(1)} s ` +
+      `(the first backups make and move their images), between a release and the next grant ${f.idle.betweenSeconds.toFixed(1)} s, ` +
+      `after its last release ${f.idle.afterLastSeconds.toFixed(1)} s.`,
     '',
     'The drive is held longer than it writes: preparation, positioning before each record and the read-back ' +
       'verification (each a few SSH commands, and a read of the whole cartridge) also need it, so the drive-held time ' +

@@ -619,12 +619,18 @@ const WHY: Record<string, string> = {
     'Full verification reads every record back (record 4 once, for its SHA-256 and restore -T together) where the ' +
     'manual procedure only runs `lsmksysb -V`; the stream removes the record-4 write after mksysb, not the read-back.',
   fleet:
-    'Each drive idles at the start (its first child\'s mksysb and transfers) and at each handoff (release, lock grant, ' +
-    'prepare: Temporal round trips and SSH commands), and on this 2-core machine the other sources\' mksysb, hashing ' +
-    'and transfers slow every tape phase (the drive-held time per backup grows with the load). The fleet orders longest ' +
-    'first by the last runs\' tape bytes and runs two children per drive, so the next backup\'s images are normally ' +
-    'staged when its drive frees. Not done this session: placing backups on drives from their expected drive-held ' +
-    'times (largest first onto the least-loaded drive) and starting the next child\'s images earlier.',
+    'Nearly all of the gap is at the start. The fleet section below (its own run, `tsx bench/fleet.ts`) ' +
+    'breaks each drive\'s time down from the drive locks\' tenures: on average 12.5 s idle before the first ' +
+    'grant, while the first backups make and move their images, 0.0 s between a release and the next ' +
+    'grant (the next backup is always waiting with its images staged, so the handoffs cost nothing ' +
+    'measurable) and 0.7 s after the last release. The fleet orders longest first by the last runs\' tape ' +
+    'bytes and gives a freed slot to the drive with the fewest children (list scheduling, the dynamic ' +
+    'form of largest-first onto the least-loaded drive). Not done: using the idle drives at the start, ' +
+    'e.g. letting the first backup on each drive write while its mksysb runs (`writeWhileMksysb`, today ' +
+    'given only when no other source is queued) when the backup started beside it on that drive cannot ' +
+    'need the drive before that mksysb ends; on equal sizes that could take much of the 12.5 s (not measured), and with ' +
+    'longest-first sizes it needs each backup\'s expected mksysb time from its last run so as not to hold ' +
+    'the drive from a shorter one.',
   direct:
     'The pull does more than `scp -O`: the tape host hashes the file it wrote (same command) and the activity has fixed ' +
     'steps (a survey of the staging folder, the pinned known_hosts file and the pull\'s mark, the detached start, its ' +
