@@ -249,20 +249,21 @@ export function writeFleetSection(markdown: string, file?: string): void {
   writeSection('Fleet', markdown, file);
 }
 
+/** Where the `## <heading>` section of a Markdown text starts and ends (up to the next `## ` or the end), if it is there. */
+export function findSection(text: string, heading: string): { start: number; end: number } | undefined {
+  const start = text.search(new RegExp(`^## ${heading}\\s*$`, 'm'));
+  if (start < 0) return undefined;
+  const next = text.slice(start + 1).search(/^## /m);
+  return { start, end: next < 0 ? text.length : start + 1 + next };
+}
+
 /** Replaces the `## <heading>` section of BENCHMARKS.md (up to the next `## `), or appends it. */
 export function writeSection(heading: string, markdown: string, file = path.join(__dirname, '..', 'BENCHMARKS.md')): void {
   const cur = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n\n';
-  const start = cur.search(new RegExp(`^## ${heading}\\s*$`, 'm'));
-  let next: string;
-  if (start < 0) next = `${cur.replace(/\s*$/, '\n\n')}${markdown}`;
-  else {
-    const rest = cur.slice(start + 1);
-    const endRel = rest.search(/^## /m);
-    next = cur.slice(0, start) + markdown + (endRel < 0 ? '' : `\n${rest.slice(endRel)}`);
-  }
+  const at = findSection(cur, heading);
+  const next = at ? `${cur.slice(0, at.start)}${markdown}${at.end < cur.length ? `\n${cur.slice(at.end)}` : ''}` : `${cur.replace(/\s*$/, '\n\n')}${markdown}`;
   fs.writeFileSync(file, next.replace(/\n{3,}/g, '\n\n'));
 }
-
 
 if (require.main === module) {
   const arg = (name: string): number | undefined => {

@@ -22,7 +22,7 @@ import { createActivities, type StagedImage } from '../src/activities';
 import { ActivityHosts } from '../src/activities/hosts';
 import { SshPool } from '../src/ssh';
 import { relay } from '../src/ssh/relay';
-import { stagedPath, transfer } from '../src/tape';
+import { images, stagedPath, transfer } from '../src/tape';
 import { writeSection } from './fleet';
 import { CIPHER, MiB, machine, q, randomFile, round, runActivity, sha256Of, sshTo, timeBash } from './helpers';
 
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     const file = stagedPath(plan.stagingSource, 4);
     const target = stagedPath(plan.stagingTape, 4);
     const other = '/home/mksysb/openssh-relay.img';
-    await dst.exec(`mkdir -p ${path.dirname(target)}`);
+    await dst.exec(images.mkdirP(plan.stagingTape));
     const tapeRoot = lab.host('tapesrv').root;
     for (const mib of SIZES) {
       const real = await randomFile(lab, 'aix01', file, mib * MiB);
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
       };
       const variants: Record<string, () => Promise<unknown>> = {
         openssh: () => timeBash(`${sshTo(lab, 'aix01')} ${q(`cat ${file}`)} | ${sshTo(lab, 'tapesrv')} ${q(`cat > ${other}`)}`),
-        ssh2: () => relayInto(`cat > ${target}`),
+        ssh2: () => relayInto(transfer.writeFrom(target, 0)),
         hashing: async () => {
           if (!(await relayInto(transfer.writeHashing(plan.tapeOs, target))).includes(img.sha256)) throw new Error('the tape host hashed other bytes');
         },

@@ -34,7 +34,7 @@ import { WORKFLOWS_PATH, createWorker } from '../src/worker';
 import { createActivities, type StagedImage } from '../src/activities';
 import { stagedPath, stagingDir } from '../src/tape';
 import type { BackupResult } from '../src/shared/contract';
-import { runFleetBench, writeSection } from './fleet';
+import { findSection, runFleetBench, writeSection } from './fleet';
 import { CIPHER, GiB, MiB, directSsh, machine, q, randomFile, round, runActivity, sampleRss, sha256Of, sshTo, timeBash, timed } from './helpers';
 import { quietLogger } from '../scripts/quiet-logger';
 
@@ -135,11 +135,8 @@ const SEPARATE_SECTIONS = ['Fleet history', 'Relay profile'];
 function keptSections(file: string): [string, string][] {
   const cur = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
   return SEPARATE_SECTIONS.flatMap((heading): [string, string][] => {
-    const start = cur.search(new RegExp(`^## ${heading}\\s*$`, 'm'));
-    if (start < 0) return [];
-    const rest = cur.slice(start + 1);
-    const end = rest.search(/^## /m);
-    return [[heading, cur.slice(start, end < 0 ? undefined : start + 1 + end).trimEnd() + '\n']];
+    const at = findSection(cur, heading);
+    return at ? [[heading, `${cur.slice(at.start, at.end).trimEnd()}\n`]] : [];
   });
 }
 
