@@ -5,7 +5,8 @@
  *   2. order the sources longest first, by the tape bytes of each one's last completed backup (unknown sizes first);
  *   3. start child `mksysbToTape` runs (ID `<fleet ID>/<source>`), each given a drive, while the limits allow:
  *      at most `maxConcurrentMksysbPerTapeHost` running children per tape host and `maxConcurrentTransfers` in all;
- *      a new child gets the drive with the fewest running children (the drive a finished child just freed);
+ *      a new child gets the drive with the fewest running children (the drive a finished child just freed), and
+ *      writeWhileMksysb (when backupInput asks for it) only where holding the drive cannot delay another's write;
  *   4. a child that fails is recorded and the others go on; the result lists every source: ok or failed, drive,
  *      bytes, error.
  *
@@ -43,6 +44,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -81,7 +83,7 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
   const fleetId = workflowInfo().workflowId;
   // Each child's backup ID (which names its staging files) is its workflow ID made file-name safe.
   // writeWhileMksysb holds the drive through the child's mksysb: asked for in backupInput, a child has it only when
-  // the drive is free for it (no other child on it, none queued that could need it).
+  // holding the drive cannot delay another backup's write (FleetBoard.holdThroughMksysb).
   const childInput = (source: string, tape: Drive, driveFree = false): BackupInput => {
     const child = { ...(input.backupInput ?? {}), source, tape, backupId: backupIdFromWorkflowId(`${fleetId}/${source}`) } as BackupInput;
     if (child.writeWhileMksysb && !driveFree) child.writeWhileMksysb = false;
@@ -116,7 +118,7 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
         continue;
       }
       const source = queue.shift()!;
-      const driveFree = board.childrenOn(drive) === 0 && queue.length === 0;
+      const driveFree = input.backupInput?.writeWhileMksysb === true && mayHoldThroughMksysb(board.holdThroughMksysb(source, drive, queue.length));
       board.take(drive);
       startedHere++;
       children.push(runChild(board, board.begin(source, drive), childInput(source, drive, driveFree)));
@@ -144,6 +146,16 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
     // Without the children's run IDs: the result is the fleet's largest payload (Temporal warns above 512 KiB).
     results: board.startedOrder.map((s) => withoutRunId(board.entries.get(s)!)),
   };
+}
+
+/**
+ * Fleets started before a lone child of known size could stream (`longest`) gave the option only to a child with
+ * nothing queued (`free`); their histories replay with that rule.
+ */
+export const LONGEST_ALONE_STREAMS = 'fleet-longest-alone-streams';
+
+function mayHoldThroughMksysb(why: 'free' | 'longest' | undefined): boolean {
+  return why === 'free' || (why === 'longest' && patched(LONGEST_ALONE_STREAMS));
 }
 
 function withoutRunId(e: FleetSourceResult): FleetSourceResult {

@@ -46,3 +46,24 @@ test('the carry leaves out what the next run can derive: each entry is a few doz
   assert.deepEqual(carry.entries[2], { s: 'aix03', st: 'running', d: 0, r: 'r3', t0: Date.parse('2026-12-01T01:10:01.000Z') });
   assert.deepEqual(carry.entries[0], { s: 'aix01', st: 'ok', d: 0, b: 9000, x: 4096, t0: Date.parse('2026-12-01T01:00:00.000Z'), t1: Date.parse('2026-12-01T01:10:00.500Z') });
 });
+
+test('a child may hold its drive through mksysb only alone on the drive, and then when nothing is queued or its size is known', () => {
+  const b = new FleetBoard('mksysb-fleet/w', DRIVES, LIMITS);
+  // Longest first: the never-backed-up source first, then the known sizes, largest first.
+  b.queue('aix09', 'mksysb-fleet/w/aix09', undefined);
+  b.queue('aix01', 'mksysb-fleet/w/aix01', 3 << 20);
+  b.queue('aix02', 'mksysb-fleet/w/aix02', 1 << 20);
+  const [d0, d1] = [DRIVES[0]!, DRIVES[1]!];
+  // Never backed up, others queued: it might be shorter than what follows it onto the drive.
+  assert.equal(b.holdThroughMksysb('aix09', d0, 2), undefined);
+  b.take(d0);
+  // Known size, alone on its drive: nothing that can follow it is larger.
+  assert.equal(b.holdThroughMksysb('aix01', d1, 1), 'longest');
+  b.take(d1);
+  // A second child on a drive never holds it through mksysb, even with nothing queued.
+  assert.equal(b.holdThroughMksysb('aix02', d0, 0), undefined);
+  b.release(d0);
+  // Alone, nothing queued: the drive is free whatever its size.
+  assert.equal(b.holdThroughMksysb('aix02', d0, 0), 'free');
+  assert.equal(b.holdThroughMksysb('aix09', d0, 0), 'free');
+});
