@@ -616,18 +616,14 @@ const WHY: Record<string, string> = {
     'Full verification reads every record back (record 4 once, for its SHA-256 and restore -T together) where the ' +
     'manual procedure only runs `lsmksysb -V`; the stream removes the record-4 write after mksysb, not the read-back.',
   fleet:
-    'Nearly all of the gap is at the start. The fleet section below (its own run, `tsx bench/fleet.ts`) ' +
-    'breaks each drive\'s time down from the drive locks\' tenures: on average 12.5 s idle before the first ' +
-    'grant, while the first backups make and move their images, 0.0 s between a release and the next ' +
-    'grant (the next backup is always waiting with its images staged, so the handoffs cost nothing ' +
-    'measurable) and 0.7 s after the last release. The fleet orders longest first by the last runs\' tape ' +
-    'bytes and gives a freed slot to the drive with the fewest children (list scheduling, the dynamic ' +
-    'form of largest-first onto the least-loaded drive). Not done: using the idle drives at the start, ' +
-    'e.g. letting the first backup on each drive write while its mksysb runs (`writeWhileMksysb`, today ' +
-    'given only when no other source is queued) when the backup started beside it on that drive cannot ' +
-    'need the drive before that mksysb ends; on equal sizes that could take much of the 12.5 s (not measured), and with ' +
-    'longest-first sizes it needs each backup\'s expected mksysb time from its last run so as not to hold ' +
-    'the drive from a shorter one.',
+    'Nearly all of the gap is at the start: each drive idles about 12 s before its first grant, 0.0 s between a ' +
+    'release and the next grant. Tried and kept: with `writeWhileMksysb` asked for, the fleet now gives it to each ' +
+    'child that starts alone on its drive with its size known (nothing that can follow it is larger). The fleet ' +
+    'section below (`tsx bench/fleet.ts`, two nights) shows 4 of 16 streamed and the makespan unchanged (87.7 against ' +
+    '88.7 s), the idle time before the first grant too (12.2 against 12.9 s): in the lab the start is spent before ' +
+    'records 1 and 2 are staged (validation, the sizes read from visibility, bosboot and mkinsttape of 8 backups at ' +
+    'once on 2 cores), not in mksysb, so taking the drive when they are staged comes no earlier. Not done: profiling ' +
+    'those first seconds.',
   direct:
     'The pull does more than `scp -O`: the tape host hashes the file it wrote (same command) and the activity has fixed ' +
     'steps (a survey of the staging folder, the pinned known_hosts file and the pull\'s mark, the detached start, its ' +
