@@ -133,6 +133,51 @@ async function driveIdle(client: Client, fleetId: string, drives: { host: string
   };
 }
 
+interface NightFleet {
+  client: Client;
+  taskQueue: string;
+  drives: { host: string; device: string }[];
+  sources: string[];
+  maxConcurrentMksysbPerTapeHost?: number;
+  log: (msg: string) => void;
+}
+
+/** One night: the fleet run to its end, and what its children's results and the drive locks say of it. */
+async function runNight(fleet: NightFleet, name: string, backupInput: Record<string, unknown>): Promise<{ figures: NightFigures; perTapeHostLimit: number }> {
+  const { client, taskQueue, drives, sources } = fleet;
+  fleet.log(`fleet, ${name} night: ${sources.length} sources on ${drives.length} drives`);
+  const fleetId = `mksysb-fleet/bench-${name}-${Date.now()}`;
+  const result = (await client.workflow.execute('mksysbFleet', {
+    taskQueue,
+    workflowId: fleetId,
+    args: [
+      {
+        sources,
+        drives,
+        ...(fleet.maxConcurrentMksysbPerTapeHost ? { maxConcurrentMksysbPerTapeHost: fleet.maxConcurrentMksysbPerTapeHost } : {}),
+        backupInput,
+      },
+    ],
+  })) as FleetResult;
+  const children = (await Promise.all(
+    result.results.filter((r) => r.state === 'ok').map((r) => client.workflow.getHandle(r.workflowId).result()),
+  )) as BackupResult[];
+  const sum = (f: (r: BackupResult) => number) => children.reduce((n, r) => n + f(r), 0);
+  return {
+    perTapeHostLimit: result.limits.perTapeHost.tapesrv ?? 0,
+    figures: {
+      ok: result.ok,
+      failed: result.failed,
+      makespanSeconds: result.seconds,
+      totalTapeWriteSeconds: round(sum((r) => r.durations['tape-write'] ?? 0)),
+      totalDriveHeldSeconds: round(sum((r) => (r.durations['tape-prepare'] ?? 0) + (r.durations['tape-write'] ?? 0) + (r.durations.verify ?? 0))),
+      longestBackupSeconds: Math.max(...result.results.map((r) => r.seconds ?? 0)),
+      streamed: children.filter((r) => r.stream?.streamed).length,
+      idle: await driveIdle(client, fleetId, drives, taskQueue),
+    },
+  };
+}
+
 export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ figures: FleetBenchFigures; markdown: string }> {
   const log = opts.log ?? (() => {});
   const nSources = opts.sources ?? 16;
@@ -176,41 +221,9 @@ export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ fig
     try {
       const drives = Array.from({ length: nDrives }, (_, i) => ({ host: 'tapesrv', device: `rmt${i}` }));
       const sources = lab.hosts.filter((h) => h.role === 'source').map((h) => h.name);
-      const night = async (name: string, backupInput: Record<string, unknown>): Promise<{ f: NightFigures; limit: number }> => {
-        log(`fleet, ${name}: ${sources.length} sources × ${(mksysbBytes / 2 ** 20).toFixed(0)} MiB on ${nDrives} drives`);
-        const fleetId = `mksysb-fleet/bench-${name}-${Date.now()}`;
-        const result = (await client.workflow.execute('mksysbFleet', {
-          taskQueue: config.taskQueue,
-          workflowId: fleetId,
-          args: [
-            {
-              sources,
-              drives,
-              ...(opts.maxConcurrentMksysbPerTapeHost ? { maxConcurrentMksysbPerTapeHost: opts.maxConcurrentMksysbPerTapeHost } : {}),
-              backupInput,
-            },
-          ],
-        })) as FleetResult;
-        const children = (await Promise.all(
-          result.results.filter((r) => r.state === 'ok').map((r) => client.workflow.getHandle(r.workflowId).result()),
-        )) as BackupResult[];
-        const sum = (f: (r: BackupResult) => number) => children.reduce((n, r) => n + f(r), 0);
-        return {
-          limit: result.limits.perTapeHost.tapesrv ?? 0,
-          f: {
-            ok: result.ok,
-            failed: result.failed,
-            makespanSeconds: result.seconds,
-            totalTapeWriteSeconds: round(sum((r) => r.durations['tape-write'] ?? 0)),
-            totalDriveHeldSeconds: round(sum((r) => (r.durations['tape-prepare'] ?? 0) + (r.durations['tape-write'] ?? 0) + (r.durations.verify ?? 0))),
-            longestBackupSeconds: Math.max(...result.results.map((r) => r.seconds ?? 0)),
-            streamed: children.filter((r) => r.stream?.streamed).length,
-            idle: await driveIdle(client, fleetId, drives, config.taskQueue),
-          },
-        };
-      };
-      const { f: plain, limit } = await night('plain', { overwrite: true });
-      const { f: stream } = await night('stream', { overwrite: true, writeWhileMksysb: true });
+      const fleet = { client, taskQueue: config.taskQueue, drives, sources, log, ...(opts.maxConcurrentMksysbPerTapeHost ? { maxConcurrentMksysbPerTapeHost: opts.maxConcurrentMksysbPerTapeHost } : {}) };
+      const { figures: plain, perTapeHostLimit } = await runNight(fleet, 'plain', { overwrite: true });
+      const { figures: stream } = await runNight(fleet, 'stream', { overwrite: true, writeWhileMksysb: true });
       const held = plain.totalDriveHeldSeconds / nDrives;
       const bound = Math.max(held, stream.longestBackupSeconds);
       const figures: FleetBenchFigures = {
@@ -219,7 +232,7 @@ export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ fig
         mksysbBytes,
         mksysbBytesPerSecond: mksysbRate,
         tapeBytesPerSecond: tapeRate,
-        perTapeHostLimit: limit,
+        perTapeHostLimit,
         plain,
         stream,
         makespanSeconds: stream.makespanSeconds,

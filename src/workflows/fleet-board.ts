@@ -102,10 +102,8 @@ export class FleetBoard {
    * through its mksysb (`writeWhileMksysb`), and why:
    * - `free`: no child on the drive and none queued: nothing else can want it;
    * - `longest`: no child on the drive, and the source's size is known from its last run. Longest first, every backup
-   *   that can follow it onto this drive is then no larger. Streamed, this one's write happens during its own mksysb
-   *   and the next one's after it; without the stream, the drive waits for the first images and then writes both. With
-   *   the next one no larger, the stream is never later by more than its own tail, and is earlier by as much as the
-   *   shorter of mksysb's time and the drive's (docs/fleets.md).
+   *   that can follow it onto this drive is then no larger, so streaming this one can delay the next by no more than
+   *   its stream's tail, and saves up to its whole write (docs/fleets.md gives the argument).
    * Undefined when the drive has a child already, or the source has never been backed up while others are queued.
    */
   holdThroughMksysb(source: string, drive: Drive, queued: number): 'free' | 'longest' | undefined {

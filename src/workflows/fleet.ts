@@ -84,9 +84,9 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
   // Each child's backup ID (which names its staging files) is its workflow ID made file-name safe.
   // writeWhileMksysb holds the drive through the child's mksysb: asked for in backupInput, a child has it only when
   // holding the drive cannot delay another backup's write (FleetBoard.holdThroughMksysb).
-  const childInput = (source: string, tape: Drive, driveFree = false): BackupInput => {
+  const childInput = (source: string, tape: Drive, holdsDrive = false): BackupInput => {
     const child = { ...(input.backupInput ?? {}), source, tape, backupId: backupIdFromWorkflowId(`${fleetId}/${source}`) } as BackupInput;
-    if (child.writeWhileMksysb && !driveFree) child.writeWhileMksysb = false;
+    if (child.writeWhileMksysb && !holdsDrive) child.writeWhileMksysb = false;
     return child;
   };
   const { board, startedAt } = input.carry
@@ -118,10 +118,11 @@ export async function mksysbFleet(input: FleetInput): Promise<FleetResult> {
         continue;
       }
       const source = queue.shift()!;
-      const driveFree = input.backupInput?.writeWhileMksysb === true && mayHoldThroughMksysb(board.holdThroughMksysb(source, drive, queue.length));
+      // Asked first: patched() records its marker only in fleets where the rule can apply.
+      const holdsDrive = input.backupInput?.writeWhileMksysb === true && mayHoldThroughMksysb(board.holdThroughMksysb(source, drive, queue.length));
       board.take(drive);
       startedHere++;
-      children.push(runChild(board, board.begin(source, drive), childInput(source, drive, driveFree)));
+      children.push(runChild(board, board.begin(source, drive), childInput(source, drive, holdsDrive)));
     }
     // 4. every child ended, ok or failed
     await Promise.all(children);

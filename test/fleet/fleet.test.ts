@@ -298,31 +298,34 @@ test('a fleet asked for writeWhileMksysb gives it to the longest child alone on 
   // Sizes known from a first night (its own schedule, asserted elsewhere): aix32 the larger.
   const sizes: Record<string, number> = { aix31: 1 * MiB, aix32: 3 * MiB };
   for (const [h, b] of Object.entries(sizes)) await lab.setHostConfig(h, { mksysbBytes: b });
-  const drive = DRIVES[0]!;
-  const night = async (backupInput: FleetInput['backupInput']) =>
-    (await (
-      await t.client.workflow.start('mksysbFleet', {
-        taskQueue: config.taskQueue,
-        workflowId: `mksysb-fleet/test-${randomUUID().slice(0, 8)}`,
-        // Both children start at once on the one drive (the default: two per drive).
-        args: [{ sources: ['aix31', 'aix32'], drives: [drive], backupInput } satisfies FleetInput],
-      })
-    ).result()) as FleetResult;
-  assert.equal((await night({ overwrite: true, verify: 'lsmksysb' })).ok, 2);
+  try {
+    const drive = DRIVES[0]!;
+    const night = async (backupInput: FleetInput['backupInput']) =>
+      (await (
+        await t.client.workflow.start('mksysbFleet', {
+          taskQueue: config.taskQueue,
+          workflowId: `mksysb-fleet/test-${randomUUID().slice(0, 8)}`,
+          // Both children start at once on the one drive (the default: two per drive).
+          args: [{ sources: ['aix31', 'aix32'], drives: [drive], backupInput } satisfies FleetInput],
+        })
+      ).result()) as FleetResult;
+    assert.equal((await night({ overwrite: true, verify: 'lsmksysb' })).ok, 2);
 
-  const result = await night({ overwrite: true, verify: 'full', writeWhileMksysb: true });
-  assert.deepEqual(result.results.map((r) => [r.source, r.state]), [['aix32', 'ok'], ['aix31', 'ok']], 'longest first');
-  const child = async (source: string) => (await t.client.workflow.getHandle(result.results.find((r) => r.source === source)!.workflowId).result()) as BackupResult;
-  const [big, small] = [await child('aix32'), await child('aix31')];
-  assert.deepEqual(big.stream, { streamed: true, earlyRecords: [1, 2, 3] }, 'aix32 started alone on the drive, nothing larger behind it');
-  assert.equal(small.stream, undefined, 'aix31 started with aix32 on its drive: the tape after mksysb');
-  for (const r of [big, small]) assert.deepEqual([r.verification.lsmksysb, r.verification.readBack], [true, true], `${r.source}: ${r.verification.details.join('; ')}`);
-  // Either may be granted the drive first (aix31's images can be ready before aix32's first two are staged); the
-  // stream holds it as exclusively as a write after mksysb.
-  const state = await lockState(drive);
-  const [a, b] = ['aix32', 'aix31']
-    .map((source) => state.recent.find((x) => x.workflowId === result.results.find((r) => r.source === source)!.workflowId)!)
-    .sort((x, y) => Date.parse(x.grantedAt) - Date.parse(y.grantedAt));
-  assert.ok(Date.parse(a!.releasedAt) <= Date.parse(b!.grantedAt), JSON.stringify(state.recent));
-  for (const h of Object.keys(sizes)) await lab.setHostConfig(h, { mksysbBytes: MiB });
+    const result = await night({ overwrite: true, verify: 'full', writeWhileMksysb: true });
+    assert.deepEqual(result.results.map((r) => [r.source, r.state]), [['aix32', 'ok'], ['aix31', 'ok']], 'longest first');
+    const child = async (source: string) => (await t.client.workflow.getHandle(result.results.find((r) => r.source === source)!.workflowId).result()) as BackupResult;
+    const [big, small] = [await child('aix32'), await child('aix31')];
+    assert.deepEqual(big.stream, { streamed: true, earlyRecords: [1, 2, 3] }, 'aix32 started alone on the drive, nothing larger behind it');
+    assert.equal(small.stream, undefined, 'aix31 started with aix32 on its drive: the tape after mksysb');
+    for (const r of [big, small]) assert.deepEqual([r.verification.lsmksysb, r.verification.readBack], [true, true], `${r.source}: ${r.verification.details.join('; ')}`);
+    // Either may be granted the drive first (aix31's images can be ready before aix32's first two are staged); the
+    // stream holds it as exclusively as a write after mksysb.
+    const state = await lockState(drive);
+    const [a, b] = ['aix32', 'aix31']
+      .map((source) => state.recent.find((x) => x.workflowId === result.results.find((r) => r.source === source)!.workflowId)!)
+      .sort((x, y) => Date.parse(x.grantedAt) - Date.parse(y.grantedAt));
+    assert.ok(Date.parse(a!.releasedAt) <= Date.parse(b!.grantedAt), JSON.stringify(state.recent));
+  } finally {
+    for (const h of Object.keys(sizes)) await lab.setHostConfig(h, { mksysbBytes: MiB });
+  }
 });
