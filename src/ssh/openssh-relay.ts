@@ -36,9 +36,39 @@ export interface OpensshTools {
 
 let found: Promise<OpensshTools | undefined> | undefined;
 
+/** A relay's private dir is `<tmpdir>/mksysb-relay-<worker pid>-XXXXXX`: the pid says whose it is. */
+const DIR_PREFIX = 'mksysb-relay-';
+
+/**
+ * A worker killed mid-relay cannot remove its private dir, which holds copies of the hosts' keys (0600): the next
+ * worker on the machine removes the dirs of workers that are gone. A live worker's dirs are left alone.
+ */
+export async function sweepStaleRelayDirs(tmp = os.tmpdir()): Promise<string[]> {
+  const names = await fs.promises.readdir(tmp).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
+    if (!m || processExists(Number(m[1]))) continue;
+    await fs.promises.rm(path.join(tmp, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists, under another user
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Looks for `ssh` and `setpriv` (util-linux) once per process. */
 export function findOpensshTools(): Promise<OpensshTools | undefined> {
   found ??= (async () => {
+    await sweepStaleRelayDirs();
     const which = async (name: string): Promise<string | undefined> => {
       for (const dir of (process.env.PATH ?? '').split(':')) {
         if (!dir) continue;
@@ -81,7 +111,7 @@ export async function opensshRelay(
   opts: { signal?: AbortSignal } = {},
 ): Promise<OpensshRelayResult> {
   if (opts.signal?.aborted) throw new CommandAbortedError(ref(src));
-  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'mksysb-relay-'));
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`));
   let from: SshProcess | undefined;
   let to: SshProcess | undefined;
   const onAbort = (): void => {

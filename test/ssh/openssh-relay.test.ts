@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthenticationError, CommandAbortedError, ConnectError, HostKeyMismatchError } from '../../src/ssh/errors';
-import { findOpensshTools, opensshRelay, type OpensshTools } from '../../src/ssh/openssh-relay';
+import { findOpensshTools, opensshRelay, sweepStaleRelayDirs, type OpensshTools } from '../../src/ssh/openssh-relay';
 import { readFrom, writeFrom } from '../../src/tape/transfer';
 import { startSshd, type TestSshd } from './sshd-fixture';
 
@@ -120,4 +120,9 @@ test('a worker killed with SIGKILL mid-relay takes its ssh clients with it', asy
   // The kernel sends the parent-death signal as the worker dies; a bounded wait for it to be delivered.
   for (let i = 0; i < 50 && relayClients().length > 0; i++) await sleep(100);
   assert.deepEqual(relayClients(), [], 'no orphaned ssh goes on relaying');
+  // its private dir (with the key copies) is left behind, and the next worker's sweep removes it
+  const left = relayDirs().filter((n) => n.startsWith(`mksysb-relay-${child.pid}-`));
+  assert.equal(left.length, 1);
+  assert.ok((await sweepStaleRelayDirs()).includes(left[0]!));
+  assert.deepEqual(relayDirs().filter((n) => n.startsWith(`mksysb-relay-${child.pid}-`)), []);
 });
