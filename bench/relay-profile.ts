@@ -5,10 +5,13 @@
  * for that run the worker process's own CPU seconds and the whole machine's busy CPU seconds (/proc/stat, steal
  * included), per GiB moved. Writes "## Relay profile" in BENCHMARKS.md (`npm run bench` keeps it).
  *
- *   openssh   ssh src cat | ssh dst 'cat >'           (the relay figure's baseline: two ssh clients, a pipe)
- *   ssh2      relay() of readFrom into `cat >`         (the worker's relay alone: ssh2 in one Node thread)
- *   hashing   relay() into writeHashing                (the same, and the tape host hashes the file it wrote)
- *   activity  transferImage                            (that, and its survey, resume point and size check)
+ *   openssh        ssh src cat | ssh dst 'cat >'       (the relay figure's baseline: two ssh clients, a pipe)
+ *   openssh-relay  opensshRelay() into a framed writer (the worker's OpenSSH relay alone: the same two clients,
+ *                                                      pinned keys, setpriv, the data marker skipped on the tape host)
+ *   ssh2           relay() of readFrom into `cat >`     (the worker's ssh2 relay alone: ssh2 in one Node thread)
+ *   hashing        relay() into writeHashing            (the same, and the tape host hashes the file it wrote)
+ *   activity       transferImage, OpenSSH relay         (the default: writeHashing, survey, resume point, size check)
+ *   activity-ssh2  transferImage, ssh2 relay            (the same with MKSYSB_TAPE_RELAY=ssh2)
  *
  * `RELAY_PROFILE_ONLY=ssh2 node --cpu-prof --import tsx bench/relay-profile.ts --mib 1024 --rounds 1` profiles the
  * worker's JavaScript.
@@ -18,10 +21,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startLab } from '../lab/index';
 import { DEFAULT_POLICIES } from '../src/shared/policies';
+import type { RelayClient } from '../src/shared/contract';
 import { createActivities, type StagedImage } from '../src/activities';
 import { ActivityHosts } from '../src/activities/hosts';
 import { SshPool } from '../src/ssh';
 import { relay } from '../src/ssh/relay';
+import { findOpensshTools, opensshRelay } from '../src/ssh/openssh-relay';
 import { images, stagedPath, transfer } from '../src/tape';
 import { writeSection } from './fleet';
 import { CIPHER, MiB, machine, q, randomFile, round, runActivity, sha256Of, sshTo, timeBash } from './helpers';
@@ -62,7 +67,11 @@ async function main(): Promise<void> {
   const pool = new SshPool();
   const rows: string[] = [];
   try {
-    const acts = createActivities({ inventoryPath: lab.inventoryPath, policies: DEFAULT_POLICIES, pollIntervalMs: 500 });
+    const deps = { inventoryPath: lab.inventoryPath, policies: DEFAULT_POLICIES, pollIntervalMs: 500 };
+    const acts = createActivities(deps);
+    const ssh2Acts = createActivities({ ...deps, relayVia: 'ssh2' });
+    const tools = await findOpensshTools();
+    if (!tools) throw new Error('this machine has no ssh or no setpriv --pdeathsig: the OpenSSH relay cannot be profiled');
     const input = { source: 'aix01', tape: { host: 'tapesrv', device: 'rmt0' }, overwrite: true, keepStaging: true };
     const plan = await runActivity(acts.resolveBackup, input, 'mksysb-tape/relay-profile');
     const hosts = new ActivityHosts({ inventoryPath: lab.inventoryPath, pool });
@@ -81,13 +90,22 @@ async function main(): Promise<void> {
         if (r.bytes !== img.bytes || r.destination.code !== 0) throw new Error(`relay moved ${r.bytes} bytes: ${JSON.stringify(r)}`);
         return r.destination.stdout;
       };
+      const moveWith = async (a: typeof acts, client: RelayClient): Promise<void> => {
+        const r = await runActivity(a.transferImage, plan, img);
+        if (r.relayedBy !== client || r.bytesSent !== img.bytes) throw new Error(`transferImage: ${JSON.stringify(r)}`);
+      };
       const variants: Record<string, () => Promise<unknown>> = {
         openssh: () => timeBash(`${sshTo(lab, 'aix01')} ${q(`cat ${file}`)} | ${sshTo(lab, 'tapesrv')} ${q(`cat > ${other}`)}`),
+        'openssh-relay': async () => {
+          const r = await opensshRelay(tools, await hosts.endpoint('aix01'), transfer.readFrom(file, 0), await hosts.endpoint('tapesrv'), transfer.writeFrom(target, 0, { framed: true }));
+          if (r.source.code !== 0 || r.destination.code !== 0) throw new Error(`the OpenSSH relay failed: ${JSON.stringify(r)}`);
+        },
         ssh2: () => relayInto(transfer.writeFrom(target, 0)),
         hashing: async () => {
           if (!(await relayInto(transfer.writeHashing(plan.tapeOs, target))).includes(img.sha256)) throw new Error('the tape host hashed other bytes');
         },
-        activity: () => runActivity(acts.transferImage, plan, img),
+        activity: () => moveWith(acts, 'openssh'),
+        'activity-ssh2': () => moveWith(ssh2Acts, 'ssh2'),
       };
       const runs: Record<string, Run[]> = {};
       for (let r = 0; r < ROUNDS; r++) {

@@ -124,41 +124,28 @@ export async function opensshRelay(
     await run('mkfifo', ['-m', '600', fifo]);
     const srcArgs = await sshArgs(dir, 'src', src, srcCmd);
     const dstArgs = await sshArgs(dir, 'dst', dst, dstCmd);
-    // Each open of a FIFO waits for the other end: both at once, on libuv's threads.
-    const [r, w] = await Promise.all([fs.promises.open(fifo, 'r'), fs.promises.open(fifo, 'w')]);
+    // A blocking open of a FIFO waits for its other end on one of libuv's few threads: relays started together
+    // would take them all with opens whose other ends wait in the queue behind, and stall the worker's whole fs.
+    // Opened non-blocking, the read end returns at once, and the write end finds its reader. ssh makes its stdin
+    // non-blocking itself, so the flag the destination inherits changes nothing for it.
+    const r = await fs.promises.open(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     try {
-      to = startSsh(tools, dst, dstArgs, [r.fd, 'pipe', 'pipe']);
-      from = startSsh(tools, src, srcArgs, ['ignore', w.fd, 'pipe']);
+      const w = await fs.promises.open(fifo, fs.constants.O_WRONLY);
+      try {
+        to = startSsh(tools, dst, dstArgs, [r.fd, 'pipe', 'pipe']);
+        from = startSsh(tools, src, srcArgs, ['ignore', w.fd, 'pipe']);
+      } finally {
+        await w.close();
+      }
     } finally {
       // The children hold their ends now: the destination sees EOF when the source's ssh exits.
-      await Promise.all([r.close(), w.close()]);
+      await r.close();
     }
-    const f = from;
-    const t = to;
-    const [srcExit, dstExit] = await Promise.all([
-      f.exit.then(
-        (x) => x,
-        (e: unknown) => {
-          t.kill();
-          throw e;
-        },
-      ),
-      // A destination that ends first has stopped reading: the source would only fill the pipe.
-      t.exit.then(
-        (x) => {
-          if (!f.ended) f.kill();
-          return x;
-        },
-        (e: unknown) => {
-          f.kill();
-          throw e;
-        },
-      ),
-    ]);
+    const [srcExit, dstExit] = await bothExits(from, to);
     if (opts.signal?.aborted) throw new CommandAbortedError(ref(src));
     return {
-      source: { ...srcExit, stderr: f.stderr() },
-      destination: { ...dstExit, stderr: t.stderr(), stdout: t.stdout() },
+      source: { ...srcExit, stderr: from.stderr() },
+      destination: { ...dstExit, stderr: to.stderr(), stdout: to.stdout() },
     };
   } catch (e) {
     from?.kill();
@@ -169,6 +156,39 @@ export async function opensshRelay(
     opts.signal?.removeEventListener('abort', onAbort);
     await fs.promises.rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Waits for both ssh processes. The source's ssh closes its stdout when the remote command's output ends and exits a
+ * moment later, so a destination that read to that EOF may exit first: that is a finished relay, and the source is
+ * left to exit by itself. A destination that fails has stopped reading, so the source is stopped (a source still
+ * writing would end on EPIPE anyway; one that is not could wait forever), and its end is not a failure of its own.
+ * A source whose ssh fails stops the destination: the data it got is short.
+ */
+async function bothExits(from: SshProcess, to: SshProcess): Promise<[ExitResult, ExitResult]> {
+  const [srcExit, dstExit] = await Promise.allSettled([
+    from.exit.catch((e: unknown) => {
+      to.kill();
+      throw e;
+    }),
+    to.exit.then(
+      (x) => {
+        if (x.code !== 0) from.kill();
+        return x;
+      },
+      (e: unknown) => {
+        from.kill();
+        throw e;
+      },
+    ),
+  ]);
+  if (dstExit.status === 'rejected') throw dstExit.reason;
+  if (dstExit.value.code !== 0 && !dstExit.value.killed) {
+    // The destination's failure is the one to report; the source stopped because of it, or ended on EPIPE.
+    return [srcExit.status === 'fulfilled' ? srcExit.value : { code: null, killed: true }, dstExit.value];
+  }
+  if (srcExit.status === 'rejected') throw srcExit.reason;
+  return [srcExit.value, dstExit.value];
 }
 
 function ref(ep: HostEndpoint): SshHostRef {

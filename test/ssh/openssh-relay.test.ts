@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -52,6 +53,40 @@ test('a file relays intact through two OpenSSH clients, framed, resuming at an o
   assert.equal(relayDirs().length, before);
 });
 
+test('a source whose output ends before its ssh exits is a finished relay, not a source stopped early', async () => {
+  // ssh closes its stdout at the channel's EOF and exits when the remote command does: the destination, having read
+  // to that EOF, finishes first. The source is not stopped for it, and exits 0.
+  const target = join(dst.dir, 'early-eof');
+  const r = await opensshRelay(tools, src.endpoint(), 'printf abc; exec >&- 2>&-; sleep 2', dst.endpoint(), `cat > '${target}'`);
+  assert.deepEqual([r.source.code, r.source.killed], [0, undefined], JSON.stringify(r.source));
+  assert.equal(r.destination.code, 0);
+  assert.equal(readFileSync(target, 'utf8'), 'abc');
+});
+
+test('relays while the libuv threads are all busy but one: no relay waits for a thread that waits for it', async () => {
+  // Blocking opens of the relay's FIFO would hold a thread each until their other end opened; with the others
+  // taken (here by opens of FIFOs nobody writes yet), the read end's open would wait forever for the write end's.
+  const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  const fifos = Array.from({ length: threads - 1 }, (_, i) => join(src.dir, `busy-${i}`));
+  for (const f of fifos) spawnSync('mkfifo', [f]);
+  const busy = fifos.map((f) => open(f, 'r'));
+  const release = (): void => void spawnSync('sh', ['-c', 'for f; do : > "$f"; done', 'sh', ...fifos]);
+  try {
+    const data = randomBytes(256 * 1024);
+    writeFileSync(join(src.dir, 'small'), data);
+    const target = join(dst.dir, 'small-copy');
+    const relayed = opensshRelay(tools, src.endpoint(), `cat '${join(src.dir, 'small')}'`, dst.endpoint(), `cat > '${target}'`);
+    const stalled = Symbol('stalled');
+    const r = await Promise.race([relayed, sleep(30_000).then(() => stalled)]);
+    release();
+    assert.notEqual(r, stalled, 'the relay finished while the other threads were busy');
+    assert.equal(sha(readFileSync(target)), sha(data));
+  } finally {
+    release();
+    for (const fh of await Promise.all(busy)) await fh.close();
+  }
+});
+
 test('a wrong pinned host key is HostKeyMismatchError and the destination command never runs', async () => {
   const marker = join(dst.dir, 'ran');
   await assert.rejects(
@@ -81,7 +116,7 @@ test('a destination that fails early stops an endless source', async () => {
   const started = Date.now();
   const r = await opensshRelay(tools, src.endpoint(), 'yes', dst.endpoint(), 'head -c 1000 >/dev/null; exit 3');
   assert.equal(r.destination.code, 3);
-  assert.notEqual(r.source.code, 0);
+  assert.equal(r.source.killed, true, 'the source was stopped');
   assert.ok(Date.now() - started < 30_000);
 });
 

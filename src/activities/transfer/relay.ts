@@ -37,7 +37,9 @@ export async function relayRange(hosts: ActivityHosts, plan: RunPlan, r: Range):
     const opts = { dataMarker: transfer.DATA_MARKER, signal: r.signal, onProgress: r.onProgress };
     return { ...(await relay(r.src, transfer.readFrom(r.file, r.base), r.dst, r.write(false), opts)), via: 'ssh2' as const };
   });
-  if (res.source.code !== 0) throw commandFailure(plan.backup.source, `read ${r.file}`, { ...res.source, stdout: '', code: res.source.code });
+  // A source stopped because the writer ended first is not the failure: the caller reports the writer's.
+  const stoppedByWriter = res.source.killed === true && res.destination.code !== 0;
+  if (res.source.code !== 0 && !stoppedByWriter) throw commandFailure(plan.backup.source, `read ${r.file}`, { ...res.source, stdout: '', code: res.source.code });
   return res;
 }
 
