@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,10 +22,14 @@ let dst: TestSshd;
 let tools: OpensshTools;
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-/** PIDs of ssh clients started by a relay (their command lines name the relay's private dir). */
-const relayClients = (): string[] =>
-  spawnSync('pgrep', ['-f', 'ssh .*mksysb-relay-'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-const relayDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('mksysb-relay-'));
+/**
+ * PIDs of ssh clients started by the relays of process `pid` (their command lines name the relay's private dir,
+ * which the pid names): other test files' workers relay through ssh clients of their own at the same time.
+ */
+const relayClients = (pid = process.pid): string[] =>
+  spawnSync('pgrep', ['-f', `ssh .*mksysb-relay-${pid}-`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+/** This process's relay dirs, or those of `pid`. */
+const relayDirs = (pid = process.pid, dir = tmpdir()): string[] => readdirSync(dir).filter((n) => n.startsWith(`mksysb-relay-${pid}-`));
 
 before(async () => {
   [src, dst] = await Promise.all([startSshd(), startSshd()]);
@@ -140,8 +144,11 @@ test('a worker killed with SIGKILL mid-relay takes its ssh clients with it', asy
     `const [s, d] = JSON.parse(process.argv[2], (_k, v) => v && v.type === 'Buffer' ? Buffer.from(v.data) : v);`,
     `findOpensshTools().then((t) => opensshRelay(t!, s, 'yes', d, ${JSON.stringify(`cat > '${target}'`)}));`,
   ].join('\n'));
+  // Its own TMPDIR: another test process's first relay would sweep the dead worker's dir from a shared one.
+  const childTmp = join(src.dir, 'child-tmp');
+  mkdirSync(childTmp);
   const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify([src.endpoint(), dst.endpoint()])],
-    { stdio: 'ignore' });
+    { stdio: 'ignore', env: { ...process.env, TMPDIR: childTmp } });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   let grew = false;
   for (let i = 0; i < 100 && !grew; i++) {
@@ -149,15 +156,15 @@ test('a worker killed with SIGKILL mid-relay takes its ssh clients with it', asy
     grew = existsSync(target) && readFileSync(target).length > 0;
   }
   assert.ok(grew, 'the relay was running');
-  assert.notDeepEqual(relayClients(), [], 'the relay runs through ssh clients');
+  assert.notDeepEqual(relayClients(child.pid), [], 'the relay runs through ssh clients');
   child.kill('SIGKILL');
   await exited;
   // The kernel sends the parent-death signal as the worker dies; a bounded wait for it to be delivered.
-  for (let i = 0; i < 50 && relayClients().length > 0; i++) await sleep(100);
-  assert.deepEqual(relayClients(), [], 'no orphaned ssh goes on relaying');
+  for (let i = 0; i < 50 && relayClients(child.pid).length > 0; i++) await sleep(100);
+  assert.deepEqual(relayClients(child.pid), [], 'no orphaned ssh goes on relaying');
   // its private dir (with the key copies) is left behind, and the next worker's sweep removes it
-  const left = relayDirs().filter((n) => n.startsWith(`mksysb-relay-${child.pid}-`));
+  const left = relayDirs(child.pid, childTmp);
   assert.equal(left.length, 1);
-  assert.ok((await sweepStaleRelayDirs()).includes(left[0]!));
-  assert.deepEqual(relayDirs().filter((n) => n.startsWith(`mksysb-relay-${child.pid}-`)), []);
+  assert.deepEqual(await sweepStaleRelayDirs(childTmp), left);
+  assert.deepEqual(relayDirs(child.pid, childTmp), []);
 });
