@@ -119,9 +119,12 @@ async function main(): Promise<void> {
         }
       }
       const gib = mib / 1024;
+      const bestOf = (rs: Run[]): Run => rs.reduce((a, b) => (b.wall < a.wall ? b : a));
+      const baseline = runs.openssh ? bestOf(runs.openssh).wall : undefined;
       for (const [name, rs] of Object.entries(runs)) {
-        const best = rs.reduce((a, b) => (b.wall < a.wall ? b : a));
-        const row = `| ${name} | ${mib} | ${round(best.wall)} (${rs.map((x) => round(x.wall, 1)).join(', ')}) | ${round(mib / best.wall, 1)} | ${round(best.worker / gib)} | ${round(best.machine / gib)} |`;
+        const best = bestOf(rs);
+        const ratio = baseline ? round(baseline / best.wall) : '—';
+        const row = `| ${name} | ${mib} | ${round(best.wall)} (${rs.map((x) => round(x.wall, 1)).join(', ')}) | ${round(mib / best.wall, 1)} | ${ratio} | ${round(best.worker / gib)} | ${round(best.machine / gib)} |`;
         console.log(row);
         rows.push(row);
       }
@@ -137,11 +140,12 @@ async function main(): Promise<void> {
       '## Relay profile',
       '',
       `${m.date.slice(0, 10)}; ${m.nproc} × ${m.cpu}; load ${load.join(' ')} at the start; \`tsx bench/relay-profile.ts\`, ${ROUNDS} rounds, ${CIPHER}. ` +
-        'Best wall time of the rounds (all of them in brackets); CPU seconds per GiB moved, of the worker process and of the whole ' +
+        'Best wall time of the rounds (all of them in brackets), and its speed as a share of the `openssh` baseline\'s in the same ' +
+        'round set; CPU seconds per GiB moved, of the worker process and of the whole ' +
         'machine (both sshd, the ssh clients or the worker, the shells; steal included).',
       '',
-      '| variant | MiB | seconds | MiB/s | worker CPU s/GiB | machine CPU s/GiB |',
-      '|---|---:|---:|---:|---:|---:|',
+      '| variant | MiB | seconds | MiB/s | of openssh | worker CPU s/GiB | machine CPU s/GiB |',
+      '|---|---:|---:|---:|---:|---:|---:|',
       ...rows,
       '',
     ].join('\n'),

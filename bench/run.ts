@@ -599,26 +599,18 @@ ${fleet}
 /** Why a figure misses its target and what was tried (only the missed ones are printed). */
 const WHY: Record<string, string> = {
   relay:
-    'Missed on this machine, and by more in its slow phases. The profile below (`bench/relay-profile.ts`, ' +
-    'the same machine an hour after the full run) shows it: the ssh2 relay alone took 2.2 to 2.7 worker ' +
-    'CPU s/GiB earlier in the day (255 against 235 MiB/s for OpenSSH at 1 GiB) and 5.3 to 6.3 s/GiB in ' +
-    'that run (153 against 198 MiB/s), while the OpenSSH relay\'s whole-machine cost moved much less. The ' +
-    'ssh2 relay decrypts, encrypts and does both sockets\' I/O for every byte in one Node thread; the ' +
-    'OpenSSH relay spreads that over two ssh processes on the 2 cores, so a slower CPU (a busy neighbour ' +
-    'of this VM: steal up to 30 %) costs the worker\'s relay more. In the worker\'s own profile (`node ' +
-    '--cpu-prof`, 1 GiB at 4.8 CPU s/GiB) the socket writes take 2.0 s, garbage collection 0.5, AES-GCM ' +
-    'decryption 0.5 and encryption 0.3, the packets\' random padding 0.4 and ssh2\'s packet handling 0.2: ' +
-    'the project\'s own code (the data marker\'s Transform, the pipeline) does not show, and nothing there ' +
-    'can be left out. The tape host\'s check (the hash of the file after the write) costs about 0.3 s per ' +
-    'GiB (`hashing` against `ssh2`). Tried this session: hashing the file while it is written (a follower ' +
-    'reading the growing file from the page cache into `openssl dgst` through a FIFO, woken when the ' +
-    'write ends): the machine\'s CPU rose by 4 to 5 s per GiB (openssl reads a pipe 8 KiB at a time) and ' +
-    'the relay got slower, so it was not kept. Earlier: `tee` into the hash (0.80), the cipher. Not done: ' +
-    'relaying through OpenSSH clients on the worker. It would bring the transport to the baseline\'s speed ' +
-    'but not past it, since the check still comes on top (about 0.95 from the rows below), and it needs ' +
-    'the pinned host keys in a known_hosts file, the key as a file (an agent or a passphrase cannot be ' +
-    'handed to ssh(1) alike) and progress from the tape host\'s file size. With `pullFrom` the bytes skip ' +
-    'the worker (figure 2).',
+    'The relay now goes through the worker\'s own OpenSSH clients by default (docs/relay.md); the ssh2 relay ' +
+    'stays for hosts with an agent or a passphrase (figure relay-ssh2). The transport alone is the baseline\'s: ' +
+    'in the relay profile below (same rounds, same cipher) `openssh-relay` ran at 1.12 and 0.98 of `ssh | ssh` at 1 ' +
+    'and 2 GiB, with 0.03 to 0.04 worker CPU s/GiB against 5.4 to 5.9 for ssh2. What remains is the check that ' +
+    'comes on top: the tape host hashes the file it wrote (`hashing` against `ssh2`: 0.72 against 0.83 at 2 GiB), ' +
+    'then the activity compares it with the source\'s SHA-256; at 2 GiB the two hosts\' page caches and one disk ' +
+    'make that the larger part (activity 0.70 by OpenSSH, 0.67 by ssh2), at 1 GiB not (1.14 against 0.98). Before ' +
+    'this: the ssh2 relay spends 2.2 to 6.3 worker CPU s/GiB in one Node thread (socket writes 2.0 s, GC 0.5, ' +
+    'AES-GCM 0.8, padding 0.4 in its `--cpu-prof`), so a slow or busy CPU costs it more than the two ssh processes; ' +
+    'tried and dropped: hashing while writing (a follower into `openssl dgst` through a FIFO: 4 to 5 CPU s/GiB ' +
+    'more), `tee` into the hash (0.80). Not measured on the Intel Xeon machine the target names: this session had ' +
+    'an AMD EPYC one. With `pullFrom` the bytes skip the worker (figure 2).',
   'backup-stream-lsmksysb':
     'What remains after mksysb ends: the SHA-256 of the 1 GiB image on the source (`makeImage`) and on the tape host ' +
     '(the follow), the stream\'s last bytes (the feed looks for new bytes and the seal once a second: AIX\'s `sleep` ' +
