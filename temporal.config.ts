@@ -8,6 +8,7 @@
 import * as path from 'node:path';
 import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
+import type { RelayVia } from './src/activities/hosts';
 import type { NotifyConfig } from './src/activities/notify';
 import { DEFAULT_POLICIES, type StagePolicies } from './src/shared/policies';
 
@@ -50,6 +51,13 @@ export interface MksysbTapeConfig {
    * Default: no channel; nobody is told.
    */
   notify: NotifyConfig;
+  /**
+   * How the worker relays an image from the source to the tape host (docs/relay.md): `auto` (default) through its own
+   * OpenSSH clients when it has `ssh` and `setpriv --pdeathsig` and both hosts log in with a key file without a
+   * passphrase, through ssh2 otherwise; `openssh` always through OpenSSH (a run fails when the worker lacks it);
+   * `ssh2` always through ssh2. MKSYSB_TAPE_RELAY.
+   */
+  relayVia: RelayVia;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): MksysbTapeConfig {
@@ -79,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): MksysbTapeConf
     registerSearchAttributes: flag('MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES', env.MKSYSB_TAPE_REGISTER_SEARCH_ATTRIBUTES),
     deployment: deploymentOf(env),
     notify: notifyOf(env),
+    relayVia: relayViaOf(env.MKSYSB_TAPE_RELAY),
   };
 }
 
@@ -108,6 +117,12 @@ function notifyOf(env: NodeJS.ProcessEnv): NotifyConfig {
     ...(headers ? { headers } : {}),
     ...(env.MKSYSB_TAPE_NOTIFY_COMMAND?.trim() ? { command: env.MKSYSB_TAPE_NOTIFY_COMMAND } : {}),
   };
+}
+
+function relayViaOf(v: string | undefined): RelayVia {
+  if (v === undefined || v === '') return 'auto';
+  if (v === 'auto' || v === 'openssh' || v === 'ssh2') return v;
+  throw new Error(`MKSYSB_TAPE_RELAY must be auto, openssh or ssh2 (got "${v}")`);
 }
 
 function flag(name: string, v: string | undefined): boolean {

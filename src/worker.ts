@@ -77,6 +77,7 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
       policies: config.policies,
       pollIntervalMs: config.pollIntervalMs,
       notify: config.notify,
+      relayVia: config.relayVia,
       ...opts.activityDeps,
       sshPool,
       temporalClient,

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ExecResult, HostEndpoint, SshHost, SshPool } from '../ssh';
+import { findOpensshTools, type OpensshTools } from '../ssh/openssh-relay';
 import { loadInventory } from '../schema/load-inventory';
 import type { Inventory, InventoryHost } from '../schema';
 import { cancellationSignal, withHeartbeat } from './context';
@@ -18,7 +19,16 @@ export interface ActivityHostsDeps {
   pool: SshPool;
   /** Milliseconds between polls of a detached command (default 2000; tests use less). */
   pollIntervalMs?: number;
+  /** How images are relayed through the worker (default 'auto'): see RelayVia. */
+  relayVia?: RelayVia;
 }
+
+/**
+ * 'openssh': the worker's own ssh clients (src/ssh/openssh-relay.ts), and a failure when the worker lacks `ssh` or a
+ * `setpriv` with `--pdeathsig`; 'ssh2': the worker's ssh2 connections (src/ssh/relay.ts); 'auto': OpenSSH where the
+ * worker has it and both hosts log in with a key file, ssh2 otherwise.
+ */
+export type RelayVia = 'auto' | 'openssh' | 'ssh2';
 
 export class ActivityHosts {
   private cached?: { text: string; inv: Inventory };
@@ -46,6 +56,25 @@ export class ActivityHosts {
 
   /** The SSH connection to an inventory host; credentials are read here, on the worker, and never leave it. */
   async host(name: string): Promise<SshHost> {
+    return this.deps.pool.host(await this.endpoint(name));
+  }
+
+  /** The OpenSSH clients to relay with, or undefined for ssh2 (RelayVia). */
+  async relayTools(): Promise<OpensshTools | undefined> {
+    const via = this.deps.relayVia ?? 'auto';
+    if (via === 'ssh2') return undefined;
+    const tools = await findOpensshTools();
+    if (!tools && via === 'openssh') {
+      throw ApplicationFailure.nonRetryable(
+        'the worker is set to relay through OpenSSH (MKSYSB_TAPE_RELAY=openssh) but has no ssh, or no setpriv with --pdeathsig (util-linux 2.33 or later), on its PATH',
+        'RelayUnavailable',
+      );
+    }
+    return tools;
+  }
+
+  /** How to log in to an inventory host, with its credentials: for this worker's own use only. */
+  async endpoint(name: string): Promise<HostEndpoint> {
     const h = await this.hostEntry(name);
     const ep: HostEndpoint = { name, address: h.address, port: h.port, user: h.user, hostKey: h.hostKey, maxSessions: h.maxSessions };
     if ('agent' in h.key) ep.agent = h.key.agent;
@@ -60,7 +89,7 @@ export class ActivityHosts {
       }
       if (h.key.passphraseEnv) ep.passphrase = process.env[h.key.passphraseEnv];
     }
-    return this.deps.pool.host(ep);
+    return ep;
   }
 
   /** Runs a command; non-zero exit → a failure naming host, what was done and the command's own message. */

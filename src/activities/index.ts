@@ -9,7 +9,7 @@ import { SshPool } from '../ssh';
 import type { StagePolicies } from '../shared/policies';
 import { driveLockActivities } from './drive-lock';
 import { fleetActivities } from './fleet';
-import { ActivityHosts } from './hosts';
+import { ActivityHosts, type RelayVia } from './hosts';
 import { imageActivities } from './images';
 import { notifyActivities, type NotifyConfig } from './notify';
 import { resolveActivities } from './resolve';
@@ -30,10 +30,17 @@ export interface ActivityDeps {
   temporalClient?: Client;
   /** Where notices of a wait for a person go; none sent when absent. */
   notify?: NotifyConfig;
+  /** How images are relayed through the worker (default 'auto'). */
+  relayVia?: RelayVia;
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const hosts = new ActivityHosts({ inventoryPath: deps.inventoryPath, pool: deps.sshPool ?? new SshPool(), pollIntervalMs: deps.pollIntervalMs });
+  const hosts = new ActivityHosts({
+    inventoryPath: deps.inventoryPath,
+    pool: deps.sshPool ?? new SshPool(),
+    pollIntervalMs: deps.pollIntervalMs,
+    relayVia: deps.relayVia,
+  });
   return {
     workerInfo: workerInfoActivity(deps.inventoryPath),
     ...resolveActivities(hosts, deps.policies),

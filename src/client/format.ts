@@ -1,7 +1,7 @@
 /**
  * Human output of the CLI: pure functions from the client API's shapes to text (no I/O, unit-tested).
  */
-import type { BackupProgress, BackupResult } from '../shared/contract';
+import { RELAY_CLIENT, type BackupProgress, type BackupResult } from '../shared/contract';
 import { formatBytes as formatByteCount } from '../shared/format';
 import { ACTIVITY_STAGE, stageStepLabel } from '../shared/stages';
 import type { BackupStatus, BackupSummary, PendingStep, ScheduleInfo } from './backups';
@@ -133,7 +133,8 @@ export function formatResult(r: BackupResult): string {
     );
   }
   for (const t of r.transfers ?? []) {
-    const how = t.alreadyThere ? 'already on the tape host' : t.mode === 'direct' ? 'pulled by the tape host' : 'relayed by the worker';
+    const by = t.relayedBy ? ` (${RELAY_CLIENT[t.relayedBy]})` : '';
+    const how = t.alreadyThere ? 'already on the tape host' : t.mode === 'direct' ? 'pulled by the tape host' : `relayed by the worker${by}`;
     const from = t.resumedFrom > 0 && !t.alreadyThere ? `, resumed at ${formatBytes(t.resumedFrom)}` : '';
     const failed = t.directFailed !== undefined ? `; direct pull failed: ${t.directFailed}` : '';
     lines.push(`  moved record ${t.record}: ${how}${t.followed ? ' while mksysb wrote it' : ''}${from}${failed}`);

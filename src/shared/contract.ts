@@ -64,7 +64,14 @@ export interface TransferResult {
   followed?: boolean;
   /** Why the tape host could not pull the image itself (ssh's message), when it was relayed instead. */
   directFailed?: string;
+  /** Which client the worker relayed with (docs/relay.md): its own OpenSSH `ssh | ssh`, or ssh2 in the worker. */
+  relayedBy?: RelayClient;
 }
+
+export type RelayClient = 'openssh' | 'ssh2';
+
+/** How a relay client is named to people. */
+export const RELAY_CLIENT: Record<RelayClient, string> = { openssh: 'OpenSSH', ssh2: 'ssh2' };
 
 /** One cartridge of a backup that spans several (`maxVolumes` above 1); a one-cartridge backup has one. */
 export interface VolumeResult {

@@ -55,7 +55,7 @@ export const CIPHERS: CipherAlgorithm[] = [
 type PinnedKey = { type: string; blob: Buffer };
 
 /** Host-key algorithms that present a key of the pinned type (so negotiation cannot pick another key of the host). */
-function hostKeyAlgorithms(type: string): string[] {
+export function hostKeyAlgorithms(type: string): string[] {
   if (type === 'ssh-rsa') return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
   return [type];
 }

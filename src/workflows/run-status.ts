@@ -4,7 +4,7 @@
  */
 import { setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { RunPlan } from '../activities';
-import { progressQuery, type BackupProgress, type Outcome, type StageName, type TransferResult } from '../shared/contract';
+import { progressQuery, RELAY_CLIENT, type BackupProgress, type Outcome, type StageName, type TransferResult } from '../shared/contract';
 import { formatBytes } from '../shared/format';
 import { stageFailedText } from '../shared/stages';
 import { SA_OUTCOME, SA_SOURCE, SA_STAGE, SA_TAPE_DEVICE, SA_TAPE_HOST } from '../shared/search-attributes';
@@ -123,7 +123,7 @@ export class RunStatus {
 
 /** One move in the current details: `mksysb image pulled by the tape host (resumed at 10.0 MiB)`, `boot image relayed (...)`. */
 function transferText(t: TransferResult): string {
-  const how = t.mode === 'direct' ? 'pulled by the tape host' : 'relayed';
+  const how = t.mode === 'direct' ? 'pulled by the tape host' : `relayed${t.relayedBy ? ` (${RELAY_CLIENT[t.relayedBy]})` : ''}`;
   const notes = [
     t.followed ? 'while mksysb wrote it' : '',
     t.alreadyThere ? 'already there' : '',

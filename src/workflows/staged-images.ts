@@ -73,6 +73,7 @@ export class StagedImages {
         alreadyThere: false,
         followed: there,
         ...(followed.directFailed !== undefined ? { directFailed: followed.directFailed } : {}),
+        ...(followed.relayedBy !== undefined ? { relayedBy: followed.relayedBy } : {}),
       });
     }
     if (there) return;
@@ -108,6 +109,7 @@ function transferResult(o: TransferOutcome): TransferResult {
     resumedFrom: o.resumedFrom,
     alreadyThere: o.alreadyThere,
     ...(o.directFailed !== undefined ? { directFailed: o.directFailed } : {}),
+    ...(o.relayedBy !== undefined ? { relayedBy: o.relayedBy } : {}),
   };
 }
 

@@ -18,6 +18,7 @@ import { startProjectWorker, testTemporal, type TestTemporal } from './temporal'
 import { workerLogStdio } from './worker-log';
 import { hetget, tapemap } from '../lab/helpers';
 import type { MksysbTapeConfig } from '../../temporal.config';
+import type { ActivityDeps } from '../../src/activities';
 
 /** Policies for tests: short heartbeat timeouts and back-off, so retries and lost workers take seconds. */
 export function testPolicies(overrides: Partial<Record<keyof StagePolicies, Partial<StagePolicies['write']>>> = {}): StagePolicies {
@@ -43,14 +44,16 @@ export interface BackupEnv {
   tmp: string;
 }
 
-export async function backupEnv(opts: { lab?: LabOptions; worker?: boolean; policies?: StagePolicies } = {}): Promise<BackupEnv> {
+export async function backupEnv(
+  opts: { lab?: LabOptions; worker?: boolean; policies?: StagePolicies; activityDeps?: Partial<ActivityDeps> } = {},
+): Promise<BackupEnv> {
   const t = await testTemporal();
   const lab = await startLab({ mksysbBytes: 3 << 20, ...opts.lab });
   after(() => lab.down());
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mksysb-wf-'));
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const config = t.config({ inventoryPath: lab.inventoryPath, policies: opts.policies ?? testPolicies() });
-  if (opts.worker !== false) await startProjectWorker({ config, activityDeps: { pollIntervalMs: 200 } });
+  if (opts.worker !== false) await startProjectWorker({ config, activityDeps: { pollIntervalMs: 200, ...opts.activityDeps } });
   const start = (input: Record<string, unknown>, workflowId = `mksysb-tape/test/${randomUUID()}`) =>
     t.client.workflow.start('mksysbToTape', {
       taskQueue: config.taskQueue,

@@ -63,3 +63,13 @@ test('a staged image corrupted on the tape host before the write is detected by 
   assert.equal(result.verification.readBack, true);
   await assertTapeHolds(env, sourceImages(env, result.backupId));
 });
+
+test('the worker relays with its own OpenSSH clients unless told to use ssh2: the same bytes on tape, and the run says which', async () => {
+  for (const [relayVia, expected] of [[undefined, 'openssh'], ['ssh2', 'ssh2']] as const) {
+    const env = await backupEnv(relayVia ? { activityDeps: { relayVia } } : {});
+    const result = await env.run({ keepStaging: true });
+    const moves = (result.transfers ?? []).map((t) => `${t.record}:${t.mode}:${t.relayedBy}`);
+    assert.deepEqual(moves, [1, 2, 4].map((r) => `${r}:relay:${expected}`), `relayVia ${relayVia ?? 'auto'}`);
+    await assertTapeHolds(env, sourceImages(env, result.backupId));
+  }
+});

@@ -6,6 +6,7 @@
  * file with the source's, and falls back to `transferImage` when they differ or when following stopped early (mksysb
  * failed or was restarted, which rewrites the file from its start).
  */
+import type { RelayClient } from '../../shared/contract';
 import type { SshHost } from '../../ssh';
 import { pullRoute } from '../../schema';
 import { detached, images, stagedPath, transfer } from '../../tape';
@@ -59,6 +60,7 @@ class Follower {
   private sent = 0;
   private rounds = 0;
   private directFailed: string | undefined;
+  private relayedBy: RelayClient | undefined;
 
   private constructor(
     private readonly hosts: ActivityHosts,
@@ -112,17 +114,18 @@ class Follower {
       this.offset = pulled.size;
       this.sent += pulled.size - base;
     } else {
-      const res = await relayRange(this.plan, {
+      const res = await relayRange(this.hosts, this.plan, {
         src: this.src,
         dst: this.dst,
         file: this.file,
         target: this.target,
         base,
-        write: transfer.writeFrom(this.target, base),
+        write: (framed) => transfer.writeFrom(this.target, base, { framed }),
         onProgress: (n) => heartbeat({ stage: 'transfer', record: 4, bytesDone: base + n, offset: base + n }),
         signal: this.signal,
       });
       checkWriter(this.plan.backup.tape.host, this.target, res);
+      this.relayedBy = res.via;
       this.offset = base + res.bytes;
       this.sent += res.bytes;
     }
@@ -140,6 +143,7 @@ class Follower {
       ...(there ? { bytes: there.bytes, sha256: there.sha256 } : {}),
       mode: this.direct ? 'direct' : 'relay',
       ...(this.directFailed !== undefined ? { directFailed: this.directFailed } : {}),
+      ...(!this.direct && this.relayedBy ? { relayedBy: this.relayedBy } : {}),
     };
   }
 }

@@ -38,8 +38,8 @@ export function transferActivities(hosts: ActivityHosts) {
         directFailed = pulled.refused;
         warn(`${tapeHost} cannot pull the ${record(image.record).name} from ${backup.source} itself (${directFailed}); relaying it through the worker`);
       }
-      const sent = await relayImage(hosts, plan, image, target, offset);
-      return moved(image, 'relay', offset, sent, directFailed);
+      const { sent, via } = await relayImage(hosts, plan, image, target, offset);
+      return { ...moved(image, 'relay', offset, sent, directFailed), relayedBy: via };
     },
 
     /** `sealStream`: the generation of a stream of record 4 to seal once the copy holds the whole image. */
