@@ -7,7 +7,9 @@
  * verification, what the drive lock serialises) comes from the first night: a streamed child holds its drive through
  * its mksysb too, which is not drive work.
  *
- *   tsx bench/fleet.ts [--sources 16] [--drives 4] [--mib 64]     runs it alone and writes "## Fleet" in BENCHMARKS.md
+ *   tsx bench/fleet.ts [--sources 16] [--drives 4] [--mib 64] [--timeline N]
+ *                                                                  runs it alone and writes "## Fleet" in BENCHMARKS.md;
+ *                                                                  --timeline logs the first N children's activities
  *   import { runFleetBench } from './fleet'                         (bench/run.ts)
  *
  * Starts its own Temporal dev server (or uses `address`), its own lab and a project worker.
@@ -27,6 +29,7 @@ import type { BackupResult } from '../src/shared/contract';
 import type { FleetResult } from '../src/shared/fleet';
 import { driveLockStateQuery, driveLockWorkflowId } from '../src/shared/drive-lock';
 import { quietLogger } from '../scripts/quiet-logger';
+import { activityTimeline, formatTimeline } from './timeline';
 
 export interface FleetBenchOptions {
   sources?: number;
@@ -40,6 +43,8 @@ export interface FleetBenchOptions {
   maxConcurrentMksysbPerTapeHost?: number;
   /** An existing Temporal server; default: a dev server of its own. */
   address?: string;
+  /** Log the activity timeline of the first this many children of each night (where the start's seconds go). */
+  timeline?: number;
   log?: (msg: string) => void;
 }
 
@@ -139,6 +144,7 @@ interface NightFleet {
   drives: { host: string; device: string }[];
   sources: string[];
   maxConcurrentMksysbPerTapeHost?: number;
+  timeline?: number;
   log: (msg: string) => void;
 }
 
@@ -163,6 +169,13 @@ async function runNight(fleet: NightFleet, name: string, backupInput: Record<str
     result.results.filter((r) => r.state === 'ok').map((r) => client.workflow.getHandle(r.workflowId).result()),
   )) as BackupResult[];
   const sum = (f: (r: BackupResult) => number) => children.reduce((n, r) => n + f(r), 0);
+  if (fleet.timeline) {
+    const t0 = (await client.workflow.getHandle(fleetId).describe()).startTime.getTime();
+    fleet.log(formatTimeline(`${name} night: the fleet`, await activityTimeline(client, fleetId, t0)));
+    for (const r of result.results.slice(0, fleet.timeline)) {
+      fleet.log(formatTimeline(`${name} night: ${r.source} on ${r.drive?.device}`, await activityTimeline(client, r.workflowId, t0)));
+    }
+  }
   return {
     perTapeHostLimit: result.limits.perTapeHost.tapesrv ?? 0,
     figures: {
@@ -221,7 +234,7 @@ export async function runFleetBench(opts: FleetBenchOptions = {}): Promise<{ fig
     try {
       const drives = Array.from({ length: nDrives }, (_, i) => ({ host: 'tapesrv', device: `rmt${i}` }));
       const sources = lab.hosts.filter((h) => h.role === 'source').map((h) => h.name);
-      const fleet = { client, taskQueue: config.taskQueue, drives, sources, log, ...(opts.maxConcurrentMksysbPerTapeHost ? { maxConcurrentMksysbPerTapeHost: opts.maxConcurrentMksysbPerTapeHost } : {}) };
+      const fleet = { client, taskQueue: config.taskQueue, drives, sources, log, timeline: opts.timeline, ...(opts.maxConcurrentMksysbPerTapeHost ? { maxConcurrentMksysbPerTapeHost: opts.maxConcurrentMksysbPerTapeHost } : {}) };
       const { figures: plain, perTapeHostLimit } = await runNight(fleet, 'plain', { overwrite: true });
       const { figures: stream } = await runNight(fleet, 'stream', { overwrite: true, writeWhileMksysb: true });
       const held = plain.totalDriveHeldSeconds / nDrives;
@@ -329,6 +342,7 @@ if (require.main === module) {
     sources: arg('sources'),
     drives: arg('drives'),
     ...(mib ? { mksysbBytes: mib * 2 ** 20 } : {}),
+    timeline: arg('timeline'),
     log: (m) => console.log(m),
   }).then(
     ({ figures, markdown }) => {
