@@ -5,8 +5,8 @@
  * `tail -c +N` (GNU's `dd iflag=` and `skip_bytes` do not exist on AIX), `dd seek=` with `if=/dev/null` to cut the
  * receiving file, `cat >>`, `printf`, and OpenSSH's `ssh` (on AIX with the OpenSSH fileset: /usr/bin/ssh).
  */
-import { parseSha256, sha256File, type HostOs } from './digest';
-import { fileSizeValue, freeSpace, mkdirP, parseDf, parseSizeValueOrAbsent, type DfResult } from './images';
+import { parseSha256, parseSha256WithStatus, sha256File, type HostOs } from './digest';
+import { fileSize, fileSizeValue, freeSpace, mkdirP, parseDf, parseSizeOrAbsent, parseSizeValueOrAbsent, SIZE_TAG, type DfResult } from './images';
 import { assertAbsolutePath, assertInt, assertName, command, joinPath, parsePipeStatus, PIPE_STATUS_TAG, quote, ShellValueError } from './shell';
 
 /** Exit status of `writeFrom` when the receiving file is shorter than the offset (nothing is written). */
@@ -80,13 +80,26 @@ export function writeFrom(file: string, offset: number, opts: { framed?: boolean
  * tape host checks what it holds in the same command, without a second round trip. Hashing the file after the
  * write (from the page cache) measured faster on a 2-core host than hashing the stream beside the write
  * (`tee FILE | openssl dgst -sha256`: two more processes and a pipe at full speed; see BENCHMARKS.md).
- * The output holds the write's exit status as a `pipeWithStatus` line and, when it is 0, the digest: parse with
- * `digest.parseSha256WithStatus`; a status other than 0 means the file is incomplete. Exits with the write's status.
+ * The output holds the write's exit status as a `pipeWithStatus` line and, when it is 0, the digest and the file's
+ * size (one round trip fewer per image: on a busy tape host each costs most of a small image's move): parse with
+ * `parseWritten`; a status other than 0 means the file is incomplete. Exits with the write's status.
  */
 export function writeHashing(os: HostOs, file: string, opts: { framed?: boolean } = {}): string {
   assertAbsolutePath(file, 'file');
   const skip = opts.framed ? `${skipToData()}; ` : '';
-  return `( ${skip}cat > ${quote(file)}; s=$?; echo "${PIPE_STATUS_TAG} $s"; if [ "$s" -eq 0 ]; then ${sha256File(os, file)} || exit 1; fi; exit "$s" )`;
+  return `( ${skip}cat > ${quote(file)}; s=$?; echo "${PIPE_STATUS_TAG} $s"; if [ "$s" -eq 0 ]; then ${sha256File(os, file)} || exit 1; ${fileSize(file)} || exit 1; fi; exit "$s" )`;
+}
+
+/** What `writeHashing` printed: the write's status and, when it wrote the whole stream, the file's SHA-256 and size. */
+export function parseWritten(output: string): { ok: boolean; status: number | null; sha256: string | null; bytes: number | null } {
+  const hashed = parseSha256WithStatus(output);
+  let bytes: number | null = null;
+  try {
+    bytes = parseSizeOrAbsent(output);
+  } catch {
+    bytes = null;
+  }
+  return { ...hashed, ok: hashed.ok && bytes !== null, bytes };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -231,7 +244,9 @@ export function parsePull(output: string): PullReport {
     report[what] = value === 'absent' ? null : Number(value);
     return '\n';
   });
-  const piped = parsePipeStatus(rest.replace(new RegExp(`${PIPE_STATUS_TAG} \\d+\n?`, 'g'), (line) => `\n${line}`));
+  // The hashing writer's own size line goes: the pull's size tag above gives the same, for every pull.
+  const unsized = rest.replace(new RegExp(`${SIZE_TAG} \\d+\n?`, 'g'), '\n');
+  const piped = parsePipeStatus(unsized.replace(new RegExp(`${PIPE_STATUS_TAG} \\d+\n?`, 'g'), (line) => `\n${line}`));
   const messages: string[] = [];
   for (const line of piped.rest.split('\n')) {
     const digest = line.trim() === '' ? undefined : tryParseSha256(line);

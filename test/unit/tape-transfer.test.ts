@@ -23,10 +23,10 @@ import {
   unmarkPull,
   writeFrom,
   writeHashing,
+  parseWritten,
   writeKnownHosts,
   type PullSource,
 } from '../../src/tape/transfer';
-import { parseSha256WithStatus } from '../../src/tape/digest';
 import { createHash } from 'node:crypto';
 
 function sh(script: string, input?: Buffer, env?: NodeJS.ProcessEnv): { code: number | null; stdout: Buffer; stderr: string } {
@@ -108,15 +108,17 @@ test('writeHashing writes stdin to the file and prints the SHA-256 of exactly th
     for (const os of ['aix', 'linux'] as const) {
       const r = sh(writeHashing(os, dst), data);
       assert.equal(r.code, 0, r.stderr);
-      const parsed = parseSha256WithStatus(r.stdout.toString());
-      assert.deepEqual(parsed, { ok: true, status: 0, sha256: createHash('sha256').update(data).digest('hex') });
+      // The size comes with the digest, from the file as written (the old, longer content is gone).
+      const parsed = parseWritten(r.stdout.toString());
+      assert.deepEqual(parsed, { ok: true, status: 0, sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length });
       assert.ok(readFileSync(dst).equals(data));
     }
     // A file that cannot be written: the failure shows in the status, and no digest is given.
     const r = sh(writeHashing('linux', join(dir, 'no such dir', 'x')), data);
-    const parsed = parseSha256WithStatus(r.stdout.toString());
+    const parsed = parseWritten(r.stdout.toString());
     assert.equal(parsed.ok, false);
     assert.notEqual(parsed.status, 0);
+    assert.equal(parsed.bytes, null);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,7 +5,7 @@
 import type { HeartbeatProgress, RelayClient } from '../../shared/contract';
 import { relay, type HostEndpoint, type RelayResult, type SshHost } from '../../ssh';
 import { opensshCanLogIn, opensshRelay, type OpensshTools } from '../../ssh/openssh-relay';
-import { digest, images, transfer } from '../../tape';
+import { images, transfer } from '../../tape';
 import { cancellationSignal, heartbeat } from '../context';
 import { commandFailure, mapSshErrors } from '../failures';
 import type { ActivityHosts } from '../hosts';
@@ -111,16 +111,8 @@ export async function relayImage(
     onProgress: (sent) => heartbeat({ ...progress(sent) }),
     signal: cancellationSignal(),
   });
-  const written = hashing ? digest.parseSha256WithStatus(res.destination.stdout) : undefined;
+  const written = hashing ? transfer.parseWritten(res.destination.stdout) : undefined;
   checkWriter(tapeHost, target, res, written);
-  await checkCopy(
-    hosts,
-    plan,
-    image,
-    target,
-    written?.ok && written.sha256
-      ? { bytes: images.parseSize((await hosts.run(tapeHost, `size of ${target}`, images.fileSize(target))).stdout), sha256: written.sha256 }
-      : undefined,
-  );
+  await checkCopy(hosts, plan, image, target, written?.ok && written.sha256 && written.bytes !== null ? { bytes: written.bytes, sha256: written.sha256 } : undefined);
   return { sent: res.bytes, via: res.via };
 }
