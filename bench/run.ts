@@ -624,21 +624,33 @@ const WHY: Record<string, string> = {
     'Full verification reads every record back (record 4 once, for its SHA-256 and restore -T together) where the ' +
     'manual procedure only runs `lsmksysb -V`; the stream removes the record-4 write after mksysb, not the read-back.',
   fleet:
-    'Nearly all of the gap is at the start: each drive idles about 12 s before its first grant, 0.0 s between a ' +
-    'release and the next grant. Tried and kept: with `writeWhileMksysb` asked for, the fleet now gives it to each ' +
-    'child that starts alone on its drive with its size known (nothing that can follow it is larger). Measured over ' +
-    'two nights (the note above; `tsx bench/fleet.ts`, 2026-12-02: 4 of 16 streamed, makespan 87.7 against 88.7 s, idle ' +
-    'before the first grant 12.2 against 12.9 s), it leaves the makespan where it was: in the lab the start is spent before ' +
-    'records 1 and 2 are staged (validation, the sizes read from visibility, bosboot and mkinsttape of 8 backups at ' +
-    'once on 2 cores), not in mksysb, so taking the drive when they are staged comes no earlier. Not done: profiling ' +
-    'those first seconds.',
+    'Nearly all of the gap is at the start: each drive idles 10 to 14 s before its first grant, 0.0 s between a ' +
+    'release and the next grant. The activity timelines (`tsx bench/fleet.ts --timeline 4`, 2026-12-04) say where ' +
+    'it goes: a child asks for its drive once records 1 and 2 are on the tape host, and with 8 backups starting ' +
+    'at once on the lab\'s 2 cores (run queue 6 to 9, 1 % idle: 8 mksysb doubles at 32 MiB/s, 8 follows relaying ' +
+    'them, the tape host, the worker and Temporal) moving the 1 MiB boot image takes 3 to 5 s and the install ' +
+    'image 4 to 6 s, where alone they take a fraction of a second. Timed inside one such move: the survey 0.6 to ' +
+    '1.0 s, the relay 1.8 to 3.5 s, the size after the hash 1.2 to 2.4 s, each an SSH command waiting for a core. ' +
+    'It is not the OpenSSH relay\'s logins: with `MKSYSB_TAPE_RELAY=ssh2` the boot image took 4.1 s and the ratio ' +
+    'was 1.16. On an estate each source makes its mksysb on its own CPU; the bound (drive-held time / drives) ' +
+    'leaves out that the lab\'s start is CPU-bound. The ratio moves from run to run here: on this machine the ' +
+    'full run gave 1.20, then the fleet alone 1.10 and 1.16 (ssh2), and 1.20 after the change below. Tried and ' +
+    'kept: the relay\'s writer prints the copy\'s size with its hash (one SSH command fewer per image; no change ' +
+    'visible, the start being CPU-bound); with `writeWhileMksysb` asked for, the fleet gives it to each child that starts ' +
+    'alone on its drive with its size known (4 of 16 streamed; it takes the drive when records 1 and 2 are ' +
+    'staged, which in the lab is after mksysb has ended). Not done: ordering the start so that the first child on ' +
+    'each drive moves its small images before the others\' follows take the cores (on an estate: the tape host\'s ' +
+    'network).',
   direct:
     'The pull does more than `scp -O`: the tape host hashes the file it wrote (same command) and the activity has fixed ' +
     'steps (a survey of the staging folder, the pinned known_hosts file and the pull\'s mark, the detached start, its ' +
     'report: five SSH round trips), which weigh on small images.',
   'tape-write':
-    'The write runs detached (nohup, pid and status files); the session that starts it reports its end at once, so only ' +
-    'the positioning, the block-size setting and one state query remain around the `dd`.',
+    'On this AMD EPYC machine the raw dd is fast (1 GiB at 512-byte blocks in 1.67 s) and the activity adds about ' +
+    '1.5 s around it (3.23 s); on the Intel Xeon machine (2026-12-02) the same figure was 0.97 (2.53 against 2.45 ' +
+    's). Around the `dd` the activity runs the drive\'s claim (the fence\'s script), the detached start on a ' +
+    'session that reports the end at once, and the end-of-medium check: three SSH commands. Not yet taken apart ' +
+    'on this machine.',
   backup:
     'The full verification reads the whole cartridge back and hashes every record, which the manual procedure does not ' +
     'do (it runs `lsmksysb -V` only); with the same check the ratio is the next row.',
