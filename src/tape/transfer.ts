@@ -90,16 +90,14 @@ export function writeHashing(os: HostOs, file: string, opts: { framed?: boolean 
   return `( ${skip}cat > ${quote(file)}; s=$?; echo "${PIPE_STATUS_TAG} $s"; if [ "$s" -eq 0 ]; then ${sha256File(os, file)} || exit 1; ${fileSize(file)} || exit 1; fi; exit "$s" )`;
 }
 
-/** What `writeHashing` printed: the write's status and, when it wrote the whole stream, the file's SHA-256 and size. */
-export function parseWritten(output: string): { ok: boolean; status: number | null; sha256: string | null; bytes: number | null } {
-  const hashed = parseSha256WithStatus(output);
-  let bytes: number | null = null;
-  try {
-    bytes = parseSizeOrAbsent(output);
-  } catch {
-    bytes = null;
-  }
-  return { ...hashed, ok: hashed.ok && bytes !== null, bytes };
+/**
+ * What `writeHashing` printed: the write's exit status and, when the whole stream was written, the copy as the tape
+ * host holds it (its SHA-256 and size); `copy` is null otherwise.
+ */
+export function parseWritten(output: string): { status: number | null; copy: { bytes: number; sha256: string } | null } {
+  const { ok, status, sha256 } = parseSha256WithStatus(output);
+  const bytes = ok && output.includes(SIZE_TAG) ? parseSizeOrAbsent(output) : null;
+  return { status, copy: sha256 !== null && bytes !== null ? { bytes, sha256 } : null };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -108,17 +108,16 @@ test('writeHashing writes stdin to the file and prints the SHA-256 of exactly th
     for (const os of ['aix', 'linux'] as const) {
       const r = sh(writeHashing(os, dst), data);
       assert.equal(r.code, 0, r.stderr);
-      // The size comes with the digest, from the file as written (the old, longer content is gone).
+      // The size comes with the digest, from the file as written (the old content is replaced, not appended to).
       const parsed = parseWritten(r.stdout.toString());
-      assert.deepEqual(parsed, { ok: true, status: 0, sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length });
+      assert.deepEqual(parsed, { status: 0, copy: { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length } });
       assert.ok(readFileSync(dst).equals(data));
     }
     // A file that cannot be written: the failure shows in the status, and no digest is given.
     const r = sh(writeHashing('linux', join(dir, 'no such dir', 'x')), data);
     const parsed = parseWritten(r.stdout.toString());
-    assert.equal(parsed.ok, false);
     assert.notEqual(parsed.status, 0);
-    assert.equal(parsed.bytes, null);
+    assert.equal(parsed.copy, null);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

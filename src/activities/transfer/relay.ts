@@ -113,6 +113,6 @@ export async function relayImage(
   });
   const written = hashing ? transfer.parseWritten(res.destination.stdout) : undefined;
   checkWriter(tapeHost, target, res, written);
-  await checkCopy(hosts, plan, image, target, written?.ok && written.sha256 && written.bytes !== null ? { bytes: written.bytes, sha256: written.sha256 } : undefined);
+  await checkCopy(hosts, plan, image, target, written?.copy ?? undefined);
   return { sent: res.bytes, via: res.via };
 }
