@@ -271,6 +271,10 @@ function startSsh(tools: OpensshTools, ep: HostEndpoint, args: string[], stdio: 
       child.kill('SIGTERM');
     },
   };
+  // The relay awaits the exits only once both ssh clients have started and its FIFO ends are closed; an ssh that
+  // fails before then (a closed port is refused in milliseconds) must not count as an unhandled rejection: the
+  // relay still sees it, through bothExits.
+  p.exit.catch(() => undefined);
   return p;
 }
 
