@@ -29,7 +29,7 @@ import { relay } from '../src/ssh/relay';
 import { findOpensshTools, opensshRelay } from '../src/ssh/openssh-relay';
 import { images, stagedPath, transfer } from '../src/tape';
 import { writeSection } from './fleet';
-import { CIPHER, MiB, machine, q, randomFile, round, runActivity, sha256Of, sshTo, timeBash } from './helpers';
+import { CIPHER, MiB, machine, machineCpu, q, randomFile, round, runActivity, sha256Of, sshTo, timeBash } from './helpers';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,12 +38,6 @@ const arg = (name: string, dflt: string): string => {
 const SIZES = arg('mib', '1024,2048').split(',').map(Number);
 const ROUNDS = Number(arg('rounds', '3'));
 const ONLY = process.env.RELAY_PROFILE_ONLY?.split(',');
-
-/** Busy CPU seconds of the whole machine so far (all cores; idle and iowait left out). */
-function machineCpu(): number {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return (f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!) / 100;
-}
 
 interface Run {
   wall: number;
