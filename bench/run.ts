@@ -53,6 +53,8 @@ const MKSYSB_RATE = 64 * MiB;
 /** mksysb at 150 MiB/s and an LTO drive at 300 MiB/s, scaled down to what the lab's emulator sustains here. */
 const PROFILE = { mksysb: 32 * MiB, drive: 64 * MiB };
 const POLL_MS = 500;
+/** Timed rounds of the tape-write figure (each: the activity and the raw dd). */
+const TAPE_ROUNDS = 4;
 
 export interface Figure {
   id: string;
@@ -251,12 +253,21 @@ async function activityBenches(lab: Lab, acts: Acts, ssh2Acts: Acts): Promise<vo
   const rawDd = (bs: number) =>
     timeBash(`${dst} ${q(`chdev -l rmt0 -a block_size=${bs} >/dev/null && tctl -f /dev/rmt0 rewind && tctl -f /dev/rmt0.1 fsf 3 && dd if=${target4} of=/dev/rmt0.1 bs=${bs} 2>/dev/null`)}`);
   let gen = 1;
-  let actW = Infinity;
-  let ddW = Infinity;
-  for (let i = 0; i < 2; i++) {
-    actW = Math.min(actW, (await timed(() => runActivity(acts.writeRecord, plan, 4, `bench-g${gen++}`, tImg4))).seconds);
-    ddW = Math.min(ddW, (await rawDd(512)).seconds);
+  const writeActivity = async () => (await timed(() => runActivity(acts.writeRecord, plan, 4, `bench-g${gen++}`, tImg4))).seconds;
+  // The emulator writes the cartridge file through the page cache: a write timed while the previous one's dirty
+  // pages go to disk, or the first read of the freshly made image, can take twice as long. So one untimed round
+  // each, then rounds that alternate which goes first, each after a sync.
+  await writeActivity();
+  await rawDd(512);
+  const times = { act: [] as number[], dd: [] as number[] };
+  for (let i = 0; i < TAPE_ROUNDS; i++) {
+    for (const k of i % 2 === 0 ? (['act', 'dd'] as const) : (['dd', 'act'] as const)) {
+      await timeBash('sync');
+      times[k].push(k === 'act' ? await writeActivity() : (await rawDd(512)).seconds);
+    }
   }
+  const [actW, ddW] = [Math.min(...times.act), Math.min(...times.dd)];
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   add({
     id: 'tape-write',
     name: `writeRecord(4), ${fmtBytes(SIZES.tape)} at 512-byte blocks (detached dd, positioning, polls)`,
@@ -267,7 +278,9 @@ async function activityBenches(lab: Lab, acts: Acts, ssh2Acts: Acts): Promise<vo
     ratio: round(ddW / actW),
     target: '≥ 0.95',
     met: ddW / actW >= 0.95,
-    note: `best of 2 each; activity ${round(actW)} s, dd ${round(ddW)} s; poll interval ${POLL_MS} ms`,
+    note:
+      `best of ${TAPE_ROUNDS} each after a warm-up, alternating, a sync before each; activity ${round(actW)} s, dd ${round(ddW)} s ` +
+      `(medians ${round(median(times.act))} and ${round(median(times.dd))} s: ratio ${round(median(times.dd) / median(times.act))}); poll interval ${POLL_MS} ms`,
   });
   const plan256 = await runActivity(acts.resolveBackup, { ...input, record4BlockSize: 262144 }, 'mksysb-tape/bench-activities');
   const big = await timed(() => runActivity(acts.writeRecord, plan256, 4, `bench-g${gen++}`, tImg4));
@@ -513,7 +526,9 @@ async function fleetBench(address: string): Promise<string> {
     note:
       `the second of two nights (writeWhileMksysb, ${f.stream.streamed} of ${f.stream.ok} streamed; the first night, tapes after mksysb: ` +
       `${f.plain.makespanSeconds} s, ratio ${f.plainRatio}); drive-held time / drives ${f.driveHeldBoundSeconds} s (first night), ` +
-      `longest single backup ${f.longestBackupSeconds} s; total tape write time / drives ${f.lowerBoundSeconds} s (makespan / it ${f.writeRatio})`,
+      `longest single backup ${f.longestBackupSeconds} s; total tape write time / drives ${f.lowerBoundSeconds} s (makespan / it ${f.writeRatio}). ` +
+      'One run is no verdict: on the AMD EPYC machine on 2026-12-04 the second night gave 1.11 in a full run and 1.20 to 1.23 in ' +
+      'four runs of the fleet alone (first night 1.19 to 1.23)',
   });
   return markdown;
 }
@@ -624,37 +639,37 @@ const WHY: Record<string, string> = {
     'Full verification reads every record back (record 4 once, for its SHA-256 and restore -T together) where the ' +
     'manual procedure only runs `lsmksysb -V`; the stream removes the record-4 write after mksysb, not the read-back.',
   fleet:
-    'Nearly all of the gap is at the start: each drive idles 10 to 14 s before its first grant, 0.0 s between a ' +
-    'release and the next grant. The activity timelines (`tsx bench/fleet.ts --timeline 4`, 2026-12-04) say where ' +
-    'it goes: a child asks for its drive once records 1 and 2 are on the tape host, and with 8 backups starting ' +
-    'at once on the lab\'s 2 cores (run queue 6 to 9, 1 % idle: 8 mksysb doubles at 32 MiB/s, 8 follows relaying ' +
-    'them, the tape host, the worker and Temporal) moving the 1 MiB boot image takes 3 to 5 s and the install ' +
-    'image 4 to 6 s, where alone they take a fraction of a second. Timed inside one such move: the survey 0.6 to ' +
-    '1.0 s, the relay 1.8 to 3.5 s, the size after the hash 1.2 to 2.4 s, each an SSH command waiting for a core. ' +
-    'It is not the OpenSSH relay\'s logins: with `MKSYSB_TAPE_RELAY=ssh2` the boot image took 4.1 s and the ratio ' +
-    'was 1.16. On an estate each source makes its mksysb on its own CPU; the bound (drive-held time / drives) ' +
-    'leaves out that the lab\'s start is CPU-bound. The ratio moves from run to run here: on this machine the ' +
-    'full run gave 1.20, then the fleet alone 1.10 and 1.16 (ssh2), and 1.20 after the change below. Tried and ' +
-    'kept: the relay\'s writer prints the copy\'s size with its hash (one SSH command fewer per image; no change ' +
-    'visible, the start being CPU-bound); with `writeWhileMksysb` asked for, the fleet gives it to each child that starts ' +
-    'alone on its drive with its size known (4 of 16 streamed; it takes the drive when records 1 and 2 are ' +
-    'staged, which in the lab is after mksysb has ended). Not done: ordering the start so that the first child on ' +
-    'each drive moves its small images before the others\' follows take the cores (on an estate: the tape host\'s ' +
-    'network).',
+    'Most of the gap is before the drives\' first grants: each drive idles 7 to 8 s (10 to 14 s the day before) ' +
+    'before its first grant, 0.0 s between a release and the next. A child asks for its drive once its images are ' +
+    'on the tape host (once records 1 and 2 are, when it streams), and the 8 backups that start at once share the ' +
+    'lab\'s 2 cores with the tape host, the worker and Temporal (run queue 6 to 9, about 1 % idle), so even the 1 MiB ' +
+    'boot image takes 3 to 5 s to move where alone it takes a fraction of a second (`tsx bench/fleet.ts --timeline 4`). ' +
+    'The row "busy CPU time / cores" of the Fleet section puts the machine\'s own work at about 80 % of the night: ' +
+    'vmstat shows the cores saturated for 11 to 13 s at a time with a window of about 3 s at 75 to 80 % idle ' +
+    'between, once per round of tenures (the 4 drives run in step, the backups being the same size). Tried and ' +
+    'dropped (2026-12-04, alternating runs of the fleet alone): a drive takes its next child only once the child on ' +
+    'it has its images staged (the child signals the fleet when it asks for its drive or waits for a person). The ' +
+    'first grants came 3 to 4 s sooner (7.4 → 4.2 s), but each drive\'s held time grew by as much (41 to 42 → 46 s: ' +
+    'the second children now staged during the first tenures, and in the lab staging and the drives share the ' +
+    'cores), so the makespan did not fall (first night 50.2 and 49.1 s without, 51.5 and 51.2 s with); its ratio ' +
+    '(1.07 to 1.12) met only because its bound grew, and on an estate where each source stages on its own it would ' +
+    'hold back every drive\'s second backup by the first one\'s staging. Tried and kept: the relay\'s writer prints ' +
+    'the copy\'s size with its hash (one SSH command fewer per image; no change visible here); with ' +
+    '`writeWhileMksysb` asked for, the fleet gives it to each child that starts alone on its drive with its size ' +
+    'known (4 of 16 streamed). On an estate each source makes its mksysb on its own CPU: the bound (drive-held time ' +
+    '/ drives) leaves out that the lab\'s night is mostly CPU-bound.',
   direct:
     'The pull does more than `scp -O`: the tape host hashes the file it wrote (same command) and the activity has fixed ' +
     'steps (a survey of the staging folder, the pinned known_hosts file and the pull\'s mark, the detached start, its ' +
     'report: five SSH round trips), which weigh on small images.',
   'tape-write':
-    'On this AMD EPYC machine the full run\'s raw dd was fast (1 GiB at 512-byte blocks in 1.67 s) against the ' +
-    'activity\'s 3.23 s; on the Intel Xeon machine (2026-12-02) the figure was 0.97 (2.53 against 2.45 s). Timed ' +
-    'inside the activity in a `--quick` run the same evening (256 MiB): the drive\'s claim 15 to 60 ms, the ' +
-    'end-of-medium check after the write 48 ms, the detached start and its report about 0.3 s for a record as ' +
-    'small as the dummy TOC (positioning included), record 4 in 0.72 s, against 0.92 s for the raw dd with its ' +
-    'own ssh login: ratio 1.2 there. So the activity\'s own steps cost a few tenths of a second; the rest of the ' +
-    'full run\'s gap is the dd\'s own speed into the lab\'s emulator, which moves with the disk\'s writeback from ' +
-    'run to run (the two runs\' dd: 614 and 279 MiB/s). Not yet measured: the full size, several rounds ' +
-    'interleaved.',
+    'Timed as the best of 4 rounds after a warm-up round, alternating which goes first, a sync before each (on the ' +
+    'AMD EPYC machine on 2026-12-04: 1.08, medians 0.99). Before, the best of 2 with the activity first gave 0.52 ' +
+    'there and 0.97 on the Intel Xeon: the first write read the freshly made 1 GiB image while it was still going to ' +
+    'disk (5.98 s against 1.3 to 2.6 s for the later rounds), and a write timed during the previous one\'s writeback ' +
+    'takes up to twice as long. Timed inside the activity (`--quick`, 256 MiB): the drive\'s claim 15 to 60 ms, the ' +
+    'end-of-medium check 48 ms, the detached start and its report about 0.3 s. When this is missed, compare the ' +
+    'medians in the note: the dd\'s speed into the lab\'s emulator moves with the disk from round to round.',
   backup:
     'The full verification reads the whole cartridge back and hashes every record, which the manual procedure does not ' +
     'do (it runs `lsmksysb -V` only); with the same check the ratio is the next row.',
