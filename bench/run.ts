@@ -527,7 +527,7 @@ async function fleetBench(address: string): Promise<string> {
       `the second of two nights (writeWhileMksysb, ${f.stream.streamed} of ${f.stream.ok} streamed; the first night, tapes after mksysb: ` +
       `${f.plain.makespanSeconds} s, ratio ${f.plainRatio}); drive-held time / drives ${f.driveHeldBoundSeconds} s (first night), ` +
       `longest single backup ${f.longestBackupSeconds} s; total tape write time / drives ${f.lowerBoundSeconds} s (makespan / it ${f.writeRatio}). ` +
-      'One run is no verdict: on the AMD EPYC machine on 2026-12-04 the second night gave 1.11 in a full run and 1.20 to 1.23 in ' +
+      'One run is no verdict: on the AMD EPYC machine on 2026-12-04 the second night gave 1.11 and 1.25 in two full runs and 1.20 to 1.23 in ' +
       'four runs of the fleet alone (first night 1.19 to 1.23)',
   });
   return markdown;
@@ -634,7 +634,12 @@ const WHY: Record<string, string> = {
     'emulator writes at disk speed, so what the stream saves here is only the record-4 write (~2 s of 1 GiB): the floor ' +
     'is about mksysb + hash + lsmksysb. Tried and kept: the follow seals the stream as soon as the copy holds the last ' +
     'byte, so the tail goes to the drive while both hosts hash. On a drive slower than the disk the write is most of ' +
-    'what comes after mksysb, and the realistic profile (below) shows the gain there.',
+    'what comes after mksysb, and the realistic profile (below) shows the gain there. On the AMD EPYC machine on ' +
+    '2026-12-04, with its faster disk, 2.98 s came after mksysb\'s 16 s against the procedure\'s 5.07 s, and the ' +
+    'fixed mksysb put the ratio at 0.84 to 0.90 from run to run (0.75 the day before). Not tried yet: `lsmksysb -V` ' +
+    'beside the two hashes (record 4 is on tape once the stream is sealed; a hash that then disagrees would rewrite ' +
+    'record 4 and verify again), about 1.2 s less. Not done on purpose: hashing the image on the source as it grows: ' +
+    'the hash of the finished file is what catches an image that changed behind the follow and the stream.',
   'backup-stream':
     'Full verification reads every record back (record 4 once, for its SHA-256 and restore -T together) where the ' +
     'manual procedure only runs `lsmksysb -V`; the stream removes the record-4 write after mksysb, not the read-back.',
@@ -664,7 +669,8 @@ const WHY: Record<string, string> = {
     'report: five SSH round trips), which weigh on small images.',
   'tape-write':
     'Timed as the best of 4 rounds after a warm-up round, alternating which goes first, a sync before each (on the ' +
-    'AMD EPYC machine on 2026-12-04: 1.08, medians 0.99). Before, the best of 2 with the activity first gave 0.52 ' +
+    'AMD EPYC machine on 2026-12-04, two full runs: 1.08 and 0.94; medians 0.99 and 1.09: one lucky round of either ' +
+    'side moves the best). Before, the best of 2 with the activity first gave 0.52 ' +
     'there and 0.97 on the Intel Xeon: the first write read the freshly made 1 GiB image while it was still going to ' +
     'disk (5.98 s against 1.3 to 2.6 s for the later rounds), and a write timed during the previous one\'s writeback ' +
     'takes up to twice as long. Timed inside the activity (`--quick`, 256 MiB): the drive\'s claim 15 to 60 ms, the ' +
