@@ -114,10 +114,8 @@ export interface DriveIdle {
  * The drives' time from their locks' tenures (`recent`, granted and released in each lock's workflow time) against
  * the fleet's own start and close, averaged over the drives.
  */
-async function driveIdle(client: Client, fleetId: string, drives: { host: string; device: string }[], taskQueue: string): Promise<DriveIdle> {
-  const fleet = await client.workflow.getHandle(fleetId).describe();
-  const start = fleet.startTime.getTime();
-  const end = (fleet.closeTime ?? new Date()).getTime();
+async function driveIdle(client: Client, fleet: { start: number; end: number }, drives: { host: string; device: string }[], taskQueue: string): Promise<DriveIdle> {
+  const { start, end } = fleet;
   const sum: DriveIdle = { heldSeconds: 0, beforeFirstSeconds: 0, betweenSeconds: 0, afterLastSeconds: 0, tenures: 0 };
   for (const d of drives) {
     const state = await client.workflow.getHandle(driveLockWorkflowId(d, taskQueue)).query(driveLockStateQuery);
@@ -177,11 +175,12 @@ async function runNight(fleet: NightFleet, name: string, backupInput: Record<str
     result.results.filter((r) => r.state === 'ok').map((r) => client.workflow.getHandle(r.workflowId).result()),
   )) as BackupResult[];
   const sum = (f: (r: BackupResult) => number) => children.reduce((n, r) => n + f(r), 0);
+  const described = await client.workflow.getHandle(fleetId).describe();
+  const times = { start: described.startTime.getTime(), end: (described.closeTime ?? new Date()).getTime() };
   if (fleet.timeline) {
-    const t0 = (await client.workflow.getHandle(fleetId).describe()).startTime.getTime();
-    fleet.log(formatTimeline(`${name} night: the fleet`, await activityTimeline(client, fleetId, t0)));
+    fleet.log(formatTimeline(`${name} night: the fleet`, await activityTimeline(client, fleetId, times.start)));
     for (const r of result.results.slice(0, fleet.timeline)) {
-      fleet.log(formatTimeline(`${name} night: ${r.source} on ${r.drive?.device}`, await activityTimeline(client, r.workflowId, t0)));
+      fleet.log(formatTimeline(`${name} night: ${r.source} on ${r.drive?.device}`, await activityTimeline(client, r.workflowId, times.start)));
     }
   }
   return {
@@ -194,7 +193,7 @@ async function runNight(fleet: NightFleet, name: string, backupInput: Record<str
       totalDriveHeldSeconds: round(sum((r) => (r.durations['tape-prepare'] ?? 0) + (r.durations['tape-write'] ?? 0) + (r.durations.verify ?? 0))),
       longestBackupSeconds: Math.max(...result.results.map((r) => r.seconds ?? 0)),
       streamed: children.filter((r) => r.stream?.streamed).length,
-      idle: await driveIdle(client, fleetId, drives, taskQueue),
+      idle: await driveIdle(client, times, drives, taskQueue),
       cpuBusySeconds,
     },
   };

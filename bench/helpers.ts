@@ -110,8 +110,11 @@ export function round(n: number, digits = 2): number {
   return Math.round(n * f) / f;
 }
 
-/** Busy CPU seconds of the whole machine so far (all cores; idle and iowait left out; steal counted as busy). */
+/**
+ * Busy CPU seconds of the whole machine so far (all cores; idle and iowait left out; steal counted as busy). The
+ * first eight fields only: guest time is already counted in user time.
+ */
 export function machineCpu(): number {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
   return (f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!) / 100;
 }
