@@ -14,6 +14,8 @@ import type { RunPlan } from './types';
 export interface StreamedRecord {
   /** SHA-256 of the image bytes the stream sent to the drive (padding not included). */
   sha256: string;
+  /** The image size the seal named (what the stream sent before the padding); absent from a stream without a seal. */
+  bytes?: number;
   reattached: boolean;
 }
 
@@ -67,7 +69,8 @@ export function streamActivities(hosts: ActivityHosts) {
       } catch {
         throw ApplicationFailure.retryable(`the stream of record 4 on ${backup.tape.host} ended without its SHA-256`, 'CommandFailed');
       }
-      return { sha256, reattached: r.attached };
+      const bytes = stream.parseSealedBytes(sent.stdout);
+      return { sha256, ...(bytes !== undefined ? { bytes } : {}), reattached: r.attached };
     },
   };
 }

@@ -76,8 +76,10 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
     },
 
     /**
-     * lsmksysb -V and (verify "full") every record read back. `records`: only these (a volume 1 whose record 4 goes on
-     * to further cartridges is checked by volume, and lsmksysb cannot follow it there without a terminal).
+     * lsmksysb -V and (verify "full") every record read back. `records`: only these. Records 1-3 alone: a volume 1
+     * whose record 4 goes on to further cartridges (checked by volume; lsmksysb cannot follow it there without a
+     * terminal), or records 1-3 checked while mksysb still runs (writeWhileMksysb). Record 4 alone: its check once the
+     * stream wrote it (lsmksysb -V, or the one-pass read-back), the other records having been checked before.
      */
     async verifyTape(plan: RunPlan, staged: StagedImage[], opts: { records?: RecordNumber[] } = {}): Promise<VerifyOutcome> {
       const { backup, tapeOs } = plan;
@@ -89,19 +91,22 @@ export function tapeActivities(hosts: ActivityHosts, client?: Client) {
       const drive = await FencedDrive.claim(hosts, plan);
       const aix = tapeOs === 'aix';
       const full = backup.verify === 'full';
+      const records = opts.records ?? layout.RECORD_NUMBERS;
+      // Record 4 is checked as an archive only when it is asked for: a volume 1 that goes on asks for records 1-3.
+      const archive = records.includes(4);
       // With the whole set on this cartridge, verify "full" on AIX reads record 4 once, for its SHA-256 and for
       // restore's check of the archive together; otherwise lsmksysb -V reads it.
-      const onePass = aix && full && !opts.records;
-      const check = opts.records || onePass ? null : driver.verifyMksysb(dev);
+      const onePass = aix && full && archive;
+      const check = !archive || onePass ? null : driver.verifyMksysb(dev);
       if (check && backup.verify !== 'none') {
         const res = await drive.run(`list the backup on ${tapeHost}:${dev}`, shell.and(...driver.setBlockSize(dev, bs4), check), { allowExit: ANY_FAILURE });
         out.lsmksysb = res.code === 0;
         out.lsmksysbDetail = lastLines(res.stdout + res.stderr);
       }
-      if (aix && !full && backup.verify !== 'none') out.install = (await readInstallImage(drive, plan)).install;
+      if (aix && !full && backup.verify !== 'none' && records.includes(2)) out.install = (await readInstallImage(drive, plan)).install;
       if (!full) return out;
 
-      for (const k of opts.records ?? layout.RECORD_NUMBERS) {
+      for (const k of records) {
         const bs = layout.blockSizeFor(k, backup.record4BlockSize);
         const expected = await expectedSha(hosts, plan, k, staged);
         let got: ReadBack;

@@ -97,8 +97,18 @@ export function sealStream(f: StreamFiles, bytes: number, padding: number): stri
   return `echo ${bytes} ${padding} > ${seal}.tmp && mv ${seal}.tmp ${seal}`;
 }
 
-/** The stream's digest file, printed with a tag (or "absent" when it wrote none). */
+/**
+ * The stream's digest file, printed with a tag (or "absent" when it wrote none), and the image size its seal named.
+ * Parse the size with `parseSealedBytes`.
+ */
 export function readDigest(f: StreamFiles): string {
   const d = quote(f.digest);
-  return `if [ -f ${d} ]; then cat ${d}; else echo "${TAG} absent"; fi`;
+  const seal = quote(f.seal);
+  return `if [ -f ${d} ]; then cat ${d}; else echo "${TAG} absent"; fi; if [ -f ${seal} ]; then read t p < ${seal}; echo "${TAG} sealed $t"; fi`;
+}
+
+/** The image size the seal named, from `readDigest`'s output; undefined when there was no seal. */
+export function parseSealedBytes(stdout: string): number | undefined {
+  const m = new RegExp(`^${TAG} sealed (\\d+)$`, 'm').exec(stdout);
+  return m ? Number(m[1]) : undefined;
 }

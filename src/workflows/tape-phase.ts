@@ -15,7 +15,7 @@ import type { Operator } from './operator';
 import type { RunStatus } from './run-status';
 import { stageActivities } from './stage-activities';
 import type { StagedImages } from './staged-images';
-import type { EarlyTape } from './tape-while-mksysb';
+import type { EarlyChecks, EarlyTape } from './tape-while-mksysb';
 import { VolumeSet } from './volume-set';
 
 /**
@@ -54,6 +54,8 @@ export class TapePhase {
   readonly set: VolumeSet;
   /** Record 4's last write reached the end of volume 1: the set goes on to further cartridges. */
   private cut = false;
+  /** Checks made while mksysb ran (tape-while-mksysb.ts), for the first verify round; dropped once records 1-3 are written again. */
+  private early: EarlyChecks | undefined;
 
   constructor(
     private readonly plan: RunPlan,
@@ -97,6 +99,7 @@ export class TapePhase {
   /** Takes the records written while mksysb ran as this phase's own; returns the record to go on from, if any. */
   private adopt(early: Exclude<EarlyTape, { kind: 'released' }>): RecordNumber | undefined {
     this.wroteAny = true;
+    this.early = early.checked;
     const written: RecordNumber[] = early.kind === 'streamed' ? [1, 2, 3, 4] : [1, 2, 3];
     for (const k of written) this.writes[k] = 1;
     return early.kind === 'streamed' ? undefined : 4;
@@ -152,6 +155,10 @@ export class TapePhase {
       { spanning },
     );
     if (k === 4) this.cut = done.endOfMedium === true;
+    // A record written again erases what follows it, and a record 4 that filled the cartridge is checked by volume:
+    // the checks made while mksysb ran no longer say what is on tape.
+    if (k <= 3 || this.cut) this.early = undefined;
+    else if (this.early) this.early = { head: this.early.head };
     this.wroteAny = true;
     this.writes[k] = (this.writes[k] ?? 0) + 1;
     status.progress.recordsWritten.push(k);
@@ -165,7 +172,7 @@ export class TapePhase {
     // On AIX a full verification checks the archive with restore in the same pass as record 4's read-back.
     status.show('verify', full ? `verifying ${drive}: reading back records 1-4 and checking the archive` : `verifying ${drive}: lsmksysb -V`);
     const summary = full ? `verify ${drive}: read back 4 records, check the archive` : `verify ${drive}: lsmksysb -V`;
-    const verification = await status.timed('verify', () => (this.cut ? this.verifyVolumeOne() : this.verifyTape(summary)));
+    const verification = await status.timed('verify', () => (this.cut ? this.verifyVolumeOne() : this.early ? this.verifyAfterEarly() : this.verifyTape(summary)));
     this.verification = verification;
     const bad = verification.records.find((r) => !r.ok);
     const lsFailed = verification.lsmksysb === false;
@@ -199,6 +206,18 @@ export class TapePhase {
     return this.operator.withOperatorRetry('verify', () =>
       stageActivities(plan, 'verify', summary).verifyTape(plan, this.images.all(), { records }),
     );
+  }
+
+  /**
+   * The first round after checks made while mksysb ran: records 1-3 as they were read back then, and record 4's check,
+   * made when the stream ended or (a stream that fell back, a check that failed) now.
+   */
+  private async verifyAfterEarly(): Promise<VerifyOutcome> {
+    const { head, record4 } = this.early!;
+    this.early = undefined;
+    const what = this.plan.backup.verify === 'full' ? 'read back record 4, check the archive' : 'lsmksysb -V';
+    const tail = (await record4) ?? (await this.verifyTape(`verify ${this.drive}: ${what} (records 1-3 checked while mksysb ran)`, [4]));
+    return { ...tail, ...(head.install ? { install: head.install } : {}), records: [...head.records, ...tail.records] };
   }
 
   /**

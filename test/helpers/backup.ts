@@ -112,6 +112,24 @@ export async function tapeWrites(env: BackupEnv, tapeHost = 'tapesrv', device = 
     .map(({ e, tape }) => ({ file: tape!.file, exit: e.exit }));
 }
 
+/**
+ * Flips one bit of record 4 on a cartridge of 512-byte blocks: in its 2000th block, after the third tapemark (AWSTAPE
+ * block headers are 6 bytes).
+ */
+export function flipRecord4Bit(env: BackupEnv, tapeHost = 'tapesrv', device = 'rmt0'): void {
+  const st = env.lab.tapeState(tapeHost, device);
+  const at = st.marks[2]! + 6 + 2000 * 518 + 6 + 300;
+  const fd = fs.openSync(env.lab.host(tapeHost).devices![device]!.aws, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, at);
+    b[0] = b[0]! ^ 0x40;
+    fs.writeSync(fd, b, 0, 1, at);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** How many times each AIX image command ran on the source. */
 export async function sourceRuns(env: BackupEnv, host = 'aix01'): Promise<Record<'bosboot' | 'mkinsttape' | 'mksysb', number>> {
   const log = await env.lab.commandLog(host);

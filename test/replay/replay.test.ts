@@ -15,6 +15,7 @@ import * as workflows from '../../src/workflows';
 import { installWorkerLogRuntime } from '../helpers/worker-log';
 import { readHistory, readManifest, type RecordedHistory } from './histories';
 import { SITUATIONS } from './situations';
+import { CHECK_WHILE_MKSYSB } from '../../src/workflows/tape-while-mksysb';
 
 installWorkerLogRuntime('WARN');
 
@@ -61,6 +62,14 @@ function ending(file: string): string {
   if (last?.workflowExecutionCanceledEventAttributes) return 'canceled';
   if (last?.workflowExecutionContinuedAsNewEventAttributes) return 'continued-as-new';
   return 'open';
+}
+/** The patch IDs the run's code recorded (patched()). */
+function patches(file: string): string[] {
+  return eventsOf(file).flatMap((e) => {
+    const m = e.markerRecordedEventAttributes;
+    const data = m?.markerName === 'core_patch' ? decode(m.details?.['patch-data']) : undefined;
+    return data && typeof data === 'object' && 'id' in data ? [String((data as { id: unknown }).id)] : [];
+  });
 }
 const startOf = (file: string) => eventsOf(file)[0]?.workflowExecutionStartedEventAttributes;
 const count = (xs: string[], x: string) => xs.filter((y) => y === x).length;
@@ -126,6 +135,18 @@ test('the histories show the situations they were recorded for', () => {
   const grants = lockRuns.flatMap((r) => eventsOf(r).filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'driveGranted'));
   assert.equal(grants.length, 5);
   assert.ok(activities(f('drive-lock-holder-gone')).includes('describeWorkflowRun'), 'the holder check asked Temporal');
+  // writeWhileMksysb before and since the tape is checked in mksysb's time: both stream record 4; the later one
+  // checks records 1-3 in a verify of their own while mksysb runs, and record 4 in another when the stream ends.
+  for (const [file, checks] of [[f('write-while-mksysb'), 1], [f('write-while-mksysb-checked'), 2]] as const) {
+    const acts = activities(file);
+    assert.equal(count(acts, 'streamRecord4'), 1, file);
+    assert.equal(count(acts, 'verifyTape'), checks, file);
+    assert.deepEqual(patches(file), checks === 2 ? [CHECK_WHILE_MKSYSB] : [], file);
+    assert.equal(ending(file), 'completed');
+  }
+  const verifies = eventsOf(f('write-while-mksysb-checked')).flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name === 'verifyTape' ? [e.eventId] : []));
+  const streamed = eventsOf(f('write-while-mksysb-checked')).find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'streamRecord4')!.eventId;
+  assert.ok(Number(verifies[0]) < Number(streamed) && Number(verifies[1]) > Number(streamed), 'records 1-3 checked before the stream, record 4 after it');
   for (const s of ['schedule-backup', 'schedule-fleet']) {
     assert.ok(startOf(f(s))?.searchAttributes?.indexedFields?.TemporalScheduledById, `${s}: started by a schedule`);
     assert.equal(ending(f(s)), 'completed');

@@ -11,7 +11,8 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TapeDriver } from '../../src/tape/drivers';
-import { feedGrowingCopy, sealStream, streamFiles, streamRecord4, STREAM_CHUNK } from '../../src/tape/stream';
+import { parseSha256 } from '../../src/tape/digest';
+import { feedGrowingCopy, parseSealedBytes, readDigest, sealStream, streamFiles, streamRecord4, STREAM_CHUNK } from '../../src/tape/stream';
 
 const SHELLS = ['lksh', 'dash', 'ksh93'].filter((s) => spawnSync('sh', ['-c', `command -v ${s}`]).status === 0);
 
@@ -84,6 +85,9 @@ for (const shell of SHELLS) {
       assert.equal(onTape.length % bs, 0, 'whole blocks');
       assert.ok(onTape.equals(Buffer.concat([data, Buffer.alloc(padding)])), 'the image, then NULs to the block');
       assert.equal(readFileSync(f.digest, 'utf8').trim().split(/\s+/)[0], sha(data), 'the SHA-256 of the image bytes sent');
+      const said = spawnSync(shell, ['-c', readDigest(f)], { encoding: 'utf8' });
+      assert.equal(parseSha256(said.stdout), sha(data), said.stderr);
+      assert.equal(parseSealedBytes(said.stdout), data.length, 'the image size the seal named');
       assert.equal(existsSync(f.work), false, 'scratch removed');
 
       // The copy cannot be read (a directory in its place): the write fails and leaves no digest.
@@ -94,6 +98,9 @@ for (const shell of SHELLS) {
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /reading .*not-a-file failed/);
       assert.equal(existsSync(g.digest), false);
+      const none = spawnSync(shell, ['-c', readDigest(streamFiles(dir, g.copy, 'stream-r4-never'))], { encoding: 'utf8' });
+      assert.equal(parseSealedBytes(none.stdout), undefined, 'no seal, no size');
+      assert.throws(() => parseSha256(none.stdout));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

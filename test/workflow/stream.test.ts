@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import type { BackupProgress, BackupResult } from '../../src/shared/contract';
 import { driveLockStateQuery, driveLockWorkflowId } from '../../src/shared/drive-lock';
-import { assertTapeHolds, backupEnv, padTo, readCartridge, sha256, sourceImages, sourceRuns, spawnWorker, tapeWrites, waitFor, type BackupEnv } from '../helpers/backup';
+import { assertTapeHolds, backupEnv, flipRecord4Bit, padTo, readCartridge, sha256, sourceImages, sourceRuns, spawnWorker, tapeWrites, waitFor, type BackupEnv } from '../helpers/backup';
 
 /** Bytes of record 4 on the cartridge so far (after the third tapemark), or 0 before record 3 has ended. */
 function record4Bytes(env: BackupEnv): number {
@@ -20,6 +20,20 @@ function record4Bytes(env: BackupEnv): number {
 
 async function mksysbEnded(env: BackupEnv): Promise<boolean> {
   return (await env.lab.commandLog('aix01')).some((e) => e.command === 'mksysb' && e.exit !== -1);
+}
+
+/** When mksysb ended on the source (its log entry is written as it exits). */
+async function mksysbEndedAt(env: BackupEnv): Promise<number> {
+  const e = (await env.lab.commandLog('aix01')).find((x) => x.command === 'mksysb' && x.exit !== -1);
+  assert.ok(e, 'mksysb ended');
+  return Date.parse(e.time);
+}
+
+/** The lab's dd reads of the drive that ended: the tape file, how many bytes, when it ended. */
+async function tapeReads(env: BackupEnv): Promise<Array<{ file: number; bytes: number; at: number }>> {
+  return (await env.lab.commandLog('tapesrv'))
+    .filter((e) => e.command === 'dd' && e.exit !== -1 && (e.tape as { op?: string } | undefined)?.op === 'read')
+    .map((e) => ({ ...(e.tape as { file: number; bytes: number }), at: Date.parse(e.time) }));
 }
 
 test('writeWhileMksysb: record 4 reaches the drive while mksysb runs; the cartridge holds the source\'s images; mksysb ran once, each record written once', async () => {
@@ -36,7 +50,82 @@ test('writeWhileMksysb: record 4 reaches the drive while mksysb runs; the cartri
   await assertTapeHolds(env, sourceImages(env, result.backupId));
   assert.equal(result.verification.readBack, true);
   assert.equal(result.verification.lsmksysb, true, 'verified as any run: every record read back, the archive checked');
+  assert.equal(result.verification.installImage, true);
   assert.deepEqual(result.records.map((r) => r.writes), [1, 1, 1, 1]);
+  // Records 1-3 were read back while mksysb ran; after it, record 4 alone, once, for its SHA-256 and the archive check.
+  const ended = await mksysbEndedAt(env);
+  const reads = await tapeReads(env);
+  const verifyReads = reads.slice(1); // the first is the blank check
+  assert.deepEqual(verifyReads.map((r) => r.file), [1, 2, 3, 4], JSON.stringify(reads));
+  assert.ok(verifyReads.slice(0, 3).every((r) => r.at < ended), 'records 1-3 read back before mksysb ended');
+  assert.equal(verifyReads[3]!.bytes, result.records[3]!.bytes, 'record 4 read once, whole');
+  assert.equal((await env.lab.commandLog('tapesrv')).filter((e) => e.command === 'lsmksysb').length, 0, 'no second pass over record 4');
+});
+
+test('writeWhileMksysb with verify "lsmksysb": record 2\'s install check while mksysb runs, lsmksysb -V once the stream has ended', async () => {
+  const env = await backupEnv();
+  await env.lab.setHostConfig('aix01', { mksysbBytes: 16 << 20, mksysbBytesPerSecond: 4 << 20 });
+  const result = await env.run({ writeWhileMksysb: true, verify: 'lsmksysb', keepStaging: true });
+  assert.equal(result.stream?.streamed, true, result.stream?.fellBack);
+  assert.equal(result.verification.lsmksysb, true);
+  assert.equal(result.verification.installImage, true, result.verification.details.join('\n'));
+  const ended = await mksysbEndedAt(env);
+  const log = await env.lab.commandLog('tapesrv');
+  const installCheck = log.filter((e) => e.command === 'restore' && e.args.includes('-xqf'));
+  assert.equal(installCheck.length, 1, 'record 2 read once for the install check');
+  assert.ok(Date.parse(installCheck[0]!.time) < ended, 'the install check ran while mksysb ran');
+  const ls = log.filter((e) => e.command === 'lsmksysb');
+  assert.deepEqual(ls.map((e) => e.exit), [0], 'lsmksysb -V once');
+  const streamEnd = log.find((e) => e.command === 'dd' && (e.tape as { op?: string; file?: number } | undefined)?.op === 'write' && (e.tape as { file?: number }).file === 4);
+  assert.ok(streamEnd && Date.parse(ls[0]!.time) > Date.parse(streamEnd.time), 'lsmksysb -V read the tape after the stream ended');
+  await assertTapeHolds(env, sourceImages(env, result.backupId));
+});
+
+test('writeWhileMksysb: a byte corrupted in record 4 after the stream wrote it is caught by the check begun at the stream\'s end; record 4 is written again from the staged copy', async () => {
+  const env = await backupEnv();
+  await env.lab.setHostConfig('aix01', { mksysbBytes: 16 << 20, mksysbBytesPerSecond: 4 << 20 });
+  // Reads of the drive: the blank check, records 1-3 while mksysb runs, then record 4's check: hold that one.
+  await env.lab.fault('tapesrv', 'stall seconds=4 op=read skip=4');
+  const handle = await env.start({ writeWhileMksysb: true, keepStaging: true });
+  await waitFor('record 4\'s check held by the stall', async () =>
+    (await env.lab.commandLog('tapesrv')).some((e) => e.command === 'dd' && e.exit === -1 && e.fault === 'stall' && e.seconds !== undefined),
+  90_000);
+  assert.deepEqual((await tapeWrites(env)).map((w) => [w.file, w.exit]), [[1, 0], [2, 0], [3, 0], [4, 0]], 'the stream has written record 4');
+  flipRecord4Bit(env);
+  const result = (await handle.result()) as BackupResult;
+  assert.equal(result.stream?.streamed, true, 'the stream wrote record 4; its check found it bad');
+  assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 1 });
+  assert.deepEqual((await tapeWrites(env)).map((w) => w.file), [1, 2, 3, 4, 4], 'record 4 written again, records 1-3 not');
+  assert.deepEqual(result.records.map((r) => r.writes), [1, 1, 1, 2]);
+  assert.equal(result.verification.readBack, true);
+  await assertTapeHolds(env, sourceImages(env, result.backupId));
+  const r4reads = (await tapeReads(env)).filter((r) => r.file === 4);
+  assert.equal(r4reads.length, 2, 'record 4 checked after the stream and again after its rewrite');
+});
+
+test('writeWhileMksysb: the tape host\'s copy corrupted after the stream sent it: the SHA-256s differ, record 4 is written again from the copy moved again and checked after that write', async () => {
+  const env = await backupEnv();
+  await env.lab.setHostConfig('aix01', { mksysbBytes: 16 << 20, mksysbBytesPerSecond: 2 << 20 });
+  const handle = await env.start({ writeWhileMksysb: true, keepStaging: true });
+  // The stream has sent the copy's first bytes to the drive: change them in the copy, not on tape.
+  await waitFor('record 4 bytes on the cartridge', async () => record4Bytes(env) > (1 << 20) + 64 * 1024, 90_000);
+  assert.equal(await mksysbEnded(env), false, 'the stream is under way, mksysb still running');
+  const copy = fs.readdirSync(env.lab.host('tapesrv').root + env.lab.host('tapesrv').workFolder, { recursive: true, withFileTypes: true })
+    .find((e) => e.isFile() && e.name === '4_mksysb.img');
+  assert.ok(copy, 'the copy on the tape host');
+  const fd = fs.openSync(`${copy.parentPath}/${copy.name}`, 'r+');
+  fs.writeSync(fd, Buffer.from([0xff, 0xee]), 0, 2, 4096);
+  fs.closeSync(fd);
+  const result = (await handle.result()) as BackupResult;
+  assert.equal(result.stream?.streamed, false);
+  assert.match(result.stream!.fellBack!, /the tape host's copy .* is not the source's image.*record 4 written from the staged copy/);
+  assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 1 });
+  assert.deepEqual((await tapeWrites(env)).map((w) => w.file), [1, 2, 3, 4, 4], 'records 1-3 once, record 4 streamed and written again');
+  const lastWrite = (await env.lab.commandLog('tapesrv')).filter((e) => e.command === 'dd' && (e.tape as { op?: string; file?: number } | undefined)?.op === 'write').at(-1)!;
+  const r4reads = (await tapeReads(env)).filter((r) => r.file === 4);
+  assert.ok(r4reads.length >= 1 && r4reads.at(-1)!.at > Date.parse(lastWrite.time), 'the check that counts read record 4 as written from the copy');
+  assert.equal(result.verification.readBack, true);
+  await assertTapeHolds(env, sourceImages(env, result.backupId));
 });
 
 test('writeWhileMksysb with a mksysb that fails during the stream: the stream stops, the drive is released, the retried mksysb\'s tape is written after it', async () => {

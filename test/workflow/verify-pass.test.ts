@@ -5,9 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import type { BackupProgress } from '../../src/shared/contract';
-import { backupEnv, waitFor, type BackupEnv } from '../helpers/backup';
+import { backupEnv, flipRecord4Bit, waitFor, type BackupEnv } from '../helpers/backup';
 
 /** The lab's dd reads of a drive's tape files: how many bytes each returned. */
 async function tapeReads(env: BackupEnv): Promise<Array<{ file: number; bytes: number }>> {
@@ -42,15 +41,7 @@ test('the one-pass verification catches a byte corrupted in record 4 on the cart
     return p.stage === 'verify' ? p : undefined;
   });
   // Record 4 is written; its read-back waits 4 s (the stall) before it opens the drive: change the byte now.
-  const st = env.lab.tapeState('tapesrv', 'rmt0');
-  // Record 4's data starts after the third tapemark; change one byte of its 2000th 512-byte block (block headers are 6 bytes).
-  const at = st.marks[2]! + 6 + 2000 * 518 + 6 + 300;
-  const fd = fs.openSync(env.lab.host('tapesrv').devices!.rmt0!.aws, 'r+');
-  const b = Buffer.alloc(1);
-  fs.readSync(fd, b, 0, 1, at);
-  b[0] = b[0]! ^ 0x40;
-  fs.writeSync(fd, b, 0, 1, at);
-  fs.closeSync(fd);
+  flipRecord4Bit(env);
   const p = await waitFor('the operator wait after verification', async () => {
     const q = await handle.query<BackupProgress>('progress');
     return q.waiting ? q : undefined;
