@@ -184,7 +184,7 @@ export class TapeWhileMksysb {
   private async checkHead(): Promise<VerifyOutcome | undefined> {
     const { plan, images, drive } = this;
     const full = plan.backup.verify === 'full';
-    this.status.show('tape-write', `checking records ${full ? '1-3' : '2'} in ${drive} while mksysb runs`, { record: full ? 1 : 2 });
+    this.status.show('verify', `checking records ${full ? '1-3' : '2'} in ${drive} while mksysb runs`, { record: full ? 1 : 2 });
     try {
       return await this.act(`verify ${drive} while mksysb runs: ${full ? 'read back records 1-3' : 'record 2 as BOS install reads it'}`, 'verify').verifyTape(
         plan,
@@ -206,6 +206,7 @@ export class TapeWhileMksysb {
     const { plan, drive } = this;
     const asSent: StagedImage = { record: 4, file: stagedPath(plan.stagingSource, 4), bytes: sent.bytes, sha256: sent.sha256 };
     const what = plan.backup.verify === 'full' ? 'read back record 4, check the archive' : 'lsmksysb -V';
+    this.status.show('verify', `checking record 4 in ${drive} as the stream wrote it (${what}) while both hosts hash the image`, { record: 4 });
     try {
       return await this.act(`verify ${drive}: ${what}, as the stream wrote it`, 'verify').verifyTape(plan, [this.images.image(1), this.images.image(2), asSent], { records: [4] });
     } catch (err) {
