@@ -11,6 +11,8 @@
  *                                                      the next dd on the drive (reading or writing it, after K such
  *                                                      dd's that are let through) waits S seconds (1.5: fractions too) before it opens it
  *   no-tape [device=rmt0]                              no cartridge loaded (stays until cleared)
+ *   pause-mksysb at=N                                  mksysb stops once its image holds N bytes and goes on when the
+ *                                                      fault is cleared (stays until cleared)
  *
  * A fault is removed when it fires unless `always` is given; `clearFaults` removes them all.
  */
@@ -25,7 +27,8 @@ export type Fault =
   | { id: number; kind: 'exit'; command: string; code: number; message?: string; always: boolean }
   | { id: number; kind: 'hang'; command: string; always: boolean }
   | { id: number; kind: 'stall'; seconds: number; op?: 'read' | 'write'; skip: number; device?: string; always: boolean }
-  | { id: number; kind: 'no-tape'; device?: string; always: boolean };
+  | { id: number; kind: 'no-tape'; device?: string; always: boolean }
+  | { id: number; kind: 'pause-mksysb'; at: number; always: boolean };
 
 export type FaultKind = Fault['kind'];
 
@@ -102,8 +105,11 @@ export function parseFaultSpec(spec: string): Fault {
     case 'no-tape':
       allowed('device');
       return { id: 0, kind, device: kv.device, always: true };
+    case 'pause-mksysb':
+      allowed('at');
+      return { id: 0, kind, at: int(kv.at, 'at'), always: true };
     default:
-      throw new Error(`unknown fault kind "${kind ?? ''}" (write-fail, eom, drop-connection, exit, hang, stall, no-tape)`);
+      throw new Error(`unknown fault kind "${kind ?? ''}" (write-fail, eom, drop-connection, exit, hang, stall, no-tape, pause-mksysb)`);
   }
 }
 

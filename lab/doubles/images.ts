@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BffError, BffParser, endHeader, entryHeader, pad8, volumeHeader, BLOCK } from '../bff';
 import { TapeError, parseDevice, type Drive } from '../tape';
-import { config, err, errnoText, Exit, hp, log, out } from './common';
+import { config, err, errnoText, Exit, findFault, hp, log, out } from './common';
 import { scanTape, VolumeError } from './volumes';
 import { excludePatternsFrom, IMAGE_DATE, imageData, mkinsttapeArchive, prngBytes, rootvgFiles } from './image-content';
 
@@ -150,7 +150,7 @@ export function mksysb(args: string[]): number {
   refuseTape('mksysb', target, args);
   writableTarget('mksysb', target, args);
   const c = config();
-  const started = Date.now();
+  let started = Date.now();
   if (o.flags.has('i') || o.flags.has('m')) {
     out('\nCreating information file (/image.data) for rootvg.\n');
     fs.writeFileSync(hp('/image.data'), imageData());
@@ -164,7 +164,20 @@ export function mksysb(args: string[]): number {
   let written = 0;
   const rate = c.mksysbBytesPerSecond;
   const room = c.freeBytes ?? Infinity;
+  let pause = findFault('pause-mksysb');
   const put = (b: Buffer): void => {
+    if (pause && written + b.length > pause.at) {
+      // A test's hold on the image at a known size: what a reader sees then is exactly the first `at` bytes.
+      const upTo = Math.max(0, pause.at - written);
+      if (upTo) put(b.subarray(0, upTo));
+      const held = Date.now();
+      log('mksysb', args, -1, { file: target, bytes: written, fault: 'pause-mksysb' });
+      while (findFault('pause-mksysb')) sleepMs(20);
+      started += Date.now() - held; // the rate goes on from where it stopped, not catching up
+      pause = undefined;
+      put(b.subarray(upTo));
+      return;
+    }
     if (written + b.length > room) {
       fs.writeSync(fd, b, 0, Math.max(0, room - written));
       fs.closeSync(fd);

@@ -164,6 +164,27 @@ export async function activityResults(handle: WorkflowHandle): Promise<{ type: s
   return results;
 }
 
+/**
+ * Holds the source's mksysb once its image has `at` bytes, until `release`: what a test sees happen meanwhile happened
+ * while mksysb ran, however slowly a loaded machine gets to it (a mksysb of a few seconds is no such promise). A test
+ * that waits for record 4's bytes on the cartridge holds it past 8 MiB: the lab's dd takes a pipe's input in pieces of
+ * up to 8 MiB (in effect the drive's buffer) before they reach the tape.
+ */
+export async function holdMksysb(env: BackupEnv, at: number): Promise<{ release: () => Promise<void> }> {
+  await env.lab.fault('aix01', `pause-mksysb at=${at}`);
+  return {
+    release: async () => {
+      assert.equal(await mksysbEnded(env), false, 'mksysb was held until now');
+      await env.lab.clearFaults('aix01');
+    },
+  };
+}
+
+/** Whether a mksysb on the source has ended (its log entry is written as it exits). */
+export async function mksysbEnded(env: BackupEnv): Promise<boolean> {
+  return (await env.lab.commandLog('aix01')).some((e) => e.command === 'mksysb' && e.exit !== -1);
+}
+
 /** Polls until `fn` returns a truthy value (or throws after `ms`). */
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;

@@ -124,6 +124,25 @@ test('hang command=mksysb: a detached mksysb never finishes until killed', async
   await ok(lab, 'aix01', `kill ${pid}`);
 });
 
+test('pause-mksysb at=N: the image holds exactly N bytes and mksysb runs on until the fault is cleared; then the same image as without the pause', async () => {
+  const root = lab.host('aix01').root;
+  await lab.setHostConfig('aix01', { mksysbBytes: 4 << 20, mksysbBytesPerSecond: 64 << 20 });
+  await ok(lab, 'aix01', `mksysb -i ${W}/plain.img`);
+  await lab.fault('aix01', 'pause-mksysb at=1000000');
+  const child = sshSpawn(lab, 'aix01', `mksysb -i ${W}/paused.img`);
+  const exited = new Promise<number | null>((r) => child.on('close', r));
+  const held = async (): Promise<boolean> => (await lab.commandLog('aix01')).some((e) => e.command === 'mksysb' && e.fault === 'pause-mksysb');
+  for (let i = 0; i < 500 && !(await held()); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(await held(), 'mksysb logged its pause');
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(fs.statSync(path.join(root, W, 'paused.img')).size, 1000000, 'the image stops at N bytes');
+  assert.equal((await lab.commandLog('aix01')).some((e) => e.command === 'mksysb' && e.exit !== -1 && e.file === `${W}/paused.img`), false, 'the paused mksysb has not ended');
+  await lab.clearFaults('aix01');
+  assert.equal(await exited, 0);
+  assert.ok(fs.readFileSync(path.join(root, W, 'paused.img')).equals(fs.readFileSync(path.join(root, W, 'plain.img'))), 'the same image');
+  assert.throws(() => parseFaultSpec('pause-mksysb'), /at=/);
+});
+
 test('drop-connection after=N command=cat: a download breaks after N bytes', async () => {
   await lab.fault('aix01', 'drop-connection after=300000 command=cat');
   const child = sshSpawn(lab, 'aix01', `cat ${W}/data.bin`);

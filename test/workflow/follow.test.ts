@@ -1,18 +1,35 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { activityResults, assertTapeHolds, backupEnv, sourceImages, sourceRuns } from '../helpers/backup';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { activityResults, assertTapeHolds, backupEnv, holdMksysb, sourceImages, sourceRuns, waitFor, type BackupEnv } from '../helpers/backup';
 import type { BackupResult } from '../../src/shared/contract';
 import type { FollowOutcome, TransferOutcome } from '../../src/activities';
 
+/** The tape host's copy of the mksysb image, once it exists. */
+function stagedCopy(env: BackupEnv): string | undefined {
+  const h = env.lab.host('tapesrv');
+  if (!fs.existsSync(path.join(h.root, h.workFolder))) return undefined;
+  const e = fs.readdirSync(path.join(h.root, h.workFolder), { recursive: true, withFileTypes: true }).find((x) => x.isFile() && x.name === '4_mksysb.img');
+  return e ? path.join(e.parentPath, e.name) : undefined;
+}
+
 /**
- * A backup whose mksysb writes its image slowly (so that it is read several times while it grows), `trust` making the
- * tape host pull it itself; the one followImage result, what transferImage moved, and the source's images.
+ * A backup whose mksysb is held at half its image until the tape host's copy has some of it (so that the growing file
+ * is read at least twice, however loaded the machine), `trust` making the tape host pull it itself; the one
+ * followImage result, what transferImage moved, and the source's images.
  */
 async function followedBackup(opts: { mksysbBytes: number; trust?: boolean }) {
   const env = await backupEnv({ lab: { mksysbBytes: opts.mksysbBytes } });
   await env.lab.setHostConfig('aix01', { mksysbBytesPerSecond: 2 << 20 });
   if (opts.trust) env.lab.trust('tapesrv', 'aix01');
+  const hold = await holdMksysb(env, opts.mksysbBytes / 2);
   const handle = await env.start({ keepStaging: true });
+  await waitFor('the first bytes of the image on the tape host', async () => {
+    const copy = stagedCopy(env);
+    return copy !== undefined && fs.statSync(copy).size > 0;
+  });
+  await hold.release();
   const result = (await handle.result()) as BackupResult;
   const results = await activityResults(handle);
   const follow = results.filter((r) => r.type === 'followImage').map((r) => r.value as FollowOutcome);
@@ -52,36 +69,19 @@ test('between hosts that trust each other the tape host pulls each round of the 
 test('a corrupted byte in the followed copy is caught by the SHA-256 comparison and the image is moved again', async () => {
   const env = await backupEnv({ lab: { mksysbBytes: 6 << 20 } });
   await env.lab.setHostConfig('aix01', { mksysbBytesPerSecond: 2 << 20 });
-  // Corrupt the tape host's copy while it grows: the follow completes, its SHA-256 differs, transferImage repairs.
+  // Corrupt the tape host's copy while it grows (mksysb held at 3 MiB meanwhile): the follow completes, its SHA-256
+  // differs, transferImage repairs.
+  const hold = await holdMksysb(env, 3 << 20);
   const handle = await env.start({ keepStaging: true });
-  const fs = await import('node:fs');
-  const path = await import('node:path');
-  const h = env.lab.host('tapesrv');
-  const deadline = Date.now() + 30_000;
-  let corrupted = false;
-  while (!corrupted && Date.now() < deadline) {
-    const files = findFile(fs, path, path.join(h.root, h.workFolder), '4_mksysb.img');
-    if (files && fs.statSync(files).size > 1 << 20) {
-      const fd = fs.openSync(files, 'r+');
-      fs.writeSync(fd, Buffer.from([0xff, 0xee]), 0, 2, 4096);
-      fs.closeSync(fd);
-      corrupted = true;
-    } else await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.ok(corrupted, 'the followed copy was seen growing on the tape host');
+  const copy = await waitFor('the followed copy growing on the tape host', async () => {
+    const c = stagedCopy(env);
+    return c !== undefined && fs.statSync(c).size > 1 << 20 ? c : undefined;
+  });
+  const fd = fs.openSync(copy, 'r+');
+  fs.writeSync(fd, Buffer.from([0xff, 0xee]), 0, 2, 4096);
+  fs.closeSync(fd);
+  await hold.release();
   const result = (await handle.result()) as BackupResult;
   assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 1 });
   await assertTapeHolds(env, sourceImages(env, result.backupId));
 });
-
-function findFile(fs: typeof import('node:fs'), path: typeof import('node:path'), dir: string, name: string): string | undefined {
-  if (!fs.existsSync(dir)) return undefined;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) {
-      const f = findFile(fs, path, p, name);
-      if (f) return f;
-    } else if (e.name === name) return p;
-  }
-  return undefined;
-}

@@ -9,17 +9,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import type { BackupProgress, BackupResult } from '../../src/shared/contract';
 import { driveLockStateQuery, driveLockWorkflowId } from '../../src/shared/drive-lock';
-import { assertTapeHolds, backupEnv, flipRecord4Bit, padTo, readCartridge, sha256, sourceImages, sourceRuns, spawnWorker, tapeWrites, waitFor, type BackupEnv } from '../helpers/backup';
+import { assertTapeHolds, backupEnv, flipRecord4Bit, holdMksysb, padTo, readCartridge, sha256, sourceImages, sourceRuns, spawnWorker, tapeWrites, waitFor, type BackupEnv } from '../helpers/backup';
 
 /** Bytes of record 4 on the cartridge so far (after the third tapemark), or 0 before record 3 has ended. */
 function record4Bytes(env: BackupEnv): number {
   const st = env.lab.tapeState('tapesrv', 'rmt0');
   if (st.marks.length < 3) return 0;
   return Math.max(0, fs.statSync(env.lab.host('tapesrv').devices!.rmt0!.aws).size - st.marks[2]! - 6);
-}
-
-async function mksysbEnded(env: BackupEnv): Promise<boolean> {
-  return (await env.lab.commandLog('aix01')).some((e) => e.command === 'mksysb' && e.exit !== -1);
 }
 
 /** When mksysb ended on the source (its log entry is written as it exits). */
@@ -38,11 +34,13 @@ async function tapeReads(env: BackupEnv): Promise<Array<{ file: number; bytes: n
 
 test('writeWhileMksysb: record 4 reaches the drive while mksysb runs; the cartridge holds the source\'s images; mksysb ran once, each record written once', async () => {
   const env = await backupEnv();
-  // mksysb takes 12 s (24 MiB at 2 MiB/s): long enough that records 1-3 and the stream's first blocks come well before its end.
-  await env.lab.setHostConfig('aix01', { mksysbBytes: 24 << 20, mksysbBytesPerSecond: 2 << 20 });
+  // mksysb is held at 9 MiB of its 24 until records 1-3 are read back and the stream's first blocks are on tape.
+  await env.lab.setHostConfig('aix01', { mksysbBytes: 24 << 20, mksysbBytesPerSecond: 4 << 20 });
+  const hold = await holdMksysb(env, 9 << 20);
   const handle = await env.start({ writeWhileMksysb: true, keepStaging: true });
   await waitFor('record 4 bytes on the cartridge', async () => record4Bytes(env) > 64 * 1024, 90_000);
-  assert.equal(await mksysbEnded(env), false, 'mksysb was still running when record 4 reached the drive');
+  await waitFor('records 1-3 read back', async () => (await tapeReads(env)).filter((r) => r.file <= 3).length >= 4, 90_000);
+  await hold.release();
   const result = (await handle.result()) as BackupResult;
   assert.deepEqual(result.stream, { streamed: true, earlyRecords: [1, 2, 3] });
   assert.deepEqual(await sourceRuns(env), { bosboot: 1, mkinsttape: 1, mksysb: 1 });
@@ -65,7 +63,12 @@ test('writeWhileMksysb: record 4 reaches the drive while mksysb runs; the cartri
 test('writeWhileMksysb with verify "lsmksysb": record 2\'s install check while mksysb runs, lsmksysb -V once the stream has ended', async () => {
   const env = await backupEnv();
   await env.lab.setHostConfig('aix01', { mksysbBytes: 16 << 20, mksysbBytesPerSecond: 4 << 20 });
-  const result = await env.run({ writeWhileMksysb: true, verify: 'lsmksysb', keepStaging: true });
+  const hold = await holdMksysb(env, 8 << 20);
+  const handle = await env.start({ writeWhileMksysb: true, verify: 'lsmksysb', keepStaging: true });
+  await waitFor('record 2\'s install check', async () =>
+    (await env.lab.commandLog('tapesrv')).some((e) => e.command === 'restore' && e.args.includes('-xqf') && e.exit !== -1), 90_000);
+  await hold.release();
+  const result = (await handle.result()) as BackupResult;
   assert.equal(result.stream?.streamed, true, result.stream?.fellBack);
   assert.equal(result.verification.lsmksysb, true);
   assert.equal(result.verification.installImage, true, result.verification.details.join('\n'));
@@ -105,17 +108,18 @@ test('writeWhileMksysb: a byte corrupted in record 4 after the stream wrote it i
 
 test('writeWhileMksysb: the tape host\'s copy corrupted after the stream sent it: the SHA-256s differ, record 4 is written again from the copy moved again and checked after that write', async () => {
   const env = await backupEnv();
-  await env.lab.setHostConfig('aix01', { mksysbBytes: 16 << 20, mksysbBytesPerSecond: 2 << 20 });
+  await env.lab.setHostConfig('aix01', { mksysbBytes: 16 << 20, mksysbBytesPerSecond: 4 << 20 });
+  const hold = await holdMksysb(env, 9 << 20);
   const handle = await env.start({ writeWhileMksysb: true, keepStaging: true });
   // The stream has sent the copy's first bytes to the drive: change them in the copy, not on tape.
   await waitFor('record 4 bytes on the cartridge', async () => record4Bytes(env) > (1 << 20) + 64 * 1024, 90_000);
-  assert.equal(await mksysbEnded(env), false, 'the stream is under way, mksysb still running');
   const copy = fs.readdirSync(env.lab.host('tapesrv').root + env.lab.host('tapesrv').workFolder, { recursive: true, withFileTypes: true })
     .find((e) => e.isFile() && e.name === '4_mksysb.img');
   assert.ok(copy, 'the copy on the tape host');
   const fd = fs.openSync(`${copy.parentPath}/${copy.name}`, 'r+');
   fs.writeSync(fd, Buffer.from([0xff, 0xee]), 0, 2, 4096);
   fs.closeSync(fd);
+  await hold.release();
   const result = (await handle.result()) as BackupResult;
   assert.equal(result.stream?.streamed, false);
   assert.match(result.stream!.fellBack!, /the tape host's copy .* is not the source's image.*record 4 written from the staged copy/);
@@ -131,10 +135,11 @@ test('writeWhileMksysb: the tape host\'s copy corrupted after the stream sent it
 test('writeWhileMksysb with a mksysb that fails during the stream: the stream stops, the drive is released, the retried mksysb\'s tape is written after it', async () => {
   const env = await backupEnv();
   // The source's file system fills after 10 MiB (10 s at 1 MiB/s): mksysb fails (ENOSPC) with the stream under way.
-  await env.lab.setHostConfig('aix01', { mksysbBytes: 16 << 20, mksysbBytesPerSecond: 1 << 20, freeBytes: 10 << 20 });
+  await env.lab.setHostConfig('aix01', { mksysbBytes: 16 << 20, mksysbBytesPerSecond: 2 << 20, freeBytes: 10 << 20 });
+  const hold = await holdMksysb(env, 9 << 20);
   const handle = await env.start({ writeWhileMksysb: true, keepStaging: true, retry: { maxAttempts: 1 } });
   await waitFor('record 4 bytes on the cartridge', async () => record4Bytes(env) > 64 * 1024, 90_000);
-  assert.equal(await mksysbEnded(env), false, 'the stream is under way, mksysb still running');
+  await hold.release();
   const p = await waitFor('the operator wait after mksysb failed', async () => {
     const q = await handle.query<BackupProgress>('progress');
     return q.waiting ? q : undefined;
@@ -162,13 +167,14 @@ test('writeWhileMksysb with a mksysb that fails during the stream: the stream st
 test('writeWhileMksysb with the worker lost during the stream, at 256 KiB blocks: the new worker re-attaches, the stream writes record 4 once, padded to the block', async () => {
   const env = await backupEnv({ worker: false });
   await env.lab.setHostConfig('aix01', { mksysbBytes: 24 << 20, mksysbBytesPerSecond: 2 << 20 });
+  const hold = await holdMksysb(env, 9 << 20);
   let w = spawnWorker(env);
   const handle = await env.start({ writeWhileMksysb: true, keepStaging: true, record4BlockSize: 262144 });
   await waitFor('record 4 bytes on the cartridge', async () => record4Bytes(env) > 64 * 1024, 90_000);
-  assert.equal(await mksysbEnded(env), false, 'the stream is under way, mksysb still running');
   w.child.kill('SIGKILL');
   await w.exited;
   w = spawnWorker(env);
+  await hold.release();
   try {
     const result = (await handle.result()) as BackupResult;
     assert.equal(result.stream?.streamed, true, result.stream?.fellBack);
