@@ -13,6 +13,9 @@
  *   no-tape [device=rmt0]                              no cartridge loaded (stays until cleared)
  *   pause-mksysb at=N                                  mksysb stops once its image holds N bytes and goes on when the
  *                                                      fault is cleared (stays until cleared)
+ *   pause-tape file=K at=N [device=rmt0]               the first dd that writes tape file K past N bytes stops there,
+ *                                                      the drive open, and goes on when the fault is cleared; later
+ *                                                      dd's pass (one hold per fault; stays until cleared)
  *
  * A fault is removed when it fires unless `always` is given; `clearFaults` removes them all.
  */
@@ -28,7 +31,8 @@ export type Fault =
   | { id: number; kind: 'hang'; command: string; always: boolean }
   | { id: number; kind: 'stall'; seconds: number; op?: 'read' | 'write'; skip: number; device?: string; always: boolean }
   | { id: number; kind: 'no-tape'; device?: string; always: boolean }
-  | { id: number; kind: 'pause-mksysb'; at: number; always: boolean };
+  | { id: number; kind: 'pause-mksysb'; at: number; always: boolean }
+  | { id: number; kind: 'pause-tape'; file: number; at: number; device?: string; always: boolean; heldBy?: number };
 
 export type FaultKind = Fault['kind'];
 
@@ -108,8 +112,12 @@ export function parseFaultSpec(spec: string): Fault {
     case 'pause-mksysb':
       allowed('at');
       return { id: 0, kind, at: int(kv.at, 'at'), always: true };
+    case 'pause-tape':
+      allowed('file', 'at', 'device');
+      if (kv.file === undefined) throw new Error('fault pause-tape: file= is required');
+      return { id: 0, kind, file: int(kv.file, 'file', 1), at: int(kv.at, 'at'), device: kv.device, always: true };
     default:
-      throw new Error(`unknown fault kind "${kind ?? ''}" (write-fail, eom, drop-connection, exit, hang, stall, no-tape, pause-mksysb)`);
+      throw new Error(`unknown fault kind "${kind ?? ''}" (write-fail, eom, drop-connection, exit, hang, stall, no-tape, pause-mksysb, pause-tape)`);
   }
 }
 
@@ -198,6 +206,21 @@ export class FaultStore {
       this.save(all.map((x) => (x.id === f.id ? { ...cur, skip: cur.skip - 1 } : x)));
       return true;
     });
+  }
+
+  /** Takes a pause-tape fault for this process: false when another process holds it already (or it is gone). */
+  hold(f: Extract<Fault, { kind: 'pause-tape' }>): boolean {
+    return this.locked(() => {
+      const all = this.list();
+      const cur = all.find((x) => x.id === f.id);
+      if (!cur || cur.kind !== 'pause-tape' || cur.heldBy !== undefined) return false;
+      this.save(all.map((x) => (x.id === f.id ? { ...cur, heldBy: process.pid } : x)));
+      return true;
+    });
+  }
+
+  has(id: number): boolean {
+    return this.list().some((x) => x.id === id);
   }
 
   /** Marks a fault as fired: removes it unless `always`. */

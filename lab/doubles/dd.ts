@@ -190,8 +190,23 @@ function tapeWrite(
   let eof = false;
   let failure: TapeErrno | undefined;
   const pacer = streamPacer(config().tapeBytesPerSecond);
+  let pause = findFault('pause-tape', (f) => f.file === startFile && (!f.device || f.device === drive.st.device) && f.heldBy === undefined);
   const doWrite = (buf: Buffer, size: number): void => {
     if (!buf.length) return;
+    if (pause && drive.dataBytes + buf.length > pause.at) {
+      // A test's hold on a write at a known point: the whole writes up to N bytes are on the tape, the drive open.
+      const held = pause;
+      pause = undefined;
+      if (faults.hold(held)) {
+        let upTo = Math.max(0, held.at - drive.dataBytes);
+        upTo -= upTo % size;
+        doWrite(buf.subarray(0, upTo), size);
+        log('dd', args, -1, { ...entry(), fault: 'pause-tape' });
+        while (faults.has(held.id)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        doWrite(buf.subarray(upTo), size);
+        return;
+      }
+    }
     pacer.pace(buf.length);
     let allowed = drop.allow(buf.length);
     if (allowed < buf.length) allowed -= allowed % size;

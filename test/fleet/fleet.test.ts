@@ -101,10 +101,11 @@ test('two backups started at once for one drive: their tape phases do not overla
 
 test('a backup terminated while it writes releases the drive; the waiting backup then writes and verifies its tape', async () => {
   const d = DRIVES[3]!;
-  // The first backup takes the drive and writes slowly (8 MiB at 0.5 MiB/s); the second starts once the first is
-  // writing, so it queues for the drive behind it whatever the machine's load.
+  // The first backup's record 4 write stops at 1 MiB and stays there (the lab's pause-tape) until the test ends: it is
+  // known to be writing, the drive open, whatever the machine's load. The second starts then and queues behind it;
+  // its own write passes the fault the first one holds.
   await lab.setHostConfig('aix21', { mksysbBytes: 8 * MiB });
-  await lab.setHostConfig('tapesrv', { tapeBytesPerSecond: MiB / 2 });
+  await lab.fault('tapesrv', `pause-tape file=4 at=${MiB} device=${d.device}`);
   try {
     const ids = ['aix21', 'aix22'].map((s) => `mksysb-tape/${s}/kill-${randomUUID().slice(0, 8)}`);
     const startBackup = (source: string, i: number) =>
@@ -126,7 +127,11 @@ test('a backup terminated while it writes releases the drive; the waiting backup
       }
       assert.fail(`${what}: lock ${JSON.stringify(st ? { holder: st.holder?.workflowId, queue: st.queue.map((q) => q.workflowId) } : null)}, first backup at ${stage}`);
     };
+    const held = async () =>
+      (await lab.commandLog('tapesrv')).some((e) => e.fault === 'pause-tape' && e.args.some((x) => x.includes(`/${backupIdFromWorkflowId(ids[0]!)}/`)));
     await waitUntil('the first backup writes', (st, stage) => st?.holder?.workflowId === ids[0] && stage === 'tape-write', 60_000);
+    for (let i = 0; i < 600 && !(await held()); i++) await delay(100);
+    assert.ok(await held(), 'the first backup\'s record 4 write is held at 1 MiB');
     const b = await startBackup('aix22', 1);
     await waitUntil('the second backup waits for the drive', (st) => !!st?.queue.some((q) => q.workflowId === ids[1]), 30_000);
     await a.terminate('test: holder killed during its tape write');
@@ -145,7 +150,7 @@ test('a backup terminated while it writes releases the drive; the waiting backup
     const { createHash } = await import('node:crypto');
     assert.equal(createHash('sha256').update(await hetget(aws, 4, tmp)).digest('hex'), rb.records[3]!.sha256);
   } finally {
-    await lab.setHostConfig('tapesrv', { tapeBytesPerSecond: undefined });
+    await lab.clearFaults('tapesrv');
     await lab.setHostConfig('aix21', { mksysbBytes: MiB });
   }
 });

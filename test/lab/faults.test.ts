@@ -143,6 +143,46 @@ test('pause-mksysb at=N: the image holds exactly N bytes and mksysb runs on unti
   assert.throws(() => parseFaultSpec('pause-mksysb'), /at=/);
 });
 
+test('pause-tape file=K at=N: the dd writing tape file K stops at N bytes, the drive open, until cleared; a later dd passes a fault another took', async () => {
+  await toFile4();
+  await lab.fault('tapesrv', 'pause-tape file=4 at=10240 device=rmt0');
+  const ddLog = async () => (await lab.commandLog('tapesrv')).filter((e) => e.command === 'dd');
+  const before = (await ddLog()).length;
+  const held = async () => (await ddLog()).slice(before).find((e) => e.fault === 'pause-tape');
+  const write = () => sshSpawn(lab, 'tapesrv', `dd if=${W}/rec.img of=/dev/rmt0.1 bs=512`);
+  const child = write();
+  const exited = new Promise<number | null>((r) => child.on('close', r));
+  for (let i = 0; i < 500 && !(await held()); i++) await new Promise((r) => setTimeout(r, 20));
+  const entry = await held();
+  assert.ok(entry, 'dd logged its pause');
+  assert.equal((entry.tape as { bytes: number; file: number }).bytes, 10240);
+  assert.equal((entry.tape as { bytes: number; file: number }).file, 4);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal((await ddLog()).slice(before).some((e) => e.exit !== -1), false, 'the paused dd has not ended');
+  const busy = await lab.exec('tapesrv', 'tctl -f /dev/rmt0.1 rewind');
+  assert.notEqual(busy.code, 0, 'the drive stays open while dd is held');
+  await lab.clearFaults('tapesrv');
+  assert.equal(await exited, 0);
+  assert.equal(((await ddLog()).at(-1)!.tape as { bytes: number }).bytes, 512 * 64);
+
+  // A held dd that is killed keeps the fault: a later dd writes past N without a stop.
+  await toFile4();
+  await lab.fault('tapesrv', 'pause-tape file=4 at=10240');
+  const mark = (await ddLog()).length;
+  const second = write();
+  const gone = new Promise((r) => second.on('close', r));
+  for (let i = 0; i < 500 && !(await ddLog()).slice(mark).some((e) => e.fault === 'pause-tape'); i++) await new Promise((r) => setTimeout(r, 20));
+  const pid = (lab.faults('tapesrv')[0] as { heldBy?: number }).heldBy;
+  assert.ok(pid, 'the fault names the dd that holds it');
+  await ok(lab, 'tapesrv', `kill -9 ${pid}`);
+  await gone;
+  await ok(lab, 'tapesrv', `tctl -f /dev/rmt0.1 rewind && tctl -f /dev/rmt0.1 fsf 3 && dd if=${W}/rec.img of=/dev/rmt0.1 bs=512`);
+  const last = (await ddLog()).at(-1)!;
+  assert.equal(last.exit, 0);
+  assert.equal((last.tape as { bytes: number }).bytes, 512 * 64);
+  assert.throws(() => parseFaultSpec('pause-tape at=5'), /file=/);
+});
+
 test('drop-connection after=N command=cat: a download breaks after N bytes', async () => {
   await lab.fault('aix01', 'drop-connection after=300000 command=cat');
   const child = sshSpawn(lab, 'aix01', `cat ${W}/data.bin`);
