@@ -14,7 +14,9 @@
  *
  * The block size in effect on the drive must match the record being written or read: records 1..3 need 512 (set by
  * `prepare`), record 4 needs its own block size (`setBlockSize` before writing or reading it, then back to 512).
- * On AIX `chdev` rewinds the tape, so call it before positioning.
+ * On AIX `chdev` rewinds the tape, so call it before positioning; `setBlockSize` leaves the position to the caller, which
+ * positions absolutely after it (a rewind of its own right after the chdev would be a second one in a row, one more
+ * command on the drive for every record written or read).
  */
 import { DUMMY_TOC_TEXT, RecordNumber, TAPE_BLOCK_SIZE, assertBlockSize, record, syncFor } from './layout';
 import { DRIVE_NAMES } from '../schema/tape-rules';
@@ -42,6 +44,7 @@ export interface TapeDriver {
   noRewindDevice(device: string): string;
   /** Commands that make the drive ready for records 1..3 (block size 512), in order; run them joined with `&&`. */
   prepare(device: string): string[];
+  /** Sets the drive's block size; the tape is then at an unknown place (AIX: rewound), so position after it. */
   setBlockSize(device: string, blockSize: number): string[];
   /** Exits 0 when a tape is loaded; see `parseStatus`. */
   status(device: string): string;
@@ -166,7 +169,7 @@ export const aixDriver: TapeDriver = {
   setBlockSize(device, blockSize) {
     const d = deviceName(this, device);
     assertBlockSize(blockSize);
-    return [command(['chdev', '-l', d, '-a', `block_size=${blockSize}`]), this.rewind(d)];
+    return [command(['chdev', '-l', d, '-a', `block_size=${blockSize}`])];
   },
   ...sharedOps('aix', 'tctl'),
   verifyMksysb(device) {
